@@ -1,8 +1,8 @@
 """tfbert: BERT from raw text to a served classifier, built from Keras 3 layers on TensorFlow."""
 
-from tfbert._quiet import silence_tensorflow
+from tfbert._quiet import import_tensorflow_quietly
 
-silence_tensorflow()
+import_tensorflow_quietly()
 
 from tfbert.config import PRESETS, BertConfig  # noqa: E402
 

@@ -30,8 +30,15 @@ class BertConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
-                     "max_position_embeddings", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}.")
@@ -103,7 +110,9 @@ class BertConfig:
 _ACTIVATIONS = {"gelu", "gelu_approximate", "relu", "tanh"}
 
 
-def _preset(layers: int, hidden: int, heads: int | None = None, ffn: int | None = None) -> BertConfig:
+def _preset(
+    layers: int, hidden: int, heads: int | None = None, ffn: int | None = None
+) -> BertConfig:
     return BertConfig(
         num_layers=layers,
         hidden_size=hidden,

@@ -1,0 +1,160 @@
+"""Self-contained SavedModel export in TF Serving's `<base>/<version>/` layout.
+
+Signatures (raw strings in; the tokenizer is in the graph):
+- `serving_default` (Predict API): `text` [batch] string (and `text_pair` for pair models) ->
+  `probabilities` [batch, labels] float32, `label_id` [batch] int64, `label` [batch] string.
+- `classify` (Classify API, method `tensorflow/serving/classify`): serialized `tf.Example`s
+  in `inputs` with a bytes feature `text` (and `text_pair`) -> `classes` [batch, labels]
+  string and `scores` [batch, labels] float32.
+
+Why not `model.export`: Keras's ExportArchive tracks every variable twice (`variables/` and
+`_all_variables/`), doubling the artifact. Here a plain `tf.Module` tracks each variable once.
+
+Atomicity: the version is written into a hidden temporary directory beside its final place
+and renamed into `<base>/<version>` only when complete. TF Serving only loads directories whose
+name is a number, so a crash mid-export never leaves a half version that a server would load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tensorflow as tf
+
+from tfbert.errors import ModelFileError
+
+if TYPE_CHECKING:
+    from tfbert.tasks.classifier import BertClassifier
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+PREDICT_SIGNATURE, CLASSIFY_SIGNATURE = "serving_default", "classify"
+
+
+class _ServingModule(tf.Module):
+    """Tracks each variable once; the serving functions close over the model untracked."""
+
+    def __init__(self, classifier: BertClassifier, pair: bool) -> None:
+        super().__init__(name="tfbert_serving")
+        self._weights = [v.value for v in classifier.weights]  # the tf.Variables
+        label_names = tf.constant(classifier.labels)
+        tokenizer = classifier.tokenizer
+
+        def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+            probabilities = classifier.probabilities(classifier(features, training=False))
+            label_id = tf.argmax(probabilities, axis=-1)
+            return {
+                "probabilities": probabilities,
+                "label_id": label_id,
+                "label": tf.gather(label_names, label_id),
+            }
+
+        def classify(inputs):
+            spec = {
+                name: tf.io.FixedLenFeature([], tf.string, default_value="")
+                for name in (("text", "text_pair") if pair else ("text",))
+            }
+            parsed = tf.io.parse_example(inputs, spec)
+            text = (parsed["text"], parsed["text_pair"]) if pair else parsed["text"]
+            scores = outputs(tokenizer(text))["probabilities"]
+            classes = tf.tile(label_names[None, :], [tf.shape(scores)[0], 1])
+            return {"classes": classes, "scores": scores}
+
+        string_batch = lambda name: tf.TensorSpec([None], tf.string, name=name)
+        if pair:
+            self.predict = tf.function(
+                lambda text, text_pair: outputs(tokenizer((text, text_pair))),
+                input_signature=[string_batch("text"), string_batch("text_pair")],
+            )
+        else:
+            self.predict = tf.function(
+                lambda text: outputs(tokenizer(text)), input_signature=[string_batch("text")]
+            )
+        self.classify = tf.function(classify, input_signature=[string_batch("inputs")])
+
+
+def next_version(export_base: str | Path) -> int:
+    """One more than the highest numeric version under `export_base` (1 when there is none)."""
+    base = Path(export_base)
+    versions = (
+        [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+        if base.is_dir()
+        else []
+    )
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(
+    classifier: BertClassifier,
+    export_base: str | Path,
+    version: int | None = None,
+    *,
+    pair: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Writes `classifier` to `<export_base>/<version>/` atomically and returns that path."""
+    base = Path(export_base)
+    base.mkdir(parents=True, exist_ok=True)
+    version = next_version(base) if version is None else version
+    if not isinstance(version, int) or version <= 0:
+        raise ValueError(f"Export version must be a positive integer, got {version!r}.")
+    target = base / str(version)
+    if target.exists() and not overwrite:
+        raise ModelFileError(
+            f"{target} already exists; TF Serving versions are immutable. Pick another --version "
+            "(or leave it out to take the next one), or pass overwrite=True / --overwrite."
+        )
+    module = _ServingModule(classifier, pair)
+    signatures = {
+        PREDICT_SIGNATURE: module.predict.get_concrete_function(),
+        CLASSIFY_SIGNATURE: module.classify.get_concrete_function(),
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=base))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        _mark_classify_method(staging)
+        if target.exists():  # overwrite: move the old version aside before the swap
+            trash = Path(tempfile.mkdtemp(prefix=f".{version}.old-", dir=base))
+            os.replace(target, trash / "old")
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _mark_classify_method(saved_model_dir: Path) -> None:
+    """Sets the `classify` signature's method name so TF Serving's Classify API accepts it.
+
+    `tf.saved_model.save` marks every signature as a Predict signature; TF Serving's Classify RPC
+    requires method_name `tensorflow/serving/classify` with `inputs` -> `classes`/`scores`.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = saved_model_dir / "saved_model.pb"
+    saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for meta_graph in saved_model.meta_graphs:
+        if CLASSIFY_SIGNATURE in meta_graph.signature_def:
+            meta_graph.signature_def[CLASSIFY_SIGNATURE].method_name = CLASSIFY_METHOD
+    path.write_bytes(saved_model.SerializeToString())
+
+
+def load_exported(path: str | Path) -> Any:
+    """Loads an exported version directory (needs only TensorFlow and tensorflow-text)."""
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops before loading)
+
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise ModelFileError(
+            f"{path} is not a SavedModel version directory (no saved_model.pb); pass "
+            "<export-dir>/<version>, e.g. exports/imdb/1."
+        )
+    return tf.saved_model.load(str(path))
+
+
+def directory_size(path: str | Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

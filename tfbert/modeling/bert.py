@@ -1,0 +1,233 @@
+"""The whole BERT forward pass (Devlin et al. 2019), in Keras 3 layers.
+
+    token_ids, segment_ids, padding_mask            [batch, length] int32
+      -> BertEmbeddings: token + position + segment embeddings, LayerNorm, dropout
+      -> num_layers x TransformerBlock (post-LN):
+             x = LayerNorm(x + Dropout(SelfAttention(x, mask)))
+             x = LayerNorm(x + Dropout(Dense(GELU(Dense(x)))))
+      -> sequence_output [batch, length, hidden]
+      -> pooler: tanh(Dense(sequence_output[:, 0]))  -> pooled_output [batch, hidden]
+
+Padding positions are removed from attention with an additive bias, so padding never changes the
+outputs at real positions. Layer and weight names mirror the original checkpoint's structure so
+importers can map names one to one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from tfbert.config import BertConfig
+
+FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _initializer(config: BertConfig) -> keras.initializers.Initializer:
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def _activation(name: str):
+    if name == "gelu":  # the exact erf form used by original BERT
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    if name == "gelu_approximate":
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    return keras.activations.get(name)
+
+
+def _as_config(config: BertConfig | dict[str, Any]) -> BertConfig:
+    return config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
+
+
+class _ConfiguredLayer(keras.layers.Layer):
+    """A layer built from a BertConfig, serialised as the config's dict."""
+
+    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = _as_config(config)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class BertEmbeddings(_ConfiguredLayer):
+    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        c = self.config
+        self.token_embedding = keras.layers.Embedding(
+            c.vocab_size,
+            c.hidden_size,
+            embeddings_initializer=_initializer(c),
+            name="token_embedding",
+        )
+        self.segment_embedding = keras.layers.Embedding(
+            c.type_vocab_size,
+            c.hidden_size,
+            embeddings_initializer=_initializer(c),
+            name="segment_embedding",
+        )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=c.layer_norm_epsilon, name="layer_norm"
+        )
+        self.dropout = keras.layers.Dropout(c.hidden_dropout)
+
+    def build(self, input_shape: Any = None) -> None:
+        c = self.config
+        self.position_embedding = self.add_weight(
+            shape=(c.max_position_embeddings, c.hidden_size),
+            initializer=_initializer(c),
+            name="position_embedding",
+        )
+        self.token_embedding.build((None, None))
+        self.segment_embedding.build((None, None))
+        self.layer_norm.build((None, None, c.hidden_size))
+        self.built = True
+
+    def call(self, token_ids, segment_ids, training=None):
+        length = ops.shape(token_ids)[1]
+        positions = ops.slice(self.position_embedding, (0, 0), (length, self.config.hidden_size))
+        x = self.token_embedding(token_ids) + self.segment_embedding(segment_ids)
+        x = x + ops.cast(positions[None], x.dtype)
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class SelfAttention(_ConfiguredLayer):
+    """Multi-head scaled dot-product self-attention with a padding bias."""
+
+    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        c = self.config
+        dense = lambda name: keras.layers.Dense(
+            c.hidden_size, kernel_initializer=_initializer(c), name=name
+        )
+        self.query, self.key, self.value, self.output_dense = (
+            dense("query"),
+            dense("key"),
+            dense("value"),
+            dense("output"),
+        )
+        self.dropout = keras.layers.Dropout(c.attention_dropout)
+
+    def build(self, input_shape: Any = None) -> None:
+        hidden = self.config.hidden_size
+        for layer in (self.query, self.key, self.value, self.output_dense):
+            layer.build((None, None, hidden))
+        self.built = True
+
+    def call(self, x, attention_bias, training=None):
+        c = self.config
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        split_heads = lambda t: ops.reshape(t, (batch, length, c.num_heads, c.head_size))
+        q, k, v = split_heads(self.query(x)), split_heads(self.key(x)), split_heads(self.value(x))
+        scores = ops.einsum("bqhd,bkhd->bhqk", q, k) * (1.0 / c.head_size**0.5)
+        # Softmax in float32 even under mixed precision: the -1e9 bias and exp() need the range.
+        probs = ops.softmax(ops.cast(scores, "float32") + attention_bias, axis=-1)
+        probs = self.dropout(ops.cast(probs, x.dtype), training=training)
+        context = ops.einsum("bhqk,bkhd->bqhd", probs, v)
+        return self.output_dense(ops.reshape(context, (batch, length, c.hidden_size)))
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class TransformerBlock(_ConfiguredLayer):
+    """One post-LayerNorm encoder block, as in the original BERT."""
+
+    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        c = self.config
+        self.attention = SelfAttention(c, name="attention")
+        self.attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=c.layer_norm_epsilon, name="attention_layer_norm"
+        )
+        self.intermediate = keras.layers.Dense(
+            c.intermediate_size, kernel_initializer=_initializer(c), name="intermediate"
+        )
+        self.output_dense = keras.layers.Dense(
+            c.hidden_size, kernel_initializer=_initializer(c), name="output"
+        )
+        self.output_layer_norm = keras.layers.LayerNormalization(
+            epsilon=c.layer_norm_epsilon, name="output_layer_norm"
+        )
+        self.dropout = keras.layers.Dropout(c.hidden_dropout)
+        self.activation = _activation(c.hidden_act)
+
+    def build(self, input_shape: Any = None) -> None:
+        c = self.config
+        self.attention.build()
+        self.attention_layer_norm.build((None, None, c.hidden_size))
+        self.intermediate.build((None, None, c.hidden_size))
+        self.output_dense.build((None, None, c.intermediate_size))
+        self.output_layer_norm.build((None, None, c.hidden_size))
+        self.built = True
+
+    def call(self, x, attention_bias, training=None):
+        attended = self.attention(x, attention_bias, training=training)
+        x = self.attention_layer_norm(x + self.dropout(attended, training=training))
+        transformed = self.output_dense(self.activation(self.intermediate(x)))
+        return self.output_layer_norm(x + self.dropout(transformed, training=training))
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class BertEncoder(_ConfiguredLayer):
+    """Embeddings, the transformer stack and the pooler.
+
+    Call with a dict of `token_ids`, `segment_ids`, `padding_mask` ([batch, length] int32; any
+    length up to `max_position_embeddings`). Returns a dict with `sequence_output`,
+    `pooled_output` and, with `return_all_layers=True`, `hidden_states` (the embedding output
+    followed by every block's output).
+    """
+
+    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        c = self.config
+        self.embeddings = BertEmbeddings(c, name="embeddings")
+        self.blocks = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_layers)]
+        self.pooler = keras.layers.Dense(
+            c.hidden_size, activation="tanh", kernel_initializer=_initializer(c), name="pooler"
+        )
+
+    def build(self, input_shape: Any = None) -> None:
+        self.embeddings.build()
+        for block in self.blocks:
+            block.build()
+        self.pooler.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, inputs, training=None, return_all_layers=False):
+        x = self.embeddings(inputs["token_ids"], inputs["segment_ids"], training=training)
+        # [batch, 1, 1, key] additive bias: 0 where attended, -1e9 at padding.
+        mask = ops.cast(inputs["padding_mask"], "float32")
+        attention_bias = (1.0 - mask[:, None, None, :]) * -1e9
+        hidden_states = [x]
+        for block in self.blocks:
+            x = block(x, attention_bias, training=training)
+            hidden_states.append(x)
+        outputs = {"sequence_output": x, "pooled_output": self.pooler(x[:, 0])}
+        if return_all_layers:
+            outputs["hidden_states"] = hidden_states
+        return outputs
+
+    def compute_output_spec(self, inputs, training=None, return_all_layers=False):
+        token_ids = inputs["token_ids"]
+        batch, length = token_ids.shape[0], token_ids.shape[1]
+        hidden = self.config.hidden_size
+        dtype = self.compute_dtype
+        sequence = keras.KerasTensor((batch, length, hidden), dtype=dtype)
+        outputs = {
+            "sequence_output": sequence,
+            "pooled_output": keras.KerasTensor((batch, hidden), dtype=dtype),
+        }
+        if return_all_layers:
+            outputs["hidden_states"] = [
+                keras.KerasTensor((batch, length, hidden), dtype=dtype)
+                for _ in range(self.config.num_layers + 1)
+            ]
+        return outputs
+
+    def dummy_inputs(self, batch: int = 1, length: int = 8) -> dict[str, Any]:
+        """Numeric inputs of the right structure, for building weights before loading them."""
+        ones = ops.ones((batch, length), dtype="int32")
+        return {"token_ids": ones, "segment_ids": ops.zeros_like(ones), "padding_mask": ones}

@@ -1,0 +1,345 @@
+"""BertClassifier: text classification with one set of weights and two faces.
+
+- The classifier itself is a Keras model on numeric features (`token_ids`, `segment_ids`,
+  `padding_mask` -> logits). That is what `fit` trains, under any `tf.distribute` strategy:
+  Keras 3.15's `fit` under MirroredStrategy cannot take string inputs.
+- `text_model()` wraps the same layers behind the in-graph tokenizer: strings in, probabilities
+  out. That is what predicts and what gets exported; nothing outside the graph is needed.
+
+Problem types: "binary" (one logit, sigmoid, binary cross-entropy), "multiclass" (softmax,
+sparse categorical cross-entropy), "multilabel" (one sigmoid per label, binary cross-entropy).
+Probabilities always have one column per label, so binary models report [P(neg), P(pos)].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfbert.config import BertConfig
+from tfbert.errors import ModelFileError
+from tfbert.modeling.bert import FEATURE_NAMES, BertEncoder
+from tfbert.modeling.heads import ClassificationHead
+from tfbert.text.tokenizer import BertTokenizer
+from tfbert.text.vocab import load_vocabulary, save_vocabulary
+from tfbert.weights import assign_weights, read_safetensors, save_safetensors
+
+PROBLEM_TYPES = ("binary", "multiclass", "multilabel")
+CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.txt", "model.safetensors"
+FORMAT_NAME = "tfbert-classifier"
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class BertClassifier(keras.Model):
+    """A BERT encoder with a classification head, its tokenizer and its label names.
+
+    Args:
+        config: the encoder's BertConfig (or its dict).
+        labels: label names; their order defines the label ids.
+        tokenizer: the BertTokenizer (or its Keras config) that turns text into features.
+        problem_type: "binary", "multiclass", "multilabel", or "auto" (binary for two labels).
+        classifier_dropout: dropout before the head; defaults to the config's hidden dropout.
+        threshold: the probability above which a label is predicted (multilabel only).
+    """
+
+    def __init__(
+        self,
+        config: BertConfig | dict[str, Any],
+        labels: Sequence[str],
+        tokenizer: BertTokenizer | dict[str, Any],
+        problem_type: str = "auto",
+        classifier_dropout: float | None = None,
+        threshold: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        labels = [str(label) for label in labels]
+        problem_type = _resolve_problem_type(problem_type, labels)
+        _check_compatible(config, tokenizer)
+        dropout = config.hidden_dropout if classifier_dropout is None else classifier_dropout
+
+        inputs = {
+            name: keras.Input(shape=(None,), dtype="int32", name=name) for name in FEATURE_NAMES
+        }
+        encoder = BertEncoder(config, name="encoder")
+        head = ClassificationHead(
+            1 if problem_type == "binary" else len(labels),
+            dropout=dropout,
+            initializer_range=config.initializer_range,
+            name="classifier",
+        )
+        logits = head(encoder(inputs)["pooled_output"])
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        self.bert_config = config
+        self.encoder = encoder
+        self.head = head
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.problem_type = problem_type
+        self.classifier_dropout = dropout
+        self.threshold = threshold
+
+    # ----- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        *,
+        vocabulary: Sequence[str] | str | Path,
+        labels: Sequence[str],
+        max_length: int = 128,
+        problem_type: str = "auto",
+        tokenizer_options: dict[str, Any] | None = None,
+        **config_overrides: Any,
+    ) -> BertClassifier:
+        """A randomly initialised classifier of a named size; `vocab_size` fits the vocabulary."""
+        tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
+        config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
+        config = BertConfig.from_preset(preset, **config_overrides)
+        return cls(config, labels=labels, tokenizer=tokenizer, problem_type=problem_type)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    # ----- training ----------------------------------------------------------------------------
+    def compile(
+        self, optimizer: Any = "auto", loss: Any = "auto", metrics: Any = "auto", **kwargs: Any
+    ) -> None:
+        """Keras `compile` with the loss and metrics that match the problem type by default."""
+        if optimizer == "auto":
+            from tfbert.training.optimization import create_optimizer
+
+            optimizer = create_optimizer(2e-5)
+        if loss == "auto":
+            loss = (
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                if self.problem_type == "multiclass"
+                else keras.losses.BinaryCrossentropy(from_logits=True)
+            )
+        if metrics == "auto":
+            metrics = (
+                [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+                if self.problem_type == "multiclass"
+                else [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
+            )
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        # Our compile() keeps Keras's signature, so the saved compile config applies as is.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def encode_labels(self, labels: Sequence[Any]) -> np.ndarray:
+        """Label names (or lists of names, for multilabel) to the targets `fit` expects."""
+        index = {name: i for i, name in enumerate(self.labels)}
+
+        def lookup(name: Any) -> int:
+            if str(name) not in index:
+                raise ValueError(f"Unknown label {name!r}; this model knows {self.labels}.")
+            return index[str(name)]
+
+        if self.problem_type == "multilabel":
+            targets = np.zeros((len(labels), self.num_labels), np.float32)
+            for row, names in enumerate(labels):
+                for name in [names] if isinstance(names, str) else names:
+                    targets[row, lookup(name)] = 1.0
+            return targets
+        ids = np.array([lookup(name) for name in labels], np.int32)
+        return ids.astype(np.float32)[:, None] if self.problem_type == "binary" else ids
+
+    def probabilities(self, logits: Any) -> tf.Tensor:
+        """Logits to one probability per label (float32)."""
+        logits = tf.cast(logits, tf.float32)
+        if self.problem_type == "multiclass":
+            return tf.nn.softmax(logits, axis=-1)
+        positive = tf.sigmoid(logits)
+        return (
+            tf.concat([1.0 - positive, positive], axis=-1)
+            if self.problem_type == "binary"
+            else positive
+        )
+
+    # ----- the text face -----------------------------------------------------------------------
+    def text_model(self, pair: bool = False) -> keras.Model:
+        """A Keras model from raw strings to probabilities, sharing this model's weights.
+
+        Inputs: `text` (and `text_pair` with `pair=True`), 1-D string tensors.
+        """
+        text = keras.Input(shape=(), dtype="string", name="text")
+        inputs: Any = text
+        if pair:
+            inputs = {
+                "text": text,
+                "text_pair": keras.Input(shape=(), dtype="string", name="text_pair"),
+            }
+        features = self.tokenizer(inputs)
+        probabilities = keras.layers.Lambda(self.probabilities, name="probabilities")(
+            self(features)
+        )
+        return keras.Model(inputs, probabilities, name=f"{self.name}_text")
+
+    def features_dataset(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
+    ) -> tf.data.Dataset:
+        """A tf.data pipeline that tokenizes in `map` (parallel, outside the model)."""
+        data = texts if text_pairs is None else (texts, text_pairs)
+        dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+        return dataset.map(self.tokenizer, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+            tf.data.AUTOTUNE
+        )
+
+    def predict_texts(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
+    ) -> dict[str, Any]:
+        """Probabilities, label ids and label names for a list of strings."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return {
+                "probabilities": np.zeros((0, self.num_labels), np.float32),
+                "label_ids": np.zeros((0,), np.int64),
+                "labels": [],
+            }
+        logits = self.predict(self.features_dataset(texts, text_pairs, batch_size), verbose=0)
+        probabilities = self.probabilities(logits).numpy()
+        label_ids = probabilities.argmax(axis=-1)
+        result = {
+            "probabilities": probabilities,
+            "label_ids": label_ids,
+            "labels": [self.labels[i] for i in label_ids],
+        }
+        if self.problem_type == "multilabel":
+            result["predicted"] = [
+                [self.labels[j] for j in np.flatnonzero(row >= self.threshold)]
+                for row in probabilities
+            ]
+        return result
+
+    # ----- saving ------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Writes config.json, vocab.txt and model.safetensors: everything to rebuild the model."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tokenizer_config = {
+            key: value
+            for key, value in self.tokenizer.get_config().items()
+            if key
+            in ("max_length", "lowercase", "strip_accents", "pad_to", "truncation", "head_fraction")
+        }
+        description = {
+            "format": FORMAT_NAME,
+            "bert": self.bert_config.to_dict(),
+            "labels": self.labels,
+            "problem_type": self.problem_type,
+            "classifier_dropout": self.classifier_dropout,
+            "threshold": self.threshold,
+            "tokenizer": tokenizer_config,
+        }
+        save_vocabulary(self.tokenizer.vocabulary, directory / VOCAB_FILE)
+        save_safetensors(self, directory / WEIGHTS_FILE, metadata={"format": FORMAT_NAME})
+        (directory / CONFIG_FILE).write_text(
+            json.dumps(description, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **tokenizer_overrides: Any) -> BertClassifier:
+        """Loads a directory written by `save_pretrained` (for example by `tfbert train`)."""
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise ModelFileError(
+                f"{directory} is not a tfbert model directory: {CONFIG_FILE} is missing. "
+                "Point to the --output-dir of `tfbert train` (or a save_pretrained directory)."
+            )
+        try:
+            description = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ModelFileError(f"{config_path} is not valid JSON ({error}).") from None
+        if description.get("format") != FORMAT_NAME:
+            raise ModelFileError(f"{config_path} does not describe a tfbert classifier.")
+        tokenizer = BertTokenizer(
+            load_vocabulary(directory / VOCAB_FILE),
+            **{**description["tokenizer"], **tokenizer_overrides},
+        )
+        model = cls(
+            description["bert"],
+            labels=description["labels"],
+            tokenizer=tokenizer,
+            problem_type=description["problem_type"],
+            classifier_dropout=description.get("classifier_dropout"),
+            threshold=description.get("threshold", 0.5),
+        )
+        assign_weights(
+            model, read_safetensors(directory / WEIGHTS_FILE), source=str(directory / WEIGHTS_FILE)
+        )
+        return model
+
+    def export(self, export_base: str | Path, version: int | None = None, **kwargs: Any) -> Path:
+        """Writes a self-contained SavedModel to `<export_base>/<version>/` (see tfbert.export)."""
+        from tfbert.export import export_saved_model
+
+        return export_saved_model(self, export_base, version=version, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "config": self.bert_config.to_dict(),
+            "labels": self.labels,
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "problem_type": self.problem_type,
+            "classifier_dropout": self.classifier_dropout,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BertClassifier:
+        return cls(**config)
+
+
+def _resolve_problem_type(problem_type: str, labels: list[str]) -> str:
+    if problem_type == "auto":
+        problem_type = "binary" if len(labels) == 2 else "multiclass"
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(
+            f"problem_type must be 'auto' or one of {PROBLEM_TYPES}, got {problem_type!r}."
+        )
+    minimum = 1 if problem_type == "multilabel" else 2
+    if len(labels) < minimum:
+        raise ValueError(
+            f"A {problem_type} classifier needs at least {minimum} labels, got {labels}."
+        )
+    if problem_type == "binary" and len(labels) != 2:
+        raise ValueError(f"A binary classifier needs exactly 2 labels, got {len(labels)}.")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"Label names must be unique, got {labels}.")
+    return problem_type
+
+
+def _check_compatible(config: BertConfig, tokenizer: BertTokenizer) -> None:
+    if not isinstance(tokenizer, BertTokenizer):
+        raise TypeError(
+            f"tokenizer must be a tfbert BertTokenizer, got {type(tokenizer).__name__}."
+        )
+    if tokenizer.max_length > config.max_position_embeddings:
+        raise ValueError(
+            f"max_length {tokenizer.max_length} exceeds the model's "
+            f"{config.max_position_embeddings} position embeddings; lower max_length "
+            "(for long texts, truncation='head_tail' keeps the start and the end)."
+        )
+    if tokenizer.vocabulary_size > config.vocab_size:
+        raise ValueError(
+            f"The vocabulary has {tokenizer.vocabulary_size} tokens but the model embeds only "
+            f"{config.vocab_size}; use a config with vocab_size >= {tokenizer.vocabulary_size}."
+        )
