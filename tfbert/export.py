@@ -68,12 +68,17 @@ class _ServingModule(tf.Module):
             self.predict = tf.function(
                 lambda text, text_pair: outputs(tokenizer((text, text_pair))),
                 input_signature=[string_batch("text"), string_batch("text_pair")],
+                autograph=False,
             )
         else:
             self.predict = tf.function(
-                lambda text: outputs(tokenizer(text)), input_signature=[string_batch("text")]
+                lambda text: outputs(tokenizer(text)),
+                input_signature=[string_batch("text")],
+                autograph=False,
             )
-        self.classify = tf.function(classify, input_signature=[string_batch("inputs")])
+        self.classify = tf.function(
+            classify, input_signature=[string_batch("inputs")], autograph=False
+        )
 
 
 def next_version(export_base: str | Path) -> int:

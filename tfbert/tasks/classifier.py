@@ -193,7 +193,7 @@ class BertClassifier(keras.Model):
         self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
     ) -> tf.data.Dataset:
         """A tf.data pipeline that tokenizes in `map` (parallel, outside the model)."""
-        data = texts if text_pairs is None else (texts, text_pairs)
+        data = texts if text_pairs is None else {"text": texts, "text_pair": text_pairs}
         dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
         return dataset.map(self.tokenizer, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
             tf.data.AUTOTUNE

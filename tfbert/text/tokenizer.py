@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfbert.text.vocab import CLS, PAD, SEP, load_vocabulary, validate_vocabulary
+from tfbert.text.vocab import CLS, PAD, SEP, load_vocabulary, prenormalize, validate_vocabulary
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 PAD_TO_CHOICES = ("max_length", "longest")
@@ -112,10 +112,13 @@ class BertTokenizer(keras.layers.Layer):
         if isinstance(inputs, dict):
             inputs = {key: self._to_tensor(value, key) for key, value in inputs.items()}
         elif isinstance(inputs, tuple) or self._is_pair_list(inputs):
-            inputs = tuple(
-                self._to_tensor(value, name)
-                for value, name in zip(inputs, ("text", "text_pair"), strict=False)
-            )
+            if len(inputs) != 2:
+                raise ValueError(f"BertTokenizer takes one text or a pair, got {len(inputs)}.")
+            # Pairs travel as a dict: Keras reads a positional tuple as several arguments.
+            inputs = {
+                "text": self._to_tensor(inputs[0], "text"),
+                "text_pair": self._to_tensor(inputs[1], "text_pair"),
+            }
         else:
             inputs = self._to_tensor(inputs, "text")
         return super().__call__(inputs, *args, **kwargs)
@@ -187,16 +190,12 @@ class BertTokenizer(keras.layers.Layer):
         return texts
 
     def _normalize(self, texts: tf.Tensor) -> tf.Tensor:
-        if self.lowercase and not self.strip_accents:
-            return tf_text.case_fold_utf8(texts)
-        if self.strip_accents and not self.lowercase:
-            decomposed = tf_text.normalize_utf8(texts, "NFD")
-            return tf.strings.regex_replace(decomposed, r"\p{Mn}", "")
-        return texts
+        return prenormalize(texts, self.lowercase, self.strip_accents)
 
     def _truncate(self, pieces: list[tf.RaggedTensor]) -> list[tf.RaggedTensor]:
-        budget = self.max_length - (len(pieces) + 1)  # room left after [CLS] and the [SEP]s
         lengths = [p.row_lengths() for p in pieces]
+        # Room left after [CLS] and the [SEP]s, in the dtype of the lengths (int64).
+        budget = tf.constant(self.max_length - (len(pieces) + 1), lengths[0].dtype)
         if len(pieces) == 1:
             keeps = [tf.minimum(lengths[0], budget)]
         else:

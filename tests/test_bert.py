@@ -1,0 +1,104 @@
+"""The BERT encoder: masking, dropout, shapes of every output, serialisation."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tfbert.config import BertConfig
+from tfbert.modeling.bert import BertEncoder
+
+CONFIG = BertConfig.from_preset("tiny", vocab_size=500, max_position_embeddings=64)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> BertEncoder:
+    keras.utils.set_random_seed(7)
+    layer = BertEncoder(CONFIG)
+    layer(layer.dummy_inputs())
+    return layer
+
+
+def features(token_ids, segment_ids=None, mask=None):
+    token_ids = np.asarray(token_ids, np.int32)
+    return {
+        "token_ids": token_ids,
+        "segment_ids": np.zeros_like(token_ids)
+        if segment_ids is None
+        else np.asarray(segment_ids, np.int32),
+        "padding_mask": np.ones_like(token_ids) if mask is None else np.asarray(mask, np.int32),
+    }
+
+
+def test_padding_does_not_change_real_positions(encoder: BertEncoder) -> None:
+    real = [[2, 45, 77, 301, 3]]
+    padded = [[2, 45, 77, 301, 3, 0, 0, 0, 0, 0, 0]]
+    # Also garbage under the padding: the mask, not the pad id, must be what hides it.
+    garbage = [[2, 45, 77, 301, 3, 99, 12, 450, 7, 7, 7]]
+    mask = [[1] * 5 + [0] * 6]
+    short = encoder(features(real))
+    for ids in (padded, garbage):
+        long = encoder(features(ids, mask=mask))
+        np.testing.assert_allclose(long["pooled_output"], short["pooled_output"], atol=1e-5)
+        np.testing.assert_allclose(
+            long["sequence_output"][:, :5], short["sequence_output"], atol=1e-5
+        )
+
+
+def test_dropout_only_in_training(encoder: BertEncoder) -> None:
+    batch = features([[2, 10, 20, 30, 3]])
+    first, second = encoder(batch)["pooled_output"], encoder(batch)["pooled_output"]
+    np.testing.assert_array_equal(first, second)
+    trained = encoder(batch, training=True)["pooled_output"]
+    assert np.abs(np.asarray(trained) - np.asarray(first)).max() > 1e-4
+
+
+def test_segment_ids_and_positions_matter(encoder: BertEncoder) -> None:
+    base = encoder(features([[2, 10, 20, 3]]))["pooled_output"]
+    other_segment = encoder(features([[2, 10, 20, 3]], segment_ids=[[0, 0, 1, 1]]))["pooled_output"]
+    swapped = encoder(features([[2, 20, 10, 3]]))["pooled_output"]
+    assert np.abs(np.asarray(base) - np.asarray(other_segment)).max() > 1e-4
+    assert np.abs(np.asarray(base) - np.asarray(swapped)).max() > 1e-4
+
+
+def test_all_layer_outputs_on_request(encoder: BertEncoder) -> None:
+    outputs = encoder(
+        features([[2, 10, 20, 3], [2, 5, 3, 0]], mask=[[1, 1, 1, 1], [1, 1, 1, 0]]),
+        return_all_layers=True,
+    )
+    states = outputs["hidden_states"]
+    assert len(states) == CONFIG.num_layers + 1
+    assert all(tuple(s.shape) == (2, 4, CONFIG.hidden_size) for s in states)
+    np.testing.assert_array_equal(states[-1], outputs["sequence_output"])
+    # The pooler is tanh(dense([CLS])), so its values lie strictly inside (-1, 1).
+    assert np.abs(np.asarray(outputs["pooled_output"])).max() < 1.0
+
+
+def test_post_layer_norm_outputs_are_normalised(encoder: BertEncoder) -> None:
+    sequence = np.asarray(encoder(features([[2, 10, 20, 30, 40, 3]]))["sequence_output"])
+    # LayerNorm with gamma=1, beta=0 at initialisation: mean 0, variance 1 over the hidden axis.
+    np.testing.assert_allclose(sequence.mean(-1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(sequence.var(-1), 1.0, atol=1e-2)
+
+
+def test_parameter_count_matches_the_bert_formula() -> None:
+    c = BertConfig.from_preset("base")
+    layer = BertEncoder(c)
+    layer.build()
+    h, f = c.hidden_size, c.intermediate_size
+    embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h
+    block = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 4 * h
+    expected = embeddings + c.num_layers * block + (h * h + h)
+    assert layer.count_params() == expected == 109_482_240  # BERT-base without the MLM head
+
+
+def test_get_config_round_trip(encoder: BertEncoder) -> None:
+    clone = BertEncoder.from_config(encoder.get_config())
+    clone(clone.dummy_inputs())
+    clone.set_weights(encoder.get_weights())
+    batch = features([[2, 10, 20, 3]])
+    np.testing.assert_allclose(
+        clone(batch)["pooled_output"], encoder(batch)["pooled_output"], atol=1e-6
+    )
+    assert clone.config == CONFIG

@@ -1,0 +1,167 @@
+"""BertClassifier: the two faces agree, it learns real data, it saves and reloads exactly."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbert.errors import ModelFileError
+from tfbert.tasks.classifier import BertClassifier
+from tfbert.text.tokenizer import BertTokenizer
+from tfbert.training.optimization import create_optimizer
+
+TEXTS = [
+    "A wonderful, moving film.",
+    "Dull and far too long.",
+    "Café au lait, naïve plot.",
+    "这部电影很好看",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def classifier(english_vocab) -> BertClassifier:
+    keras.utils.set_random_seed(3)
+    return BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["neg", "pos"], max_length=32
+    )
+
+
+def test_text_and_numeric_faces_give_identical_outputs(classifier: BertClassifier) -> None:
+    from_text = classifier.text_model()(tf.constant(TEXTS)).numpy()
+    logits = classifier(classifier.tokenizer(TEXTS))
+    from_numbers = classifier.probabilities(logits).numpy()
+    np.testing.assert_array_equal(from_text, from_numbers)
+    np.testing.assert_allclose(from_text.sum(-1), 1.0, atol=1e-6)
+    predicted = classifier.predict_texts(TEXTS)
+    np.testing.assert_allclose(predicted["probabilities"], from_text, atol=1e-6)
+    assert predicted["labels"] == [classifier.labels[i] for i in from_text.argmax(-1)]
+
+
+def test_padding_to_longest_or_to_max_length_gives_the_same_predictions(english_vocab) -> None:
+    keras.utils.set_random_seed(4)
+    model = BertClassifier.from_preset(
+        "tiny",
+        vocabulary=english_vocab,
+        labels=["a", "b", "c"],
+        max_length=48,
+        tokenizer_options={"pad_to": "longest"},
+    )
+    fixed = BertTokenizer(english_vocab, max_length=48, pad_to="max_length")
+    short = model.probabilities(model(model.tokenizer(TEXTS)))
+    full = model.probabilities(model(fixed(TEXTS)))
+    np.testing.assert_allclose(short, full, atol=1e-5)
+
+
+def test_problem_types_have_matching_outputs_and_losses(english_vocab) -> None:
+    multilabel = BertClassifier.from_preset(
+        "tiny",
+        vocabulary=english_vocab,
+        labels=["action", "comedy", "drama"],
+        problem_type="multilabel",
+        max_length=16,
+    )
+    targets = multilabel.encode_labels([["action", "drama"], [], ["comedy"]])
+    np.testing.assert_array_equal(targets, [[1, 0, 1], [0, 0, 0], [0, 1, 0]])
+    probabilities = multilabel.predict_texts(["a", "b", "c"])["probabilities"]
+    assert probabilities.shape == (3, 3) and not np.allclose(probabilities.sum(-1), 1.0)
+    multilabel.compile(optimizer=create_optimizer(1e-3))
+    history = multilabel.fit(multilabel.tokenizer(["x y", "z", "w"]), targets, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+    multiclass = BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["a", "b", "c"], max_length=16
+    )
+    assert multiclass.problem_type == "multiclass" and multiclass.output_shape == (None, 3)
+    np.testing.assert_array_equal(multiclass.encode_labels(["c", "a"]), [2, 0])
+    with pytest.raises(ValueError, match="Unknown label 'd'"):
+        multiclass.encode_labels(["d"])
+
+
+def test_a_tiny_model_learns_real_reviews_well_beyond_chance(english_vocab, imdb_reviews) -> None:
+    keras.utils.set_random_seed(11)
+    rng = np.random.default_rng(11)
+    order = rng.permutation(len(imdb_reviews))
+    train = [imdb_reviews[i] for i in order[:2000]]
+    test = [imdb_reviews[i] for i in order[2000:2500]]
+    model = BertClassifier.from_preset(
+        "tiny",
+        vocabulary=english_vocab,
+        labels=["0", "1"],
+        max_length=64,
+        tokenizer_options={"pad_to": "longest", "truncation": "head_tail"},
+    )
+
+    def dataset(rows, shuffle):
+        data = tf.data.Dataset.from_tensor_slices(
+            ([t for t, _ in rows], model.encode_labels([label for _, label in rows]))
+        )
+        if shuffle:
+            data = data.shuffle(len(rows), seed=11)
+        return data.batch(32).map(lambda x, y: (model.tokenizer(x), y)).prefetch(2)
+
+    epochs = 4
+    model.compile(optimizer=create_optimizer(1e-3, total_steps=epochs * len(train) // 32))
+    model.fit(dataset(train, True), epochs=epochs, verbose=0, shuffle=False)
+    predicted = model.predict_texts([t for t, _ in test])["labels"]
+    accuracy = np.mean([p == label for p, (_, label) in zip(predicted, test, strict=True)])
+    # Chance is 50% (balanced labels); bag-of-words signal alone takes a tiny model well past it.
+    print(f"tiny model, 2,000 IMDB reviews: held-out accuracy {accuracy:.3f}")
+    assert accuracy >= 0.65, f"test accuracy {accuracy:.3f}"
+
+
+def test_save_pretrained_and_keras_format_round_trip(classifier: BertClassifier, tmp_path) -> None:
+    expected = classifier.predict_texts(TEXTS)["probabilities"]
+    directory = classifier.save_pretrained(tmp_path / "model")
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+    ]
+    reloaded = BertClassifier.from_pretrained(directory)
+    np.testing.assert_array_equal(reloaded.predict_texts(TEXTS)["probabilities"], expected)
+    assert reloaded.labels == classifier.labels and reloaded.tokenizer.max_length == 32
+
+    classifier.save(tmp_path / "model.keras")
+    restored = keras.models.load_model(tmp_path / "model.keras")
+    assert isinstance(restored, BertClassifier)
+    np.testing.assert_array_equal(restored.predict_texts(TEXTS)["probabilities"], expected)
+    assert restored.tokenizer.get_config() == classifier.tokenizer.get_config()
+
+
+def test_corrupt_or_mismatched_model_directories_fail_clearly(
+    classifier, english_vocab, tmp_path
+) -> None:
+    directory = classifier.save_pretrained(tmp_path / "model")
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        BertClassifier.from_pretrained(directory)
+    with pytest.raises(ModelFileError, match="config.json is missing"):
+        BertClassifier.from_pretrained(tmp_path)
+
+    bigger = BertClassifier.from_preset("mini", vocabulary=english_vocab, labels=["neg", "pos"])
+    bigger.save_pretrained(tmp_path / "mini")
+    from tfbert.weights import assign_weights, read_safetensors
+
+    with pytest.raises(ModelFileError, match="mis-shaped"):
+        assign_weights(classifier, read_safetensors(tmp_path / "mini" / "model.safetensors"))
+
+
+def test_bad_construction_arguments(english_vocab) -> None:
+    with pytest.raises(ValueError, match="exceeds the model's 512 position embeddings"):
+        BertClassifier.from_preset(
+            "tiny", vocabulary=english_vocab, labels=["a", "b"], max_length=600
+        )
+    with pytest.raises(ValueError, match="Unknown preset"):
+        BertClassifier.from_preset("gigantic", vocabulary=english_vocab, labels=["a", "b"])
+    with pytest.raises(ValueError, match="embeds only 100"):
+        BertClassifier.from_preset(
+            "tiny", vocabulary=english_vocab, labels=["a", "b"], vocab_size=100
+        )
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        BertClassifier.from_preset("tiny", vocabulary=english_vocab, labels=["only"])
+    with pytest.raises(ValueError, match="unique"):
+        BertClassifier.from_preset("tiny", vocabulary=english_vocab, labels=["a", "b", "a"])

@@ -1,0 +1,139 @@
+"""SavedModel export: TF Serving layout, atomic writes, and identical predictions after reload."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbert.errors import ModelFileError
+from tfbert.export import directory_size, export_saved_model, load_exported
+from tfbert.tasks.classifier import BertClassifier
+
+TEXTS = [
+    "An absolute triumph of a film.",
+    "I walked out after an hour.",
+    "Crème brûlée, déjà vu",
+    "电影非常精彩",
+    "",
+    "   ",
+]
+
+
+@pytest.fixture(scope="module")
+def classifier(english_vocab) -> BertClassifier:
+    keras.utils.set_random_seed(5)
+    return BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["negative", "neutral", "positive"], max_length=24
+    )
+
+
+def test_export_layout_signatures_and_size(classifier: BertClassifier, tmp_path) -> None:
+    path = classifier.export(tmp_path / "exports")
+    assert path == tmp_path / "exports" / "1"
+    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    assert classifier.export(tmp_path / "exports").name == "2"  # next version by default
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["1", "2"]  # no leftovers
+
+    parameter_bytes = classifier.count_params() * 4
+    variables_bytes = directory_size(path / "variables")
+    # Each weight stored once (Keras' ExportArchive would store it twice).
+    assert parameter_bytes <= variables_bytes < 1.05 * parameter_bytes
+
+    loaded = load_exported(path)
+    predict = loaded.signatures["serving_default"]
+    assert set(predict.structured_input_signature[1]) == {"text"}
+    assert set(predict.structured_outputs) == {"probabilities", "label_id", "label"}
+    outputs = predict(text=tf.constant(TEXTS))
+    assert outputs["probabilities"].shape == (len(TEXTS), 3)
+    assert [s.decode() for s in outputs["label"].numpy()] == [
+        classifier.labels[i] for i in outputs["label_id"].numpy()
+    ]
+
+
+def test_classify_signature_speaks_the_classify_api(classifier: BertClassifier, tmp_path) -> None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = classifier.export(tmp_path / "exports")
+    proto = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    signature = proto.meta_graphs[0].signature_def["classify"]
+    assert signature.method_name == "tensorflow/serving/classify"
+    assert set(signature.inputs) == {"inputs"} and set(signature.outputs) == {"classes", "scores"}
+
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+                }
+            )
+        ).SerializeToString()
+        for text in TEXTS
+    ]
+    result = load_exported(path).signatures["classify"](inputs=tf.constant(examples))
+    expected = classifier.predict_texts(TEXTS)["probabilities"]
+    np.testing.assert_allclose(result["scores"].numpy(), expected, atol=1e-6)
+    assert result["classes"].numpy()[0].tolist() == [b"negative", b"neutral", b"positive"]
+
+
+def test_fresh_process_reload_gives_identical_predictions(
+    classifier: BertClassifier, tmp_path
+) -> None:
+    path = classifier.export(tmp_path / "exports")
+    expected = classifier.predict_texts(TEXTS)
+    script = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # registers the tokenizer ops; nothing from tfbert is imported
+        model = tf.saved_model.load({str(path)!r})
+        out = model.signatures["serving_default"](text=tf.constant(json.loads(sys.argv[1])))
+        assert "tfbert" not in sys.modules
+        print(json.dumps({{"probabilities": out["probabilities"].numpy().tolist(),
+                          "label": [s.decode() for s in out["label"].numpy()]}}))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(TEXTS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(served["probabilities"], expected["probabilities"], atol=1e-6)
+    assert served["label"] == expected["labels"]
+
+
+def test_pair_model_export(english_vocab, tmp_path) -> None:
+    model = BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["no", "yes"], max_length=24
+    )
+    path = export_saved_model(model, tmp_path / "pairs", pair=True)
+    predict = load_exported(path).signatures["serving_default"]
+    first, second = ["Is it raining?", "Who won?"], ["It is pouring outside.", "Nobody knows."]
+    outputs = predict(text=tf.constant(first), text_pair=tf.constant(second))
+    expected = model.predict_texts(first, second)["probabilities"]
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-6)
+
+
+def test_export_never_leaves_a_partial_version(classifier, tmp_path, monkeypatch) -> None:
+    base = tmp_path / "exports"
+    classifier.export(base, version=3)
+    with pytest.raises(ModelFileError, match="already exists"):
+        classifier.export(base, version=3)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        classifier.export(base, version=4)
+    assert sorted(p.name for p in base.iterdir()) == ["3"]  # no "4", no hidden staging dir
+    with pytest.raises(ModelFileError, match="not a SavedModel version directory"):
+        load_exported(base)
