@@ -76,7 +76,7 @@ def test_problem_types_have_matching_outputs_and_losses(english_vocab) -> None:
     )
     assert multiclass.problem_type == "multiclass" and multiclass.output_shape == (None, 3)
     np.testing.assert_array_equal(multiclass.encode_labels(["c", "a"]), [2, 0])
-    with pytest.raises(ValueError, match="Unknown label 'd'"):
+    with pytest.raises(ValueError, match="not in the label vocabulary: 'd'"):
         multiclass.encode_labels(["d"])
 
 

@@ -699,3 +699,28 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | Any, path: str
     figure.suptitle("Training curves", fontsize=11)
     with _one_glyph_warning():
         return _save(figure, path)
+
+
+def evaluate_classifier(
+    classifier: Any, data: Any, *, batch_size: int = 64, verbose: int | str = 0
+) -> EvaluationReport:
+    """Runs `classifier` (a tfbert BertClassifier) over labelled `data` and scores it.
+
+    Labels missing from the model's label set raise a DataError that names them.
+    """
+    from tfbert.data.readers import LabelVocabulary
+
+    if data.labels is None:
+        raise DataError("the evaluation data has no labels; pass a file with a label column.")
+    multi_label = classifier.problem_type == "multilabel"
+    y_true = LabelVocabulary(classifier.labels).encode(data.labels, multi_label=multi_label)
+    predicted = classifier.predict_texts(
+        data.texts, data.text_pairs, batch_size=batch_size, verbose=verbose
+    )
+    return evaluate_predictions(
+        y_true,
+        predicted["probabilities"],
+        classifier.labels,
+        classifier.problem_type,
+        threshold=getattr(classifier, "threshold", 0.5),
+    )

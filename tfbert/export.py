@@ -17,6 +17,7 @@ name is a number, so a crash mid-export never leaves a half version that a serve
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 PREDICT_SIGNATURE, CLASSIFY_SIGNATURE = "serving_default", "classify"
+LABELS_FILE = "tfbert_labels.json"  # in assets.extra/, which TF Serving copies but never reads
 
 
 class _ServingModule(tf.Module):
@@ -121,6 +123,11 @@ def export_saved_model(
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         _mark_classify_method(staging)
+        extra = staging / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / LABELS_FILE).write_text(
+            json.dumps(classifier.labels, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         if target.exists():  # overwrite: move the old version aside before the swap
             trash = Path(tempfile.mkdtemp(prefix=f".{version}.old-", dir=base))
             os.replace(target, trash / "old")
@@ -159,6 +166,28 @@ def load_exported(path: str | Path) -> Any:
             "<export-dir>/<version>, e.g. exports/imdb/1."
         )
     return tf.saved_model.load(str(path))
+
+
+def find_version_dir(path: str | Path) -> Path:
+    """A version directory itself, or the highest numeric version under a model base path."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    if path.is_dir():
+        versions = sorted((int(p.name), p) for p in path.iterdir() if p.name.isdigit())
+        if versions and (versions[-1][1] / "saved_model.pb").is_file():
+            return versions[-1][1]
+    raise ModelFileError(
+        f"{path} is neither a tfbert model directory nor a SavedModel export (<base>/<version>/)."
+    )
+
+
+def signature_labels(version_dir: str | Path) -> list[str]:
+    """The label names of an export, in probability-column order."""
+    path = Path(version_dir) / "assets.extra" / LABELS_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing; was this model exported by tfbert?")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def directory_size(path: str | Path) -> int:

@@ -276,6 +276,12 @@ def available_datasets() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def describe_datasets() -> list[tuple[str, str, list[str], str]]:
+    """(name, language, label names, description) of every built-in dataset, without loading it."""
+    return [(name, spec.language, list(spec.label_names), spec.description)
+            for name, spec in sorted(_REGISTRY.items())]
+
+
 def load_dataset(
     name: str, *, max_examples_per_split: int | None = None, seed: int = 13
 ) -> DatasetSplits:

@@ -142,21 +142,11 @@ class BertClassifier(keras.Model):
 
     def encode_labels(self, labels: Sequence[Any]) -> np.ndarray:
         """Label names (or lists of names, for multilabel) to the targets `fit` expects."""
-        index = {name: i for i, name in enumerate(self.labels)}
+        from tfbert.data.readers import LabelVocabulary
 
-        def lookup(name: Any) -> int:
-            if str(name) not in index:
-                raise ValueError(f"Unknown label {name!r}; this model knows {self.labels}.")
-            return index[str(name)]
-
-        if self.problem_type == "multilabel":
-            targets = np.zeros((len(labels), self.num_labels), np.float32)
-            for row, names in enumerate(labels):
-                for name in [names] if isinstance(names, str) else names:
-                    targets[row, lookup(name)] = 1.0
-            return targets
-        ids = np.array([lookup(name) for name in labels], np.int32)
-        return ids.astype(np.float32)[:, None] if self.problem_type == "binary" else ids
+        multi_label = self.problem_type == "multilabel"
+        targets = LabelVocabulary(self.labels).encode(labels, multi_label=multi_label)
+        return targets.astype(np.float32)[:, None] if self.problem_type == "binary" else targets
 
     def probabilities(self, logits: Any) -> tf.Tensor:
         """Logits to one probability per label (float32)."""
@@ -189,18 +179,12 @@ class BertClassifier(keras.Model):
         )
         return keras.Model(inputs, probabilities, name=f"{self.name}_text")
 
-    def features_dataset(
-        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
-    ) -> tf.data.Dataset:
-        """A tf.data pipeline that tokenizes in `map` (parallel, outside the model)."""
-        data = texts if text_pairs is None else {"text": texts, "text_pair": text_pairs}
-        dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
-        return dataset.map(self.tokenizer, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-            tf.data.AUTOTUNE
-        )
-
     def predict_texts(
-        self, texts: Sequence[str], text_pairs: Sequence[str] | None = None, batch_size: int = 32
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        batch_size: int = 32,
+        verbose: int | str = 0,
     ) -> dict[str, Any]:
         """Probabilities, label ids and label names for a list of strings."""
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -210,7 +194,12 @@ class BertClassifier(keras.Model):
                 "label_ids": np.zeros((0,), np.int64),
                 "labels": [],
             }
-        logits = self.predict(self.features_dataset(texts, text_pairs, batch_size), verbose=0)
+        from tfbert.data.pipeline import classification_dataset
+        from tfbert.data.readers import TextClassificationData
+
+        data = TextClassificationData(texts, None, None if text_pairs is None else list(text_pairs))
+        features = classification_dataset(self, data, batch_size, with_labels=False)
+        logits = self.predict(features, verbose=verbose)
         probabilities = self.probabilities(logits).numpy()
         label_ids = probabilities.argmax(axis=-1)
         result = {

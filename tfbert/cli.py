@@ -1,0 +1,629 @@
+"""The `tfbert` command line: train, evaluate, predict, export, vocab, datasets.
+
+Every subcommand is a thin layer over the Python API. User mistakes (a missing file, an unknown
+label, an existing output directory, ...) print one `error:` line and exit with status 2; set
+TFBERT_DEBUG=1 to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+# ----- argument parsing ------------------------------------------------------------------------
+def _add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--text-column", default="text", help="column holding the text (default: text)"
+    )
+    group.add_argument(
+        "--text-pair-column",
+        default=None,
+        help="second text column, for sentence-pair tasks (default: none)",
+    )
+    group.add_argument(
+        "--label-column", default="label", help="column holding the label (default: label)"
+    )
+    group.add_argument(
+        "--file-format",
+        choices=["csv", "tsv", "jsonl", "tfrecord"],
+        default=None,
+        help="override the format guessed from the file suffix",
+    )
+    group.add_argument(
+        "--clean-text",
+        action="store_true",
+        help="strip HTML tags and entities, normalise whitespace and full-width characters",
+    )
+    group.add_argument(
+        "--max-examples",
+        type=int,
+        default=None,
+        help="use a seeded, stratified sample of at most N examples per split (quick runs)",
+    )
+    if training:
+        group.add_argument(
+            "--multi-label",
+            action="store_true",
+            help="each row has a set of labels (separated by --label-separator)",
+        )
+        group.add_argument(
+            "--label-separator", default=",", help="separator of multi-labels (default: ,)"
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfbert",
+        description="BERT text classifiers on TensorFlow: train, evaluate, export, predict.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # train
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a classifier on a built-in dataset or your own files",
+        description="Fine-tune a BERT classifier. From scratch (a preset size and a learned or "
+        "given vocabulary) or from pretrained weights (--init-from).",
+    )
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
+    source.add_argument(
+        "--train-file", type=Path, help="training data: .csv, .tsv, .jsonl or .tfrecord"
+    )
+    train.add_argument(
+        "--validation-file",
+        type=Path,
+        help="validation data (default: a stratified 10%% of the training data)",
+    )
+    _add_data_arguments(train, training=True)
+    model = train.add_argument_group("model")
+    init = model.add_mutually_exclusive_group()
+    init.add_argument(
+        "--preset",
+        default=None,
+        help="model size from scratch: tiny, mini, small, medium, base, large, "
+        "minilm-l6 (default: tiny)",
+    )
+    init.add_argument(
+        "--init-from",
+        default=None,
+        help="pretrained weights: a directory (Hugging Face, Google BERT or tfbert "
+        "layout) or the name minilm-l6",
+    )
+    model.add_argument(
+        "--vocab",
+        type=Path,
+        default=None,
+        help="WordPiece vocab.txt for a model from scratch (default: learn one from "
+        "the training texts)",
+    )
+    model.add_argument(
+        "--vocab-size",
+        type=int,
+        default=8000,
+        help="size of the learned vocabulary (default: 8000)",
+    )
+    model.add_argument(
+        "--cased", action="store_true", help="keep case and accents (default: lowercase)"
+    )
+    model.add_argument(
+        "--max-length",
+        type=int,
+        default=128,
+        help="tokens per example including [CLS]/[SEP] (default: 128)",
+    )
+    model.add_argument(
+        "--truncation",
+        choices=["end", "head_tail"],
+        default="end",
+        help="for long texts: keep the start (end) or the start and the end "
+        "(head_tail; Sun et al. 2019) (default: end)",
+    )
+    model.add_argument(
+        "--problem-type",
+        choices=["auto", "binary", "multiclass", "multilabel"],
+        default="auto",
+        help="default: multilabel with --multi-label, else by label count",
+    )
+    fit = train.add_argument_group("training")
+    fit.add_argument("--epochs", type=int, default=3, help="default: 3")
+    fit.add_argument("--batch-size", type=int, default=32, help="global batch size (default: 32)")
+    fit.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="peak learning rate (default: 5e-5 with --init-from, 5e-4 from scratch)",
+    )
+    fit.add_argument("--warmup-fraction", type=float, default=0.1, help="default: 0.1")
+    fit.add_argument("--weight-decay", type=float, default=0.01, help="default: 0.01")
+    fit.add_argument(
+        "--class-weights", action="store_true", help="weight classes inversely to their frequency"
+    )
+    fit.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without validation improvement",
+    )
+    fit.add_argument("--seed", type=int, default=13, help="default: 13")
+    train.add_argument(
+        "--output-dir",
+        type=Path,
+        required=True,
+        help="where the trained model, logs and reports go",
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --output-dir")
+    train.set_defaults(handler=cmd_train)
+
+    # evaluate
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a trained model on labelled data",
+        description="Accuracy, per-class precision/recall/F1, macro and "
+        "weighted F1 and the confusion matrix.",
+    )
+    evaluate.add_argument(
+        "--model", type=Path, required=True, help="a `tfbert train` output directory"
+    )
+    target = evaluate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--dataset", help="a built-in dataset")
+    target.add_argument("--test-file", type=Path, help="labelled data to score")
+    evaluate.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "validation", "test"],
+        help="split of --dataset (default: test)",
+    )
+    _add_data_arguments(evaluate, training=False)
+    evaluate.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    evaluate.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="write the report JSON and plots here (default: <model>/evaluation)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    # predict
+    predict = commands.add_parser(
+        "predict",
+        help="classify texts (arguments, --file, or stdin)",
+        description="Prints the label and the probabilities of each text. Texts come from the "
+        "arguments, from --file (one per line), or from standard input.",
+    )
+    where = predict.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--model",
+        type=Path,
+        help="a `tfbert train` output directory, or an export (base or version dir)",
+    )
+    where.add_argument("--server", metavar="HOST:PORT", help="a TF Serving gRPC endpoint")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    predict.add_argument("--file", type=Path, help="read texts from this file, one per line")
+    predict.add_argument(
+        "--model-name", default="tfbert", help="model name on --server (default: tfbert)"
+    )
+    predict.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    predict.add_argument("--json", action="store_true", help="print one JSON object per text")
+    predict.set_defaults(handler=cmd_predict)
+
+    # export
+    export = commands.add_parser("export", help="write a TF Serving SavedModel (<base>/<version>/)")
+    export.add_argument(
+        "--model", type=Path, required=True, help="a `tfbert train` output directory"
+    )
+    export.add_argument("--export-dir", type=Path, required=True, help="the model base path")
+    export.add_argument("--version", type=int, default=None, help="default: one above the highest")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.set_defaults(handler=cmd_export)
+
+    # vocab
+    vocab = commands.add_parser("vocab", help="learn a WordPiece vocabulary from text")
+    vocab_source = vocab.add_mutually_exclusive_group(required=True)
+    vocab_source.add_argument("--dataset", help="learn from a built-in dataset's training texts")
+    vocab_source.add_argument(
+        "--text-file", type=Path, nargs="+", help="plain text files, one text per line"
+    )
+    vocab.add_argument("--vocab-size", type=int, default=8000, help="default: 8000")
+    vocab.add_argument("--cased", action="store_true", help="keep case and accents")
+    vocab.add_argument("--output", type=Path, required=True, help="the vocab.txt to write")
+    vocab.set_defaults(handler=cmd_vocab)
+
+    datasets = commands.add_parser("datasets", help="list the built-in datasets")
+    datasets.set_defaults(handler=cmd_datasets)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"tfbert {version('tfbert')}"
+    except PackageNotFoundError:
+        return "tfbert (not installed)"
+
+
+# ----- helpers ---------------------------------------------------------------------------------
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load_labelled(
+    args: argparse.Namespace, path: Path, *, multi_label: bool = False, require_labels: bool = True
+):
+    from tfbert.data import read_examples
+
+    return read_examples(
+        path,
+        text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
+        label_column=args.label_column,
+        multi_label=multi_label,
+        label_separator=getattr(args, "label_separator", ","),
+        file_format=args.file_format,
+        clean=args.clean_text,
+        require_labels=require_labels,
+    )
+
+
+def _sample(data, limit: int | None, seed: int):
+    if limit is None or len(data) <= limit:
+        return data
+    import numpy as np
+
+    return data.subset(np.random.default_rng(seed).permutation(len(data))[:limit].tolist())
+
+
+def _prepare_output_dir(path: Path, overwrite: bool) -> bool:
+    """Returns True when an interrupted run should be resumed from its backup."""
+    if (path / "backup").is_dir() and not overwrite:
+        _say(f"Resuming the interrupted run in {path} from its last backup.")
+        return True
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            from tfbert.errors import TfbertError
+
+            raise TfbertError(
+                f"output directory {path} already exists and is not empty; pass "
+                "--overwrite to replace it, or choose another --output-dir."
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.format_table())
+
+
+# ----- commands --------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from tfbert.data import LabelVocabulary, load_dataset, train_validation_split
+    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix, plot_training_curves
+    from tfbert.tasks.classifier import BertClassifier
+    from tfbert.text.tokenizer import BertTokenizer
+    from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+    from tfbert.training.fine_tune import TrainingConfig, fine_tune
+
+    started = time.time()
+    resume = _prepare_output_dir(args.output_dir, args.overwrite)
+    multi_label = args.multi_label or args.problem_type == "multilabel"
+    if args.dataset:
+        splits = load_dataset(
+            args.dataset, max_examples_per_split=args.max_examples, seed=args.seed
+        )
+        train, validation, label_names = splits.train, splits.validation, splits.label_names
+        _say(
+            f"Dataset {splits.name}: {len(train):,} train / {len(validation):,} validation."
+        )
+    else:
+        train = _sample(
+            _load_labelled(args, args.train_file, multi_label=multi_label),
+            args.max_examples,
+            args.seed,
+        )
+        label_names = LabelVocabulary.from_labels(train.labels, multi_label=multi_label).names
+        if args.validation_file:
+            validation = _sample(
+                _load_labelled(args, args.validation_file, multi_label=multi_label),
+                args.max_examples,
+                args.seed,
+            )
+        else:
+            train, validation = train_validation_split(
+                train, validation_fraction=0.1, seed=args.seed
+            )
+        _say(
+            f"Data: {len(train):,} train / {len(validation):,} validation examples, "
+            f"{len(label_names)} labels."
+        )
+    problem_type = "multilabel" if multi_label else args.problem_type
+    tokenizer_options = {
+        "max_length": args.max_length,
+        "truncation": args.truncation,
+        "pad_to": "longest",
+        "lowercase": not args.cased,
+    }
+
+    if args.init_from:
+        from tfbert.modeling.checkpoints import classifier_from_pretrained
+
+        tokenizer_options.pop("lowercase")
+        classifier = classifier_from_pretrained(
+            args.init_from, label_names, problem_type=problem_type, **tokenizer_options
+        )
+        learning_rate = args.learning_rate or 5e-5
+    else:
+        vocab_path = args.output_dir / "vocab.txt"
+        if args.vocab:
+            vocabulary = load_vocabulary(args.vocab)
+        elif resume and vocab_path.is_file():
+            vocabulary = load_vocabulary(vocab_path)
+        else:
+            _say(
+                f"Learning a {args.vocab_size:,}-token WordPiece vocabulary from the train split..."
+            )
+            vocabulary = learn_vocabulary(
+                train.texts, args.vocab_size, lowercase=not args.cased, show_progress=True
+            )
+            save_vocabulary(vocabulary, vocab_path)
+        import keras
+
+        keras.utils.set_random_seed(args.seed)
+        tokenizer = BertTokenizer(vocabulary, **tokenizer_options)
+        from tfbert.config import BertConfig
+
+        config = BertConfig.from_preset(args.preset or "tiny", vocab_size=len(vocabulary))
+        classifier = BertClassifier(
+            config, labels=label_names, tokenizer=tokenizer, problem_type=problem_type
+        )
+        learning_rate = args.learning_rate or 5e-4
+    _say(
+        f"Model: {classifier.count_params():,} parameters, {classifier.problem_type}, "
+        f"labels {classifier.labels}."
+    )
+
+    config = TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=learning_rate,
+        warmup_fraction=args.warmup_fraction,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        class_weights=args.class_weights,
+        early_stopping_patience=args.early_stopping,
+    )
+    history = fine_tune(
+        classifier,
+        train,
+        validation,
+        config=config,
+        output_dir=args.output_dir,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    classifier.save_pretrained(args.output_dir)
+    plot_training_curves(history.history, args.output_dir / "training_curves.png")
+    report = evaluate_classifier(classifier, validation, batch_size=args.batch_size * 2)
+    report.to_json(args.output_dir / "validation_report.json")
+    plot_confusion_matrix(report, args.output_dir / "validation_confusion_matrix.png")
+    (args.output_dir / "train_args.json").write_text(
+        json.dumps(
+            {
+                k: str(v) if isinstance(v, Path) else v
+                for k, v in vars(args).items()
+                if k != "handler"
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"\nValidation ({len(validation):,} examples):")
+    print(report.format_table())
+    print(f"\nSaved the model to {args.output_dir} ({time.time() - started:.0f} s).")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tfbert.data import load_dataset
+    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix
+    from tfbert.tasks.classifier import BertClassifier
+
+    classifier = BertClassifier.from_pretrained(args.model)
+    if args.dataset:
+        data = load_dataset(args.dataset, max_examples_per_split=args.max_examples).split(
+            args.split
+        )
+        name = f"{args.dataset} {args.split}"
+    else:
+        data = _sample(
+            _load_labelled(
+                args, args.test_file, multi_label=classifier.problem_type == "multilabel"
+            ),
+            args.max_examples,
+            13,
+        )
+        name = str(args.test_file)
+    started = time.time()
+    report = evaluate_classifier(
+        classifier, data, batch_size=args.batch_size, verbose=1 if sys.stderr.isatty() else 0
+    )
+    seconds = time.time() - started
+    report_dir = args.report or args.model / "evaluation"
+    stem = name.replace(" ", "_").replace("/", "_")
+    report.to_json(report_dir / f"{stem}.json")
+    plot_confusion_matrix(report, report_dir / f"{stem}_confusion_matrix.png")
+    if not args.json:
+        print(f"{name}: {len(data):,} examples, {len(data) / seconds:,.0f} examples/s")
+    _print_report(report, args.json)
+    if not args.json:
+        print(f"\nReport and confusion matrix written to {report_dir}/")
+    return 0
+
+
+def _read_texts(args: argparse.Namespace) -> list[str]:
+    from tfbert.errors import DataError
+
+    texts = list(args.texts)
+    if args.file:
+        try:
+            texts += args.file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise DataError(f"{args.file} is not UTF-8; re-save it as UTF-8.") from None
+        except FileNotFoundError:
+            raise DataError(f"no such file: {args.file}") from None
+    if not texts and not args.file:
+        if sys.stdin.isatty():
+            _say("Reading texts from standard input, one per line (Ctrl-D to end)...")
+        texts = sys.stdin.read().splitlines()
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise DataError("no texts to classify: pass them as arguments, with --file, or on stdin.")
+    return texts
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    texts = _read_texts(args)
+    if args.server:
+        try:
+            from tfbert.serving import PredictionClient
+        except ImportError as error:
+            from tfbert.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                f'the TF Serving client is not available ({error}); install "tfbert[serving]".'
+            ) from None
+
+        with PredictionClient(args.server, model_name=args.model_name) as client:
+            result = client.predict(texts)
+        labels, probabilities, names = (
+            result["labels"],
+            result["probabilities"],
+            result["label_names"],
+        )
+    else:
+        labels, probabilities, names = _predict_local(args.model, texts, args.batch_size)
+    for text, label, row in zip(texts, labels, probabilities, strict=True):
+        scores = {name: round(float(p), 4) for name, p in zip(names, row, strict=True)}
+        if args.json:
+            print(
+                json.dumps(
+                    {"text": text, "label": label, "probabilities": scores}, ensure_ascii=False
+                )
+            )
+        else:
+            shown = " ".join(f"{name}={p:.3f}" for name, p in scores.items())
+            print(f"{label}\t{shown}\t{text[:80]}")
+    return 0
+
+
+def _predict_local(path: Path, texts: list[str], batch_size: int):
+    from tfbert.export import find_version_dir, load_exported, signature_labels
+
+    if (path / "config.json").is_file():
+        from tfbert.tasks.classifier import BertClassifier
+
+        classifier = BertClassifier.from_pretrained(path)
+        result = classifier.predict_texts(texts, batch_size=batch_size)
+        return result["labels"], result["probabilities"], classifier.labels
+    import tensorflow as tf
+
+    version_dir = find_version_dir(path)
+    predict = load_exported(version_dir).signatures["serving_default"]
+    labels, probabilities = [], []
+    for start in range(0, len(texts), batch_size):
+        out = predict(text=tf.constant(texts[start : start + batch_size]))
+        labels += [s.decode("utf-8") for s in out["label"].numpy()]
+        probabilities += out["probabilities"].numpy().tolist()
+    return labels, probabilities, signature_labels(version_dir)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfbert.export import directory_size
+    from tfbert.tasks.classifier import BertClassifier
+
+    classifier = BertClassifier.from_pretrained(args.model)
+    path = classifier.export(args.export_dir, version=args.version, overwrite=args.overwrite)
+    size = directory_size(path) / 1e6
+    params = classifier.count_params() * 4 / 1e6
+    print(
+        f"Exported {path} ({size:.1f} MB; weights {params:.1f} MB). Serve it with:\n"
+        f"  tfbert serve --model_base_path {args.export_dir.resolve()} --model_name tfbert\n"
+        f"  or TF Serving: see serving/README.md"
+    )
+    return 0
+
+
+def cmd_vocab(args: argparse.Namespace) -> int:
+    from tfbert.data import load_dataset
+    from tfbert.text.vocab import learn_vocabulary, save_vocabulary, unknown_token_rate
+
+    if args.dataset:
+        splits = load_dataset(args.dataset)
+        texts, held_out = splits.train.texts, splits.validation.texts
+    else:
+        texts = []
+        for path in args.text_file:
+            texts += [
+                line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
+        cut = max(1, len(texts) // 20)
+        texts, held_out = texts[cut:], texts[:cut]
+    vocabulary = learn_vocabulary(
+        texts, args.vocab_size, lowercase=not args.cased, show_progress=True
+    )
+    save_vocabulary(vocabulary, args.output)
+    rate = unknown_token_rate(vocabulary, held_out, lowercase=not args.cased)
+    print(
+        f"Wrote {len(vocabulary):,} tokens to {args.output}; unknown-token rate on "
+        f"{len(held_out):,} held-out texts: {rate:.3%}"
+    )
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from tfbert.data.datasets import describe_datasets
+
+    for name, language, labels, description in describe_datasets():
+        print(f"{name:10s} {language:8s} labels: {', '.join(labels)}\n  {description}\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from tfbert._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tfbert.errors import TfbertError
+
+    try:
+        return args.handler(args)
+    except (TfbertError, ValueError, TypeError, FileNotFoundError) as error:
+        if os.environ.get("TFBERT_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
