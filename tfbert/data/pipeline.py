@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import tensorflow as tf
 
 from tfbert.data.readers import TextClassificationData
@@ -26,10 +27,16 @@ def classification_dataset(
     seed: int | None = None,
     with_labels: bool = True,
     drop_remainder: bool = False,
+    bucket_by_length: bool = False,
+    num_buckets: int = 8,
 ) -> tf.data.Dataset:
     """(features, targets) batches for `fit`/`evaluate`, or features only for `predict`.
 
     Shuffling happens on whole examples before batching, reshuffled every epoch with `seed`.
+    With `bucket_by_length`, each batch is drawn from examples of similar length (character
+    count, a cheap stand-in for token count; bucket edges at length quantiles), so that with a
+    tokenizer padding to the batch's longest sequence little compute is spent on padding. The
+    batches are shuffled again, so training still sees lengths in random order.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -45,13 +52,34 @@ def classification_dataset(
         elements = (inputs, classifier.encode_labels(data.labels))
     else:
         elements = inputs
+    if bucket_by_length:
+        lengths = np.array([len(t) for t in texts], np.int64)
+        if data.text_pairs is not None:
+            lengths += np.array([len(t) for t in data.text_pairs], np.int64)
+        buckets = _length_buckets(lengths, num_buckets)
+        elements = (elements, buckets)
     dataset = tf.data.Dataset.from_tensor_slices(elements)
     if shuffle:
         dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if bucket_by_length:
+        dataset = dataset.group_by_window(
+            key_func=lambda element, bucket: bucket,
+            reduce_func=lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
+            window_size=batch_size,
+        ).map(lambda element, bucket: element)
+        if shuffle:  # mix the buckets: neighbouring batches otherwise share a length range
+            dataset = dataset.shuffle(64, seed=seed, reshuffle_each_iteration=True)
+    else:
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     tokenizer = classifier.tokenizer
     if with_labels:
         dataset = dataset.map(lambda x, y: (tokenizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         dataset = dataset.map(tokenizer, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _length_buckets(lengths: np.ndarray, num_buckets: int) -> np.ndarray:
+    """Bucket id of each example: edges at the length quantiles, so buckets are equally full."""
+    edges = np.unique(np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1]))
+    return np.searchsorted(edges, lengths, side="right").astype(np.int64)

@@ -197,9 +197,18 @@ class BertClassifier(keras.Model):
         from tfbert.data.pipeline import classification_dataset
         from tfbert.data.readers import TextClassificationData
 
-        data = TextClassificationData(texts, None, None if text_pairs is None else list(text_pairs))
+        pairs = None if text_pairs is None else list(text_pairs)
+        # Predict in order of length so that each batch pads little (the tokenizer pads to the
+        # batch's longest sequence when pad_to="longest"), then restore the caller's order.
+        lengths = [len(t) + (len(pairs[i]) if pairs else 0) for i, t in enumerate(texts)]
+        order = np.argsort(lengths, kind="stable")
+        data = TextClassificationData(
+            [texts[i] for i in order], None, None if pairs is None else [pairs[i] for i in order]
+        )
         features = classification_dataset(self, data, batch_size, with_labels=False)
-        logits = self.predict(features, verbose=verbose)
+        sorted_logits = self.predict(features, verbose=verbose)
+        logits = np.empty_like(sorted_logits)
+        logits[order] = sorted_logits
         probabilities = self.probabilities(logits).numpy()
         label_ids = probabilities.argmax(axis=-1)
         result = {

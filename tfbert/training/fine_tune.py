@@ -35,6 +35,7 @@ class TrainingConfig:
     seed: int = 13
     class_weights: bool = False
     early_stopping_patience: int | None = None
+    bucket_by_length: bool = True  # batches of similar length: less padding, same learning
     backup_every_steps: int | None = 200  # step-level backups so a crash loses little work
 
     def __post_init__(self) -> None:
@@ -75,10 +76,17 @@ def fine_tune(
     config = config or TrainingConfig()
     keras.utils.set_random_seed(config.seed)
     train_data = classification_dataset(
-        classifier, train, config.batch_size, shuffle=True, seed=config.seed
+        classifier,
+        train,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        bucket_by_length=config.bucket_by_length,
     )
     validation_data = (
-        classification_dataset(classifier, validation, config.batch_size)
+        classification_dataset(
+            classifier, validation, config.batch_size, bucket_by_length=config.bucket_by_length
+        )
         if validation is not None and len(validation)
         else None
     )
