@@ -165,3 +165,17 @@ def test_bad_construction_arguments(english_vocab) -> None:
         BertClassifier.from_preset("tiny", vocabulary=english_vocab, labels=["only"])
     with pytest.raises(ValueError, match="unique"):
         BertClassifier.from_preset("tiny", vocabulary=english_vocab, labels=["a", "b", "a"])
+
+
+def test_from_pretrained_with_labels_starts_from_the_pretrained_encoder(minilm_dir) -> None:
+    from tfbert.modeling.checkpoints import load_pretrained
+
+    model = BertClassifier.from_pretrained("minilm-l6", num_classes=3, max_length=32)
+    assert model.labels == ["0", "1", "2"] and model.problem_type == "multiclass"
+    assert model.tokenizer.lowercase and model.bert_config.num_layers == 6
+    pretrained = load_pretrained(minilm_dir)
+    word_embeddings = pretrained.encoder_weights["embeddings/token_embedding/embeddings"]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.encoder.embeddings.token_embedding.embeddings),
+        word_embeddings,
+    )

@@ -251,9 +251,31 @@ class BertClassifier(keras.Model):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, **tokenizer_overrides: Any) -> BertClassifier:
-        """Loads a directory written by `save_pretrained` (for example by `tfbert train`)."""
-        directory = Path(directory)
+    def from_pretrained(
+        cls,
+        path_or_name: str | Path,
+        labels: Sequence[str] | None = None,
+        *,
+        num_classes: int | None = None,
+        problem_type: str = "auto",
+        **tokenizer_overrides: Any,
+    ) -> BertClassifier:
+        """Loads a trained classifier, or starts a new one from pretrained BERT weights.
+
+        Without `labels`/`num_classes`: `path_or_name` is a directory written by
+        `save_pretrained` (e.g. by `tfbert train`) and the whole classifier is restored.
+        With them: the encoder comes from any checkpoint `tfbert.modeling.checkpoints` reads
+        (Hugging Face, Google BERT, tfbert, or the name "minilm-l6") and the head is new.
+        """
+        if labels is not None or num_classes is not None:
+            from tfbert.modeling.checkpoints import classifier_from_pretrained
+
+            if labels is None:
+                labels = [str(i) for i in range(num_classes)]
+            return classifier_from_pretrained(
+                path_or_name, labels, problem_type=problem_type, **tokenizer_overrides
+            )
+        directory = Path(path_or_name)
         config_path = directory / CONFIG_FILE
         if not config_path.is_file():
             raise ModelFileError(
