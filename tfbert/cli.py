@@ -158,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after PATIENCE epochs without validation improvement",
     )
     fit.add_argument("--seed", type=int, default=13, help="default: 13")
+    fit.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multi-worker"],
+        default="default",
+        help="tf.distribute strategy: mirrored = all local GPUs (or --devices), "
+        "multi-worker = the cluster in TF_CONFIG (default: default)",
+    )
+    fit.add_argument(
+        "--devices",
+        nargs="+",
+        default=None,
+        help="devices for --strategy mirrored, e.g. /gpu:0 /gpu:1",
+    )
     train.add_argument(
         "--output-dir",
         type=Path,
@@ -313,12 +326,53 @@ def _print_report(report, as_json: bool) -> None:
 
 
 # ----- commands --------------------------------------------------------------------------------
-def cmd_train(args: argparse.Namespace) -> int:
-    from tfbert.data import LabelVocabulary, load_dataset, train_validation_split
-    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix, plot_training_curves
+def _build_classifier(
+    args: argparse.Namespace,
+    train,
+    label_names: list[str],
+    problem_type: str,
+    tokenizer_options: dict,
+    resume: bool,
+):
+    """The classifier to fine-tune (call under the strategy's scope) and its peak learning rate."""
+    import keras
+
+    from tfbert.config import BertConfig
     from tfbert.tasks.classifier import BertClassifier
     from tfbert.text.tokenizer import BertTokenizer
     from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+
+    keras.utils.set_random_seed(args.seed)
+    if args.init_from:
+        from tfbert.modeling.checkpoints import classifier_from_pretrained
+
+        options = {k: v for k, v in tokenizer_options.items() if k != "lowercase"}
+        classifier = classifier_from_pretrained(
+            args.init_from, label_names, problem_type=problem_type, **options
+        )
+        return classifier, args.learning_rate or 5e-5
+    vocab_path = args.output_dir / "vocab.txt"
+    if args.vocab:
+        vocabulary = load_vocabulary(args.vocab)
+    elif resume and vocab_path.is_file():
+        vocabulary = load_vocabulary(vocab_path)
+    else:
+        _say(f"Learning a {args.vocab_size:,}-token WordPiece vocabulary from the train split...")
+        vocabulary = learn_vocabulary(
+            train.texts, args.vocab_size, lowercase=not args.cased, show_progress=True
+        )
+        save_vocabulary(vocabulary, vocab_path)
+    tokenizer = BertTokenizer(vocabulary, **tokenizer_options)
+    config = BertConfig.from_preset(args.preset or "tiny", vocab_size=len(vocabulary))
+    classifier = BertClassifier(
+        config, labels=label_names, tokenizer=tokenizer, problem_type=problem_type
+    )
+    return classifier, args.learning_rate or 5e-4
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tfbert.data import LabelVocabulary, load_dataset, train_validation_split
+    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix, plot_training_curves
     from tfbert.training.fine_tune import TrainingConfig, fine_tune
 
     started = time.time()
@@ -329,9 +383,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.dataset, max_examples_per_split=args.max_examples, seed=args.seed
         )
         train, validation, label_names = splits.train, splits.validation, splits.label_names
-        _say(
-            f"Dataset {splits.name}: {len(train):,} train / {len(validation):,} validation."
-        )
+        _say(f"Dataset {splits.name}: {len(train):,} train / {len(validation):,} validation.")
     else:
         train = _sample(
             _load_labelled(args, args.train_file, multi_label=multi_label),
@@ -361,39 +413,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         "lowercase": not args.cased,
     }
 
-    if args.init_from:
-        from tfbert.modeling.checkpoints import classifier_from_pretrained
+    from tfbert.training.distribute import create_strategy, is_chief
 
-        tokenizer_options.pop("lowercase")
-        classifier = classifier_from_pretrained(
-            args.init_from, label_names, problem_type=problem_type, **tokenizer_options
+    strategy = create_strategy(args.strategy, args.devices)
+    if strategy.num_replicas_in_sync > 1:
+        _say(
+            f"Training on {strategy.num_replicas_in_sync} replicas ({args.strategy}); "
+            f"global batch {args.batch_size}."
         )
-        learning_rate = args.learning_rate or 5e-5
-    else:
-        vocab_path = args.output_dir / "vocab.txt"
-        if args.vocab:
-            vocabulary = load_vocabulary(args.vocab)
-        elif resume and vocab_path.is_file():
-            vocabulary = load_vocabulary(vocab_path)
-        else:
-            _say(
-                f"Learning a {args.vocab_size:,}-token WordPiece vocabulary from the train split..."
-            )
-            vocabulary = learn_vocabulary(
-                train.texts, args.vocab_size, lowercase=not args.cased, show_progress=True
-            )
-            save_vocabulary(vocabulary, vocab_path)
-        import keras
-
-        keras.utils.set_random_seed(args.seed)
-        tokenizer = BertTokenizer(vocabulary, **tokenizer_options)
-        from tfbert.config import BertConfig
-
-        config = BertConfig.from_preset(args.preset or "tiny", vocab_size=len(vocabulary))
-        classifier = BertClassifier(
-            config, labels=label_names, tokenizer=tokenizer, problem_type=problem_type
+    with strategy.scope():
+        classifier, learning_rate = _build_classifier(
+            args, train, label_names, problem_type, tokenizer_options, resume
         )
-        learning_rate = args.learning_rate or 5e-4
     _say(
         f"Model: {classifier.count_params():,} parameters, {classifier.problem_type}, "
         f"labels {classifier.labels}."
@@ -417,6 +448,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         verbose=1 if sys.stdout.isatty() else 2,
     )
+    if not is_chief(strategy):
+        return 0  # the chief writes the model directory and reports
     classifier.save_pretrained(args.output_dir)
     plot_training_curves(history.history, args.output_dir / "training_curves.png")
     report = evaluate_classifier(classifier, validation, batch_size=args.batch_size * 2)

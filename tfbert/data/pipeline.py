@@ -76,7 +76,11 @@ def classification_dataset(
         dataset = dataset.map(lambda x, y: (tokenizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         dataset = dataset.map(tokenizer, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # Under multi-worker strategies, shard by element: the data is in memory, not in files, so
+    # the default (FILE, falling back to DATA with a warning) has nothing to shard by file.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _length_buckets(lengths: np.ndarray, num_buckets: int) -> np.ndarray:

@@ -91,15 +91,17 @@ def fine_tune(
         else None
     )
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    classifier.compile(
-        optimizer=create_optimizer(
-            config.learning_rate,
-            total_steps=steps_per_epoch * config.epochs,
-            warmup_fraction=config.warmup_fraction,
-            weight_decay=config.weight_decay,
-            clip_norm=config.clip_norm,
-        ),
-    )
+    # The optimizer's variables must live under the strategy the model was built with.
+    with classifier.distribute_strategy.scope():
+        classifier.compile(
+            optimizer=create_optimizer(
+                config.learning_rate,
+                total_steps=steps_per_epoch * config.epochs,
+                warmup_fraction=config.warmup_fraction,
+                weight_decay=config.weight_decay,
+                clip_norm=config.clip_norm,
+            ),
+        )
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
     if output_dir is not None:
