@@ -102,9 +102,7 @@ def test_shuffle_is_seeded_covers_every_example_and_keeps_texts_with_labels(
 
     def epoch_orders(seed: int, epochs: int = 2) -> list[list[int]]:
         dataset = classification_dataset(model, data, batch_size=5, shuffle=True, seed=seed)
-        return [
-            np.concatenate([y for _, y in _batches(dataset)]).tolist() for _ in range(epochs)
-        ]
+        return [np.concatenate([y for _, y in _batches(dataset)]).tolist() for _ in range(epochs)]
 
     first, second = epoch_orders(7)
     assert sorted(first) == list(range(n)) and sorted(second) == list(range(n))
@@ -148,9 +146,7 @@ def test_sentence_pairs_get_segment_ids_one(binary) -> None:
     assert features["segment_ids"].max() == 1
 
 
-def test_without_labels_gives_features_only_and_unlabelled_data_is_refused(
-    binary, reviews
-) -> None:
+def test_without_labels_gives_features_only_and_unlabelled_data_is_refused(binary, reviews) -> None:
     dataset = classification_dataset(binary, reviews, batch_size=8, with_labels=False)
     assert isinstance(dataset.element_spec, dict)
     assert sorted(dataset.element_spec) == sorted(FEATURE_NAMES)
@@ -165,3 +161,31 @@ def test_without_labels_gives_features_only_and_unlabelled_data_is_refused(
         classification_dataset(binary, unlabelled)
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         classification_dataset(binary, reviews, batch_size=0)
+
+
+def test_length_buckets_batch_similar_lengths_and_cover_every_example(
+    one_label_per_review,
+) -> None:
+    model, data = one_label_per_review
+    n = len(data)
+    by_length = sorted(range(n), key=lambda i: len(data.texts[i]))
+    rank = {index: position for position, index in enumerate(by_length)}
+    assert len({len(t) for t in data.texts}) == n  # distinct lengths: ranks are unambiguous
+
+    def batches(seed: int) -> list[list[int]]:
+        dataset = classification_dataset(
+            model, data, batch_size=4, shuffle=True, seed=seed, bucket_by_length=True
+        )
+        return [y.tolist() for _, y in _batches(dataset)]
+
+    first = batches(3)
+    assert sorted(i for batch in first for i in batch) == list(range(n))
+    assert all(1 <= len(batch) <= 4 for batch in first)
+    # 22 examples in 8 quantile buckets of 2-3: every batch is one bucket, i.e. a run of
+    # consecutive lengths.
+    for batch in first:
+        ranks = sorted(rank[i] for i in batch)
+        assert ranks == list(range(ranks[0], ranks[0] + len(ranks))), batch
+    assert batches(3) == first  # seeded
+    unshuffled = classification_dataset(model, data, batch_size=4, bucket_by_length=True)
+    assert sorted(i for _, y in _batches(unshuffled) for i in y.tolist()) == list(range(n))

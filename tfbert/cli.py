@@ -48,7 +48,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> N
         "--max-examples",
         type=int,
         default=None,
-        help="use a seeded, stratified sample of at most N examples per split (quick runs)",
+        help="use at most N examples per split, a seeded sample (stratified for built-in "
+        "datasets; for quick runs)",
     )
     if training:
         group.add_argument(
@@ -300,22 +301,30 @@ def _sample(data, limit: int | None, seed: int):
     return data.subset(np.random.default_rng(seed).permutation(len(data))[:limit].tolist())
 
 
-def _prepare_output_dir(path: Path, overwrite: bool) -> bool:
-    """Returns True when an interrupted run should be resumed from its backup."""
-    if (path / "backup").is_dir() and not overwrite:
-        _say(f"Resuming the interrupted run in {path} from its last backup.")
-        return True
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            from tfbert.errors import TfbertError
+def _check_output_dir(path: Path, overwrite: bool) -> bool:
+    """Fails early if `path` is taken; returns True when an interrupted run should resume.
 
-            raise TfbertError(
-                f"output directory {path} already exists and is not empty; pass "
-                "--overwrite to replace it, or choose another --output-dir."
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    Changes nothing on disk: `_create_output_dir` does that once the inputs are known good.
+    """
+    if (path / "backup").is_dir() and not overwrite:
+        return True
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        from tfbert.errors import TfbertError
+
+        raise TfbertError(
+            f"output directory {path} already exists and is not empty; pass "
+            "--overwrite to replace it, or choose another --output-dir."
+        )
     return False
+
+
+def _create_output_dir(path: Path, resume: bool) -> None:
+    if resume:
+        _say(f"Resuming the interrupted run in {path} from its last backup.")
+        return
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -376,7 +385,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfbert.training.fine_tune import TrainingConfig, fine_tune
 
     started = time.time()
-    resume = _prepare_output_dir(args.output_dir, args.overwrite)
+    resume = _check_output_dir(args.output_dir, args.overwrite)
     multi_label = args.multi_label or args.problem_type == "multilabel"
     if args.dataset:
         splits = load_dataset(
@@ -405,6 +414,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"Data: {len(train):,} train / {len(validation):,} validation examples, "
             f"{len(label_names)} labels."
         )
+    # Check every validation label now, before anything is written: a rejected run must leave
+    # no output directory behind that would block the corrected rerun.
+    LabelVocabulary(label_names).encode(validation.labels, multi_label=multi_label)
+    _create_output_dir(args.output_dir, resume)
     problem_type = "multilabel" if multi_label else args.problem_type
     tokenizer_options = {
         "max_length": args.max_length,
@@ -499,7 +512,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     seconds = time.time() - started
     report_dir = args.report or args.model / "evaluation"
-    stem = name.replace(" ", "_").replace("/", "_")
+    stem = f"{args.dataset}_{args.split}" if args.dataset else Path(args.test_file).stem
     report.to_json(report_dir / f"{stem}.json")
     plot_confusion_matrix(report, report_dir / f"{stem}_confusion_matrix.png")
     if not args.json:
@@ -605,6 +618,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_vocab(args: argparse.Namespace) -> int:
     from tfbert.data import load_dataset
+    from tfbert.errors import DataError
     from tfbert.text.vocab import learn_vocabulary, save_vocabulary, unknown_token_rate
 
     if args.dataset:
@@ -613,9 +627,13 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     else:
         texts = []
         for path in args.text_file:
-            texts += [
-                line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                raise DataError(f"no such file: {path}") from None
+            except UnicodeDecodeError:
+                raise DataError(f"{path} is not UTF-8; re-save it as UTF-8.") from None
+            texts += [line for line in lines if line.strip()]
         cut = max(1, len(texts) // 20)
         texts, held_out = texts[cut:], texts[:cut]
     vocabulary = learn_vocabulary(

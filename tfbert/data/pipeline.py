@@ -67,6 +67,11 @@ def classification_dataset(
             reduce_func=lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
             window_size=batch_size,
         ).map(lambda element, bucket: element)
+        # group_by_window hides the batch count; state it, so that learning-rate schedules and
+        # Keras's progress bars see the real number of steps (partial batches included).
+        sizes = np.bincount(buckets)
+        steps = int(sum(n // batch_size if drop_remainder else -(-n // batch_size) for n in sizes))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
         if shuffle:  # mix the buckets: neighbouring batches otherwise share a length range
             dataset = dataset.shuffle(64, seed=seed, reshuffle_each_iteration=True)
     else:

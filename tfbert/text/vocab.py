@@ -70,6 +70,7 @@ def save_vocabulary(tokens: Iterable[str], path: str | Path) -> Path:
     tokens = list(tokens)
     validate_vocabulary(tokens)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
     return path
 
@@ -151,11 +152,20 @@ def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def _progress(texts: Iterable[str], show: bool, description: str) -> Any:
-    from tqdm.auto import tqdm
+def _progress_bar_class(show: bool) -> Any:
+    # tqdm.auto picks notebook widgets and warns when ipywidgets is missing: only ask for it
+    # when a bar will actually be shown.
+    if show:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
 
+
+def _progress(texts: Iterable[str], show: bool, description: str) -> Any:
     total = len(texts) if isinstance(texts, Sized) else None
-    return tqdm(total=total, desc=description, unit="text", disable=not show)
+    bar = _progress_bar_class(show)
+    return bar(total=total, desc=description, unit="text", disable=not show)
 
 
 def _count_words(
@@ -266,7 +276,6 @@ def learn_vocabulary(
     reviews: 3,693 tokens for 4,000 asked, as threshold 8 gives 4,009).
     """
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
-    from tqdm.auto import tqdm
 
     strip = _resolve_strip_accents(lowercase, strip_accents)
     reserved = list(SPECIAL_TOKENS) + [t for t in reserved_tokens if t not in SPECIAL_TOKENS]
@@ -330,7 +339,8 @@ def learn_vocabulary(
     too_big = min_frequency - 1  # highest threshold known to give more than vocab_size tokens
     fits: tuple[int, list[str]] | None = None  # lowest threshold known to give at most that
     high = max(count for _, count in words) + 1  # above every count: only the required tokens
-    with tqdm(desc="Learning WordPieces", unit="pass", disable=not show_progress) as bar:
+    bar_class = _progress_bar_class(show_progress)
+    with bar_class(desc="Learning WordPieces", unit="pass", disable=not show_progress) as bar:
         for step in range(_MAX_SEARCH_STEPS):
             if too_big + 1 >= high:
                 break

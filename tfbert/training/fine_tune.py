@@ -90,7 +90,9 @@ def fine_tune(
         if validation is not None and len(validation)
         else None
     )
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    steps_per_epoch = int(train_data.cardinality())
+    if steps_per_epoch <= 0:  # unknown cardinality
+        steps_per_epoch = math.ceil(len(train) / config.batch_size)
     # The optimizer's variables must live under the strategy the model was built with.
     with classifier.distribute_strategy.scope():
         classifier.compile(

@@ -13,7 +13,7 @@ import keras
 
 @keras.saving.register_keras_serializable(package="tfbert")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Rises linearly from 0 to `peak` over `warmup_steps`, then falls linearly to `end`."""
+    """Rises linearly to `peak` over `warmup_steps` updates, then falls linearly to `end`."""
 
     def __init__(
         self, peak: float, total_steps: int, warmup_steps: int = 0, end: float = 0.0
@@ -32,7 +32,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
         warmup = keras.ops.maximum(float(self.warmup_steps), 1.0)
-        rising = self.peak * step / warmup
+        # `step` counts updates already made, so the first update is step 0: (step + 1) keeps
+        # it from being wasted at a learning rate of zero.
+        rising = self.peak * (step + 1.0) / warmup
         decay_span = keras.ops.maximum(float(self.total_steps - self.warmup_steps), 1.0)
         progress = keras.ops.clip((step - self.warmup_steps) / decay_span, 0.0, 1.0)
         falling = self.peak + (self.end - self.peak) * progress

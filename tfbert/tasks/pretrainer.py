@@ -1,0 +1,425 @@
+"""BertPretrainer: BERT's masked-LM and next-sentence-prediction pretraining, as one Keras model.
+
+    token_ids, segment_ids, padding_mask [batch, length], mask_positions [batch, predictions]
+      -> BertEncoder (named "encoder", as in BertClassifier, so weights move between the two)
+      -> masked LM:  sequence_output gathered at mask_positions -> Dense(hidden, act) ->
+                     LayerNorm -> x @ token_embeddings^T + output_bias  "mlm_logits" [b, p, vocab]
+      -> NSP:        pooled_output -> Dense(2)                           "nsp_logits" [b, 2]
+
+The decoder is tied to the token embedding matrix (Devlin et al. 2019; there is no separate
+[vocab, hidden] kernel) and both logits are float32, also under mixed precision.
+
+Losses (`compile()` defaults): sparse cross-entropy from logits for each output. The masked-LM
+loss takes `mask_weights` as sample weights with the reduction "mean_with_sample_weight", so it
+is the mean over real predictions only (the original `sum(w * ce) / sum(w)`): padded prediction
+slots count neither in the sum nor in the divisor. The data of
+`tfbert.data.pretraining.pretraining_dataset` comes as `(inputs, targets, sample_weights)`
+keyed by output name, which is how Keras 3 routes per-output sample weights to losses and
+weighted metrics. Metrics: masked-LM accuracy and perplexity (exp of the weighted mean
+cross-entropy) over real predictions, NSP accuracy.
+
+Saving (`save_pretrained`) writes Hugging Face's `BertForPreTraining` layout: config.json,
+vocab.txt, tokenizer_config.json and model.safetensors with `bert.`-prefixed encoder tensors
+and the `cls.predictions.*` / `cls.seq_relationship.*` heads. `tfbert.modeling.checkpoints.
+load_pretrained` reads it (encoder weights and `mlm_weights`), so `BertClassifier.
+from_pretrained(dir, labels=...)` starts a classifier from the pretrained encoder and
+`BertPretrainer.from_pretrained(dir)` resumes pretraining with both heads; tfbert's own
+`"tfbert-classifier"` format could not carry the heads.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfbert.config import BertConfig
+from tfbert.errors import ModelFileError
+from tfbert.modeling.bert import FEATURE_NAMES, BertEncoder, _activation, _initializer
+from tfbert.text.tokenizer import BertTokenizer
+
+INPUT_NAMES = (*FEATURE_NAMES, "mask_positions")
+OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+SETTINGS_KEY = "tfbert_pretrainer"  # tokenizer settings kept in config.json (no "format" key)
+TOKENIZER_SETTINGS = ("max_length", "lowercase", "strip_accents", "pad_to", "truncation")
+
+# Pretraining-head variables: tfbert.modeling.checkpoints' `mlm_weights` name -> Hugging Face
+# tensor name and whether the tensor is stored transposed (torch.nn.Linear layout).
+HEAD_NAMES: dict[str, tuple[str, bool]] = {
+    "transform/dense/kernel": ("cls.predictions.transform.dense.weight", True),
+    "transform/dense/bias": ("cls.predictions.transform.dense.bias", False),
+    "transform/layer_norm/gamma": ("cls.predictions.transform.LayerNorm.weight", False),
+    "transform/layer_norm/beta": ("cls.predictions.transform.LayerNorm.bias", False),
+    "output_bias": ("cls.predictions.bias", False),
+    "seq_relationship/kernel": ("cls.seq_relationship.weight", True),
+    "seq_relationship/bias": ("cls.seq_relationship.bias", False),
+}
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class MaskedLMHead(keras.layers.Layer):
+    """Gathers the masked positions, transforms them and decodes with the tied embeddings.
+
+    Built by BertPretrainer around its encoder's token embedding layer (which this layer uses
+    but does not own: its matrix is trained and saved with the encoder).
+    """
+
+    def __init__(
+        self,
+        config: BertConfig | dict[str, Any],
+        token_embedding: keras.layers.Embedding,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
+        c = self.config
+        self.transform = keras.layers.Dense(
+            c.hidden_size,
+            activation=_activation(c.hidden_act),
+            kernel_initializer=_initializer(c),
+            name="transform",
+        )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=c.layer_norm_epsilon, name="transform_layer_norm"
+        )
+        # A function, not an attribute: Keras would otherwise track the embedding layer as a
+        # sub-layer of this head too.
+        self._token_embeddings = lambda: token_embedding.embeddings
+
+    def build(self, input_shape: Any = None) -> None:
+        hidden = self.config.hidden_size
+        self.transform.build((None, None, hidden))
+        self.layer_norm.build((None, None, hidden))
+        self.output_bias = self.add_weight(
+            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias"
+        )
+        self.built = True
+
+    def call(self, sequence_output, mask_positions):
+        positions = ops.cast(mask_positions, "int32")[:, :, None]
+        gathered = ops.take_along_axis(sequence_output, positions, axis=1)  # [b, p, hidden]
+        x = self.layer_norm(self.transform(gathered))
+        # The decoder in float32 (softmax over the vocabulary needs the range).
+        embeddings = ops.cast(self._token_embeddings(), "float32")
+        logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)
+        return logits + ops.cast(self.output_bias, "float32")
+
+    def compute_output_spec(self, sequence_output, mask_positions):
+        shape = (sequence_output.shape[0], mask_positions.shape[1], self.config.vocab_size)
+        return keras.KerasTensor(shape, dtype="float32")
+
+    def get_config(self) -> dict[str, Any]:
+        # Only BertPretrainer rebuilds this layer (it needs the encoder's embedding layer).
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class MaskedLMPerplexity(keras.metrics.Metric):
+    """exp(weighted mean cross-entropy) of the masked-LM logits; weights = `mask_weights`."""
+
+    def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        losses = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        weights = (
+            ops.ones_like(losses) if sample_weight is None else ops.cast(sample_weight, "float32")
+        )
+        weights = ops.reshape(weights, ops.shape(losses))
+        self.total.assign_add(ops.sum(ops.cast(losses, "float32") * weights))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self):
+        return ops.exp(ops.divide_no_nan(self.total, self.count))
+
+    def reset_state(self) -> None:
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class BertPretrainer(keras.Model):
+    """A BERT encoder with the masked-LM and next-sentence-prediction heads, and its tokenizer.
+
+    Args:
+        config: the encoder's BertConfig (or its dict).
+        tokenizer: the BertTokenizer (or its Keras config) whose vocabulary the model embeds.
+
+    Inputs: `token_ids`, `segment_ids`, `padding_mask` [batch, length] and `mask_positions`
+    [batch, predictions] (int32). Outputs: {"mlm_logits": [batch, predictions, vocab_size],
+    "nsp_logits": [batch, 2]}, float32; NSP class 0 = IsNext, 1 = NotNext.
+    """
+
+    def __init__(
+        self,
+        config: BertConfig | dict[str, Any],
+        tokenizer: BertTokenizer | dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+        _check_compatible(config, tokenizer)
+        inputs = {
+            name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES
+        }
+        encoder = BertEncoder(config, name="encoder")
+        encoded = encoder({name: inputs[name] for name in FEATURE_NAMES})
+        mlm_head = MaskedLMHead(config, encoder.embeddings.token_embedding, name="mlm")
+        nsp_head = keras.layers.Dense(
+            2, kernel_initializer=_initializer(config), dtype="float32", name="nsp"
+        )
+        # Identity layers give the outputs their names (Keras names outputs after layers).
+        outputs = {
+            "mlm_logits": keras.layers.Activation("linear", dtype="float32", name="mlm_logits")(
+                mlm_head(encoded["sequence_output"], inputs["mask_positions"])
+            ),
+            "nsp_logits": keras.layers.Activation("linear", dtype="float32", name="nsp_logits")(
+                nsp_head(encoded["pooled_output"])
+            ),
+        }
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.bert_config = config
+        self.encoder = encoder
+        self.mlm_head = mlm_head
+        self.nsp_head = nsp_head
+        self.tokenizer = tokenizer
+        self.fresh_heads = sorted(HEAD_NAMES)  # heads not loaded from a checkpoint
+
+    # ----- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        *,
+        vocabulary: Sequence[str] | str | Path,
+        max_length: int = 128,
+        tokenizer_options: dict[str, Any] | None = None,
+        **config_overrides: Any,
+    ) -> BertPretrainer:
+        """A randomly initialised pretrainer of a named size; `vocab_size` fits the vocabulary."""
+        tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
+        config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
+        return cls(BertConfig.from_preset(preset, **config_overrides), tokenizer=tokenizer)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_name: str | Path,
+        *,
+        max_length: int | None = None,
+        allow_missing: bool = False,
+        **tokenizer_options: Any,
+    ) -> BertPretrainer:
+        """A pretrainer starting from any checkpoint `tfbert.modeling.checkpoints` reads.
+
+        A directory written by `save_pretrained` restores everything (encoder, both heads,
+        tokenizer settings). A Hugging Face or Google checkpoint gives the encoder and, when
+        it has them, the pretraining heads; heads it lacks start fresh (e.g. "minilm-l6", a
+        sentence-embedding model, has none), which `self.fresh_heads` lists. `max_length`
+        defaults to the saved one, else 128.
+        """
+        from tfbert.modeling.checkpoints import load_encoder_weights, load_pretrained
+
+        pretrained = load_pretrained(path_or_name)
+        options: dict[str, Any] = {"lowercase": pretrained.lowercase}
+        if pretrained.strip_accents is not None:
+            options["strip_accents"] = pretrained.strip_accents
+        options.update(_saved_settings(path_or_name))
+        options.update(tokenizer_options)
+        if max_length is not None:
+            options["max_length"] = max_length
+        options.setdefault("max_length", 128)
+        tokenizer = BertTokenizer(pretrained.vocabulary, **options)
+        model = cls(pretrained.config, tokenizer=tokenizer)
+        load_encoder_weights(model.encoder, pretrained, allow_missing=allow_missing)
+        loaded = model.load_head_weights(pretrained.mlm_weights or {}, source=pretrained.source)
+        model.fresh_heads = sorted(set(HEAD_NAMES) - set(loaded))
+        return model
+
+    # ----- heads -------------------------------------------------------------------------------
+    def head_variables(self) -> dict[str, keras.Variable]:
+        """The pretraining-head variables, by the `mlm_weights` names of checkpoints.py."""
+        head, nsp = self.mlm_head, self.nsp_head
+        return {
+            "transform/dense/kernel": head.transform.kernel,
+            "transform/dense/bias": head.transform.bias,
+            "transform/layer_norm/gamma": head.layer_norm.gamma,
+            "transform/layer_norm/beta": head.layer_norm.beta,
+            "output_bias": head.output_bias,
+            "seq_relationship/kernel": nsp.kernel,
+            "seq_relationship/bias": nsp.bias,
+        }
+
+    def load_head_weights(
+        self, weights: dict[str, np.ndarray], source: str = "checkpoint"
+    ) -> list[str]:
+        """Assigns the heads found in `weights` (checkpoints.py names); returns their names."""
+        variables = self.head_variables()
+        misshaped = [
+            f"{name}: {tuple(np.shape(value))} vs {tuple(variables[name].shape)}"
+            for name, value in weights.items()
+            if name in variables and tuple(np.shape(value)) != tuple(variables[name].shape)
+        ]
+        if misshaped:
+            raise ModelFileError(
+                f"The pretraining heads of the {source} do not fit this model: "
+                + "; ".join(misshaped)
+            )
+        if "decoder/embeddings" in weights:
+            warnings.warn(
+                f"The {source} has a masked-LM decoder untied from the word embeddings; "
+                "BertPretrainer ties it to them, so that decoder matrix is not used.",
+                stacklevel=2,
+            )
+        loaded = [name for name in variables if name in weights]
+        for name in loaded:
+            variables[name].assign(np.asarray(weights[name], dtype=np.float32))
+        return loaded
+
+    # ----- training ----------------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer: Any = "auto",
+        loss: Any = "auto",
+        metrics: Any = "auto",
+        weighted_metrics: Any = "auto",
+        **kwargs: Any,
+    ) -> None:
+        """Keras `compile` with BERT's pretraining losses and metrics by default.
+
+        Defaults: AdamW at 1e-4 (BERT's pretraining rate; pass `create_optimizer(...,
+        total_steps=...)` for warm-up and decay), masked-LM cross-entropy averaged over real
+        predictions (sample weights `mask_weights`), NSP cross-entropy, masked-LM accuracy
+        and perplexity (weighted metrics), NSP accuracy.
+        """
+        if optimizer == "auto":
+            from tfbert.training.optimization import create_optimizer
+
+            optimizer = create_optimizer(1e-4)
+        if loss == "auto":
+            loss = {
+                "mlm_logits": keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True, reduction="mean_with_sample_weight", name="mlm_loss"
+                ),
+                "nsp_logits": keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True, name="nsp_loss"
+                ),
+            }
+        if metrics == "auto":
+            metrics = {"nsp_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        if weighted_metrics == "auto":
+            weighted_metrics = {
+                "mlm_logits": [
+                    keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                    MaskedLMPerplexity(name="perplexity"),
+                ]
+            }
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            weighted_metrics=weighted_metrics,
+            **kwargs,
+        )
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def pretraining_dataset(self, source: Any, **options: Any):
+        """`tfbert.data.pretraining.pretraining_dataset(source, self.tokenizer, **options)`."""
+        from tfbert.data.pretraining import pretraining_dataset
+
+        return pretraining_dataset(source, self.tokenizer, **options)
+
+    # ----- saving ------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Writes a `BertForPreTraining`-layout directory (see the module docstring)."""
+        from safetensors.numpy import save_file
+
+        from tfbert.modeling.checkpoints import export_huggingface
+        from tfbert.weights import read_safetensors
+
+        directory = Path(directory)
+        tokenizer = self.tokenizer
+        export_huggingface(
+            self.encoder,
+            tokenizer.vocabulary,
+            directory,
+            lowercase=tokenizer.lowercase,
+            strip_accents=tokenizer.strip_accents,
+        )
+        weights = directory / WEIGHTS_FILE
+        tensors = {f"bert.{name}": value for name, value in read_safetensors(weights).items()}
+        for name, variable in self.head_variables().items():
+            target, transpose = HEAD_NAMES[name]
+            value = np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+            tensors[target] = np.ascontiguousarray(value.T if transpose else value)
+        tmp = weights.with_name(weights.name + ".tmp")
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+        tmp.replace(weights)
+        config_path = directory / CONFIG_FILE
+        values = json.loads(config_path.read_text(encoding="utf-8"))
+        values["architectures"] = ["BertForPreTraining"]
+        settings = tokenizer.get_config()
+        values[SETTINGS_KEY] = {key: settings[key] for key in TOKENIZER_SETTINGS}
+        config_path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", "utf-8")
+        return directory
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "config": self.bert_config.to_dict(),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BertPretrainer:
+        return cls(**config)
+
+
+def _check_compatible(config: BertConfig, tokenizer: BertTokenizer) -> None:
+    if not isinstance(tokenizer, BertTokenizer):
+        raise TypeError(
+            f"tokenizer must be a tfbert BertTokenizer, got {type(tokenizer).__name__}."
+        )
+    if tokenizer.max_length > config.max_position_embeddings:
+        raise ValueError(
+            f"max_length {tokenizer.max_length} exceeds the model's "
+            f"{config.max_position_embeddings} position embeddings; lower max_length."
+        )
+    if tokenizer.vocabulary_size > config.vocab_size:
+        raise ValueError(
+            f"The vocabulary has {tokenizer.vocabulary_size} tokens but the model embeds only "
+            f"{config.vocab_size}; use a config with vocab_size >= {tokenizer.vocabulary_size}."
+        )
+
+
+def _saved_settings(path_or_name: str | Path) -> dict[str, Any]:
+    """Tokenizer settings a `save_pretrained` directory recorded, else {}."""
+    path = Path(path_or_name).expanduser()
+    if path.is_file():
+        path = path.parent
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        return {}
+    try:
+        values = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    settings = values.get(SETTINGS_KEY) if isinstance(values, dict) else None
+    if not isinstance(settings, dict):
+        return {}
+    return {key: settings[key] for key in TOKENIZER_SETTINGS if key in settings}
