@@ -609,9 +609,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     size = directory_size(path) / 1e6
     params = classifier.count_params() * 4 / 1e6
     print(
-        f"Exported {path} ({size:.1f} MB; weights {params:.1f} MB). Serve it with:\n"
-        f"  tfbert serve --model_base_path {args.export_dir.resolve()} --model_name tfbert\n"
-        f"  or TF Serving: see serving/README.md"
+        f"Exported {path} ({size:.1f} MB; weights {params:.1f} MB). Serve it with TF Serving "
+        f"(--model_base_path={args.export_dir.resolve()}): see serving/README.md"
     )
     return 0
 

@@ -43,12 +43,14 @@ def train(strategy, optimizer):
         )
     dataset = classification_dataset(model, data, batch_size=16)
     initial = model.evaluate(dataset, verbose=0, return_dict=True)
+    initial_weights = np.concatenate([np.ravel(w) for w in model.get_weights()])
     history = model.fit(dataset, epochs=2, verbose=0, shuffle=False)
     evaluation = model.evaluate(dataset, verbose=0, return_dict=True)
     weights = np.concatenate([np.ravel(w) for w in model.get_weights()])
     return {
         "replicas": strategy.num_replicas_in_sync,
         "initial": initial,
+        "largest_update": float(np.abs(weights - initial_weights).max()),
         "loss": history.history["loss"],
         "eval": evaluation,
         "weights_checksum": float(np.abs(weights).sum()),

@@ -78,19 +78,20 @@ _CLOSERS = "”’\"'」』）)\\]】》"
 # A sentence ends after Chinese/full-width or !/? end punctuation (no space needed, as Chinese
 # has none), or after periods followed by a space and something that is not a lowercase letter
 # ("3.5", "e.g. this" and "etc. and" do not split; "Mr. Smith" does: simple on purpose).
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)  # IMDB-style web text
 _SENTENCE = re.compile(rf"\s*(.+?(?:[。！？!?…]+[{_CLOSERS}]*|\.+[{_CLOSERS}]*(?=\s+[^a-z\s])|$))")
 
 
 def split_sentences(text: str) -> list[str]:
     """Splits a text into sentences: simple punctuation rules for Chinese and English.
 
-    Line breaks always end a sentence; inside a line a sentence ends after 。！？!?… (and any
-    closing quotes or brackets), or after a period followed by whitespace and a character that
-    is not a lowercase letter. Abbreviations such as "Mr. Smith" are split: BERT's pairs only
-    need sentence-like units, not linguistically exact sentences.
+    Line breaks (and HTML `<br />`) always end a sentence; inside a line a sentence ends after
+    。！？!?… (and any closing quotes or brackets), or after a period followed by whitespace and
+    a character that is not a lowercase letter. Abbreviations such as "Mr. Smith" are split:
+    BERT's pairs only need sentence-like units, not linguistically exact sentences.
     """
     sentences = []
-    for line in text.splitlines():
+    for line in _HTML_BREAK.sub("\n", text).splitlines():
         for match in _SENTENCE.finditer(line):
             sentence = match.group(1).strip()
             if sentence:
@@ -647,12 +648,14 @@ def pretraining_dataset(
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
     whole_word_masking: bool = False,
+    dynamic_masking: bool = True,
     random_next_rate: float = 0.5,
     short_seq_prob: float = 0.1,
     window_size: int = 256,
     document_shuffle_buffer: int = 1000,
     shuffle_buffer: int = 10_000,
     resample_pairs: bool = True,
+    cache_pairs: bool = False,
     repeat: bool = False,
     drop_remainder: bool = False,
     seed: int | None = None,
@@ -663,7 +666,12 @@ def pretraining_dataset(
     `source`: files/globs/directories in BERT's text format, a list of documents (lists of
     sentences, see `documents_from_texts`), or a `tf.data.Dataset` of documents (1-D string
     tensors). `max_length` defaults to the tokenizer's. Pairs are shuffled in a buffer of
-    `shuffle_buffer` (0: keep the order). With `keras_format` (default) each element is
+    `shuffle_buffer` (0: keep the order). `dynamic_masking=False` gives the same masks on every
+    pass (original BERT's static masking; also what a validation set wants, so that its
+    masked-LM accuracy compares across epochs). `repeat` repeats the passes without end (use
+    `steps_per_epoch`). `cache_pairs` keeps the pairs in memory after the
+    first pass (for small corpora; with `resample_pairs=False` they are the same every pass
+    anyway). With `keras_format` (default) each element is
     `(inputs, targets, sample_weights)` as `fit` expects; otherwise one dict with every field:
     `token_ids` (masked), `segment_ids`, `padding_mask`, `mask_positions`, `mask_ids`,
     `mask_weights`, `nsp_labels`.
@@ -687,10 +695,10 @@ def pretraining_dataset(
         resample_pairs=resample_pairs,
         seed=seed,
     )
+    if cache_pairs:
+        pairs = pairs.cache()
     if shuffle_buffer:
         pairs = pairs.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        pairs = pairs.repeat()
     batches = pairs.batch(batch_size, drop_remainder=drop_remainder)
     masker = MaskedLMMasker(
         tokenizer.vocabulary,
@@ -701,10 +709,12 @@ def pretraining_dataset(
         whole_word_masking=whole_word_masking,
     )
     mask_seed = None if seed is None else seed + 1
-    seeds = tf.data.Dataset.random(seed=mask_seed, rerandomize_each_iteration=True).batch(2)
-    batches = tf.data.Dataset.zip((batches, seeds)).map(
+    seeds = tf.data.Dataset.random(seed=mask_seed, rerandomize_each_iteration=dynamic_masking)
+    batches = tf.data.Dataset.zip((batches, seeds.batch(2))).map(
         masker, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     if keras_format:
         batches = batches.map(to_keras_format)
+    if repeat:  # after masking, so that each pass re-draws (or, static, repeats) the masks
+        batches = batches.repeat()
     return batches.prefetch(tf.data.AUTOTUNE)
