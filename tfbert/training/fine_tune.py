@@ -19,6 +19,7 @@ import numpy as np
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
 from tfbert.tasks.classifier import BertClassifier
+from tfbert.training.callbacks import PeriodicProgress
 from tfbert.training.optimization import create_optimizer
 
 
@@ -106,6 +107,8 @@ def fine_tune(
         )
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
+    if verbose == 2:  # epoch lines only: add a line a minute so long epochs are not silent
+        callbacks.append(PeriodicProgress(steps_per_epoch, config.batch_size))
     if output_dir is not None:
         output_dir = Path(output_dir)
         (output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)

