@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "multi-worker = the cluster in TF_CONFIG (default: default)",
     )
     fit.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="compute precision: bfloat16 on CPUs with AVX-512 BF16 and on TPUs/recent GPUs, "
+        "float16 (with loss scaling) on GPUs; weights stay float32 (default: float32)",
+    )
+    fit.add_argument(
         "--devices",
         nargs="+",
         default=None,
@@ -434,6 +441,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"Training on {strategy.num_replicas_in_sync} replicas ({args.strategy}); "
             f"global batch {args.batch_size}."
         )
+    from tfbert.training.precision import set_precision
+
+    set_precision(args.precision)
     with strategy.scope():
         classifier, learning_rate = _build_classifier(
             args, train, label_names, problem_type, tokenizer_options, resume

@@ -124,8 +124,10 @@ class SelfAttention(_ConfiguredLayer):
         split_heads = lambda t: ops.reshape(t, (batch, length, c.num_heads, c.head_size))
         q, k, v = split_heads(self.query(x)), split_heads(self.key(x)), split_heads(self.value(x))
         scores = ops.einsum("bqhd,bkhd->bhqk", q, k) * (1.0 / c.head_size**0.5)
-        # Softmax in float32 even under mixed precision: the -1e9 bias and exp() need the range.
-        probs = ops.softmax(ops.cast(scores, "float32") + attention_bias, axis=-1)
+        # Softmax in float32 even under mixed precision: the -1e9 bias and exp() need the range
+        # (Keras casts float inputs of a layer to its compute dtype, hence the cast back).
+        bias = ops.cast(attention_bias, "float32")
+        probs = ops.softmax(ops.cast(scores, "float32") + bias, axis=-1)
         probs = self.dropout(ops.cast(probs, x.dtype), training=training)
         context = ops.einsum("bhqk,bkhd->bqhd", probs, v)
         return self.output_dense(ops.reshape(context, (batch, length, c.hidden_size)))
