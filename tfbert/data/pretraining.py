@@ -30,17 +30,18 @@ character is a word of its own, as BERT's tokenizer splits them) is selected or 
 and words are taken in random order while their pieces fit in the 15% budget.
 
 Randomness is stateless (`tf.random.stateless_*`), seeded per window and per batch from
-`tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`: the same `seed` gives the same
-data, and every pass over the data (every epoch of `fit`) draws new masks (and, with
-`resample_pairs=True`, new pairs). Seeded stateful random ops inside `map` would repeat the
-same masks every epoch.
+`tf.data.Dataset.random(seed, rerandomize_each_iteration=...)`: the same `seed` gives the same
+data, and every pass over the data (every epoch of `fit`) draws new masks (unless
+`dynamic_masking=False`) and, with `resample_pairs=True`, new pairs. Seeded stateful random ops
+inside `map` would repeat the same masks every epoch (checked on TF 2.21).
 
-The masking runs through tensorflow-text's `mask_language_model`, with its `ItemSelector` and
-`MaskValuesChooser` subclassed: `RandomItemSelector` draws `ceil(rate * n)` items (16.7% of a
-6-token sequence instead of BERT's round), counts words rather than tokens under whole-word
-masking (so `max_predictions_per_seq` would not bound the predictions), and shuffles with a
-stateful op; the stock chooser draws random tokens from the whole vocabulary, specials included.
-keras-hub's `MaskedLMMaskGenerator` has neither whole-word masking nor a vocabulary filter.
+The masking runs through tensorflow-text's `mask_language_model` (which regroups tokens into
+words for whole-word masking), with `RandomItemSelector` and `MaskValuesChooser` subclassed:
+the stock selector draws `ceil(rate * n)` items (16.7% of a 6-token sequence instead of BERT's
+round), counts words rather than tokens under whole-word masking (so `max_predictions_per_seq`
+would not bound the predictions) and shuffles with a stateful op; the stock chooser draws random
+tokens from the whole vocabulary, specials included. keras-hub's `MaskedLMMaskGenerator` wraps
+those same stock classes, without a whole-word option.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ __all__ = [
     "create_nsp_instances",
     "documents_dataset",
     "documents_from_texts",
+    "nsp_instances_dataset",
+    "pack_pairs",
     "pretraining_dataset",
     "split_sentences",
+    "to_keras_format",
     "write_documents",
 ]
 
@@ -233,7 +237,7 @@ def documents_dataset(
 
 def _wordpieces(tokenizer: BertTokenizer, texts: tf.Tensor) -> tf.RaggedTensor:
     """[n, (pieces)] int32 ids, exactly as the model's tokenizer splits and normalises text."""
-    return tokenizer._wordpiece.tokenize(tokenizer._normalize(texts))
+    return tokenizer.wordpiece_ids(texts)
 
 
 def _uniform(seed: tf.Tensor, index: int, shape: Any) -> tf.Tensor:

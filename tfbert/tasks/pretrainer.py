@@ -18,6 +18,12 @@ keyed by output name, which is how Keras 3 routes per-output sample weights to l
 weighted metrics. Metrics: masked-LM accuracy and perplexity (exp of the weighted mean
 cross-entropy) over real predictions, NSP accuracy.
 
+Keras 3.15 quirk: when `fit`/`evaluate` read a dataset of unknown length to its end, the
+per-output loss logs (`mlm_logits_loss`, `nsp_logits_loss`) are averaged over one step too
+many (n / (n + 1) of the true value; `loss` and the metrics are right). Train on
+`repeat=True` data with `steps_per_epoch`, or read the masked-LM loss as
+`log(mlm_logits_perplexity)`, which is exact.
+
 Saving (`save_pretrained`) writes Hugging Face's `BertForPreTraining` layout: config.json,
 vocab.txt, tokenizer_config.json and model.safetensors with `bert.`-prefixed encoder tensors
 and the `cls.predictions.*` / `cls.seq_relationship.*` heads. `tfbert.modeling.checkpoints.

@@ -151,9 +151,14 @@ class BertTokenizer(keras.layers.Layer):
             )
         return value
 
+    def wordpiece_ids(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """WordPiece ids of a 1-D string batch, [batch, (pieces)], without specials, truncation
+        or padding: for pipelines that pack sequences themselves (e.g. pretraining)."""
+        return self._wordpiece.tokenize(self._normalize(texts))
+
     def call(self, inputs: Any) -> dict[str, tf.Tensor]:
         segments = [self._as_string_batch(text, name) for name, text in self._split_inputs(inputs)]
-        pieces = [self._wordpiece.tokenize(self._normalize(text)) for text in segments]
+        pieces = [self.wordpiece_ids(text) for text in segments]
         pieces = self._truncate(pieces)
         return self._pack(pieces)
 
