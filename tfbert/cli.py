@@ -263,6 +263,52 @@ def build_parser() -> argparse.ArgumentParser:
     vocab.add_argument("--output", type=Path, required=True, help="the vocab.txt to write")
     vocab.set_defaults(handler=cmd_vocab)
 
+    # pretrain
+    pre = commands.add_parser(
+        "pretrain",
+        help="pretrain BERT with masked LM + next sentence prediction",
+        description="Pretrain (or continue pretraining) a BERT encoder; its output directory "
+        "loads into `tfbert train --init-from`.",
+    )
+    corpus = pre.add_mutually_exclusive_group(required=True)
+    corpus.add_argument(
+        "--dataset", nargs="+", help="built-in datasets whose TRAIN split texts form the corpus"
+    )
+    corpus.add_argument(
+        "--text-files",
+        nargs="+",
+        help="corpus files/globs in BERT's format: one sentence per line, a blank "
+        "line between documents",
+    )
+    pre_init = pre.add_mutually_exclusive_group()
+    pre_init.add_argument("--preset", default=None, help="model size from scratch (default: mini)")
+    pre_init.add_argument(
+        "--init-from",
+        default=None,
+        help="continue pretraining a checkpoint (directory or minilm-l6)",
+    )
+    pre.add_argument(
+        "--vocab", type=Path, default=None, help="vocab.txt (default: learn one from the corpus)"
+    )
+    pre.add_argument("--vocab-size", type=int, default=8000, help="default: 8000")
+    pre.add_argument("--cased", action="store_true", help="keep case and accents")
+    pre.add_argument("--max-length", type=int, default=128, help="default: 128")
+    pre.add_argument("--batch-size", type=int, default=32, help="default: 32")
+    pre.add_argument("--steps", type=int, default=10_000, help="optimizer updates (default: 10000)")
+    pre.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=500,
+        help="updates between logs/checkpoints (default: 500)",
+    )
+    pre.add_argument("--learning-rate", type=float, default=1e-4, help="default: 1e-4")
+    pre.add_argument("--whole-word-masking", action="store_true", help="mask whole words")
+    pre.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
+    pre.add_argument("--seed", type=int, default=13, help="default: 13")
+    pre.add_argument("--output-dir", type=Path, required=True)
+    pre.add_argument("--overwrite", action="store_true", help="replace an existing --output-dir")
+    pre.set_defaults(handler=cmd_pretrain)
+
     datasets = commands.add_parser("datasets", help="list the built-in datasets")
     datasets.set_defaults(handler=cmd_datasets)
     return parser
@@ -653,6 +699,77 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     print(
         f"Wrote {len(vocabulary):,} tokens to {args.output}; unknown-token rate on "
         f"{len(held_out):,} held-out texts: {rate:.3%}"
+    )
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from tfbert.data.pretraining import documents_from_texts
+    from tfbert.tasks.pretrainer import BertPretrainer
+    from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+    from tfbert.training.precision import set_precision
+    from tfbert.training.pretrain import pretrain
+
+    started = time.time()
+    resume = _check_output_dir(args.output_dir, args.overwrite)
+    if args.dataset:
+        from tfbert.data import load_dataset
+
+        texts = [t for name in args.dataset for t in load_dataset(name).train.texts]
+        source = documents_from_texts(texts)
+        _say(
+            f"Corpus: {len(source):,} documents from the train splits of {', '.join(args.dataset)}."
+        )
+    else:
+        source, texts = list(args.text_files), None
+    _create_output_dir(args.output_dir, resume)
+    set_precision(args.precision)
+    if args.init_from:
+        model = BertPretrainer.from_pretrained(args.init_from, max_length=args.max_length)
+    else:
+        vocab_path = args.output_dir / "vocab.txt"
+        if args.vocab:
+            vocabulary = load_vocabulary(args.vocab)
+        elif resume and vocab_path.is_file():
+            vocabulary = load_vocabulary(vocab_path)
+        else:
+            if texts is None:
+                from tfbert.data.pretraining import documents_dataset
+
+                texts = [
+                    " ".join(s.decode("utf-8") for s in doc.numpy())
+                    for doc in documents_dataset(source)
+                ]
+            vocabulary = learn_vocabulary(
+                texts, args.vocab_size, lowercase=not args.cased, show_progress=True
+            )
+            save_vocabulary(vocabulary, vocab_path)
+        model = BertPretrainer.from_preset(
+            args.preset or "mini",
+            vocabulary=vocabulary,
+            max_length=args.max_length,
+            tokenizer_options={"lowercase": not args.cased},
+        )
+    _say(f"Pretraining {model.count_params():,} parameters for {args.steps:,} steps.")
+    history = pretrain(
+        model,
+        source,
+        steps=args.steps,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        whole_word_masking=args.whole_word_masking,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    model.save_pretrained(args.output_dir)
+    last = {k: v[-1] for k, v in history.history.items()}
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
+    print(f"Last epoch: {summary}")
+    print(
+        f"Saved the pretrained model to {args.output_dir} ({time.time() - started:.0f} s); "
+        f"fine-tune it with `tfbert train --init-from {args.output_dir}`."
     )
     return 0
 
