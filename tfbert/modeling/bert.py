@@ -25,11 +25,11 @@ from tfbert.config import BertConfig
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
-def _initializer(config: BertConfig) -> keras.initializers.Initializer:
+def weight_initializer(config: BertConfig) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
-def _activation(name: str):
+def activation_function(name: str):
     if name == "gelu":  # the exact erf form used by original BERT
         return lambda x: keras.activations.gelu(x, approximate=False)
     if name == "gelu_approximate":
@@ -60,13 +60,13 @@ class BertEmbeddings(_ConfiguredLayer):
         self.token_embedding = keras.layers.Embedding(
             c.vocab_size,
             c.hidden_size,
-            embeddings_initializer=_initializer(c),
+            embeddings_initializer=weight_initializer(c),
             name="token_embedding",
         )
         self.segment_embedding = keras.layers.Embedding(
             c.type_vocab_size,
             c.hidden_size,
-            embeddings_initializer=_initializer(c),
+            embeddings_initializer=weight_initializer(c),
             name="segment_embedding",
         )
         self.layer_norm = keras.layers.LayerNormalization(
@@ -78,7 +78,7 @@ class BertEmbeddings(_ConfiguredLayer):
         c = self.config
         self.position_embedding = self.add_weight(
             shape=(c.max_position_embeddings, c.hidden_size),
-            initializer=_initializer(c),
+            initializer=weight_initializer(c),
             name="position_embedding",
         )
         self.token_embedding.build((None, None))
@@ -102,7 +102,7 @@ class SelfAttention(_ConfiguredLayer):
         super().__init__(config, **kwargs)
         c = self.config
         dense = lambda name: keras.layers.Dense(
-            c.hidden_size, kernel_initializer=_initializer(c), name=name
+            c.hidden_size, kernel_initializer=weight_initializer(c), name=name
         )
         self.query, self.key, self.value, self.output_dense = (
             dense("query"),
@@ -145,16 +145,16 @@ class TransformerBlock(_ConfiguredLayer):
             epsilon=c.layer_norm_epsilon, name="attention_layer_norm"
         )
         self.intermediate = keras.layers.Dense(
-            c.intermediate_size, kernel_initializer=_initializer(c), name="intermediate"
+            c.intermediate_size, kernel_initializer=weight_initializer(c), name="intermediate"
         )
         self.output_dense = keras.layers.Dense(
-            c.hidden_size, kernel_initializer=_initializer(c), name="output"
+            c.hidden_size, kernel_initializer=weight_initializer(c), name="output"
         )
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=c.layer_norm_epsilon, name="output_layer_norm"
         )
         self.dropout = keras.layers.Dropout(c.hidden_dropout)
-        self.activation = _activation(c.hidden_act)
+        self.activation = activation_function(c.hidden_act)
 
     def build(self, input_shape: Any = None) -> None:
         c = self.config
@@ -188,7 +188,10 @@ class BertEncoder(_ConfiguredLayer):
         self.embeddings = BertEmbeddings(c, name="embeddings")
         self.blocks = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_layers)]
         self.pooler = keras.layers.Dense(
-            c.hidden_size, activation="tanh", kernel_initializer=_initializer(c), name="pooler"
+            c.hidden_size,
+            activation="tanh",
+            kernel_initializer=weight_initializer(c),
+            name="pooler",
         )
 
     def build(self, input_shape: Any = None) -> None:

@@ -26,7 +26,7 @@ from tfbert.config import BertConfig
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import FEATURE_NAMES, BertEncoder
 from tfbert.modeling.heads import ClassificationHead
-from tfbert.text.tokenizer import BertTokenizer
+from tfbert.text.tokenizer import BertTokenizer, check_tokenizer_fits
 from tfbert.text.vocab import load_vocabulary, save_vocabulary
 from tfbert.weights import assign_weights, read_safetensors, save_safetensors
 
@@ -63,7 +63,7 @@ class BertClassifier(keras.Model):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
         labels = [str(label) for label in labels]
         problem_type = _resolve_problem_type(problem_type, labels)
-        _check_compatible(config, tokenizer)
+        check_tokenizer_fits(config, tokenizer)
         dropout = config.hidden_dropout if classifier_dropout is None else classifier_dropout
 
         inputs = {
@@ -345,21 +345,3 @@ def _resolve_problem_type(problem_type: str, labels: list[str]) -> str:
     if len(set(labels)) != len(labels):
         raise ValueError(f"Label names must be unique, got {labels}.")
     return problem_type
-
-
-def _check_compatible(config: BertConfig, tokenizer: BertTokenizer) -> None:
-    if not isinstance(tokenizer, BertTokenizer):
-        raise TypeError(
-            f"tokenizer must be a tfbert BertTokenizer, got {type(tokenizer).__name__}."
-        )
-    if tokenizer.max_length > config.max_position_embeddings:
-        raise ValueError(
-            f"max_length {tokenizer.max_length} exceeds the model's "
-            f"{config.max_position_embeddings} position embeddings; lower max_length "
-            "(for long texts, truncation='head_tail' keeps the start and the end)."
-        )
-    if tokenizer.vocabulary_size > config.vocab_size:
-        raise ValueError(
-            f"The vocabulary has {tokenizer.vocabulary_size} tokens but the model embeds only "
-            f"{config.vocab_size}; use a config with vocab_size >= {tokenizer.vocabulary_size}."
-        )

@@ -47,8 +47,13 @@ from keras import ops
 
 from tfbert.config import BertConfig
 from tfbert.errors import ModelFileError
-from tfbert.modeling.bert import FEATURE_NAMES, BertEncoder, _activation, _initializer
-from tfbert.text.tokenizer import BertTokenizer
+from tfbert.modeling.bert import (
+    FEATURE_NAMES,
+    BertEncoder,
+    activation_function,
+    weight_initializer,
+)
+from tfbert.text.tokenizer import BertTokenizer, check_tokenizer_fits
 
 INPUT_NAMES = (*FEATURE_NAMES, "mask_positions")
 OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
@@ -88,8 +93,8 @@ class MaskedLMHead(keras.layers.Layer):
         c = self.config
         self.transform = keras.layers.Dense(
             c.hidden_size,
-            activation=_activation(c.hidden_act),
-            kernel_initializer=_initializer(c),
+            activation=activation_function(c.hidden_act),
+            kernel_initializer=weight_initializer(c),
             name="transform",
         )
         self.layer_norm = keras.layers.LayerNormalization(
@@ -174,7 +179,7 @@ class BertPretrainer(keras.Model):
         config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
         if isinstance(tokenizer, dict):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
-        _check_compatible(config, tokenizer)
+        check_tokenizer_fits(config, tokenizer)
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES
         }
@@ -182,7 +187,7 @@ class BertPretrainer(keras.Model):
         encoded = encoder({name: inputs[name] for name in FEATURE_NAMES})
         mlm_head = MaskedLMHead(config, encoder.embeddings.token_embedding, name="mlm")
         nsp_head = keras.layers.Dense(
-            2, kernel_initializer=_initializer(config), dtype="float32", name="nsp"
+            2, kernel_initializer=weight_initializer(config), dtype="float32", name="nsp"
         )
         # Identity layers give the outputs their names (Keras names outputs after layers).
         outputs = {
@@ -394,23 +399,6 @@ class BertPretrainer(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BertPretrainer:
         return cls(**config)
-
-
-def _check_compatible(config: BertConfig, tokenizer: BertTokenizer) -> None:
-    if not isinstance(tokenizer, BertTokenizer):
-        raise TypeError(
-            f"tokenizer must be a tfbert BertTokenizer, got {type(tokenizer).__name__}."
-        )
-    if tokenizer.max_length > config.max_position_embeddings:
-        raise ValueError(
-            f"max_length {tokenizer.max_length} exceeds the model's "
-            f"{config.max_position_embeddings} position embeddings; lower max_length."
-        )
-    if tokenizer.vocabulary_size > config.vocab_size:
-        raise ValueError(
-            f"The vocabulary has {tokenizer.vocabulary_size} tokens but the model embeds only "
-            f"{config.vocab_size}; use a config with vocab_size >= {tokenizer.vocabulary_size}."
-        )
 
 
 def _saved_settings(path_or_name: str | Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfbert.config import BertConfig
 from tfbert.text.vocab import CLS, PAD, SEP, load_vocabulary, prenormalize, validate_vocabulary
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -273,3 +274,22 @@ class BertTokenizer(keras.layers.Layer):
             head_fraction=self.head_fraction,
         )
         return config
+
+
+def check_tokenizer_fits(config: BertConfig, tokenizer: BertTokenizer) -> None:
+    """Raises a clear error when `tokenizer` would feed ids or lengths the model cannot embed."""
+    if not isinstance(tokenizer, BertTokenizer):
+        raise TypeError(
+            f"tokenizer must be a tfbert BertTokenizer, got {type(tokenizer).__name__}."
+        )
+    if tokenizer.max_length > config.max_position_embeddings:
+        raise ValueError(
+            f"max_length {tokenizer.max_length} exceeds the model's "
+            f"{config.max_position_embeddings} position embeddings; lower max_length "
+            "(for long texts, truncation='head_tail' keeps the start and the end)."
+        )
+    if tokenizer.vocabulary_size > config.vocab_size:
+        raise ValueError(
+            f"The vocabulary has {tokenizer.vocabulary_size} tokens but the model embeds only "
+            f"{config.vocab_size}; use a config with vocab_size >= {tokenizer.vocabulary_size}."
+        )
