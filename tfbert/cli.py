@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         "multi-worker = the cluster in TF_CONFIG (default: default)",
     )
     fit.add_argument(
+        "--backup-every",
+        type=int,
+        default=200,
+        metavar="STEPS",
+        help="save a backup every STEPS updates; a killed run resumes from it when the same "
+        "command is run again (default: 200)",
+    )
+    fit.add_argument(
         "--precision",
         choices=["float32", "bfloat16", "float16"],
         default="float32",
@@ -508,6 +516,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         class_weights=args.class_weights,
         early_stopping_patience=args.early_stopping,
+        backup_every_steps=args.backup_every,
     )
     history = fine_tune(
         classifier,

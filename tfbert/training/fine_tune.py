@@ -127,6 +127,9 @@ def fine_tune(
                 str(output_dir / "backup"),
                 save_freq=config.backup_every_steps or "epoch",
                 delete_checkpoint=True,
+                # Keep the previous backup too: a kill while the latest is being written
+                # leaves a corrupt file, and Keras then falls back to the previous one.
+                double_checkpoint=True,
             ),
         ]
     if config.early_stopping_patience is not None:
