@@ -159,7 +159,10 @@ def test_evaluate_prints_a_table_and_writes_the_report(capsys, trained, files, t
     out = result.out
     assert f"{files.test}: 80 examples" in out
     assert "binary classification: 80 examples, 2 labels" in out
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():  # the first row of each label is the metrics table's
+        if line.strip():
+            rows.setdefault(line.split()[0], line.split())
     for label in ("negative", "positive"):
         assert int(rows[label][-1]) == 40  # support column
     accuracy = float(rows["accuracy"][1])
