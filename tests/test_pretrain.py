@@ -31,7 +31,7 @@ def test_pretrain_lowers_the_mlm_loss_and_reports_throughput(tmp_path) -> None:
         verbose=0,
     )
     mlm_loss = history.history["mlm_logits_loss"]
-    assert len(mlm_loss) == 3 and mlm_loss[-1] < mlm_loss[0] - 0.5
+    assert len(mlm_loss) == 3 and mlm_loss[-1] < mlm_loss[0] - 0.25  # from about 7.3 = ln(1500)
     assert all(rate > 0 for rate in history.history["tokens_per_second"])
     record = json.loads((tmp_path / "pretrain_history.json").read_text(encoding="utf-8"))
     assert record["steps"] == 60 and 5 < record["tokens_per_example"] <= 48

@@ -618,7 +618,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             from tfbert.errors import MissingDependencyError
 
             raise MissingDependencyError(
-                f'the TF Serving client is not available ({error}); install "tfbert[serving]".'
+                f"predicting through a server needs tfbert's TF Serving client ({error}), which "
+                "is not part of this version yet; use --model with a model directory or export."
             ) from None
 
         with PredictionClient(args.server, model_name=args.model_name) as client:
