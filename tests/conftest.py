@@ -45,3 +45,12 @@ def imdb_reviews() -> list[tuple[str, str]]:
             for row in csv.DictReader(handle)
             if row["source"].lower() == "imdb"
         ]
+
+
+@pytest.fixture(scope="session")
+def imdb_small_split(imdb_reviews) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A seeded 2,000-review train / 500-review test subset of IMDB, for tiny learning tests."""
+    import numpy as np
+
+    order = np.random.default_rng(11).permutation(len(imdb_reviews))
+    return ([imdb_reviews[i] for i in order[:2000]], [imdb_reviews[i] for i in order[2000:2500]])

@@ -80,12 +80,11 @@ def test_problem_types_have_matching_outputs_and_losses(english_vocab) -> None:
         multiclass.encode_labels(["d"])
 
 
-def test_a_tiny_model_learns_real_reviews_well_beyond_chance(english_vocab, imdb_reviews) -> None:
+def test_a_tiny_model_learns_real_reviews_well_beyond_chance(
+    english_vocab, imdb_small_split
+) -> None:
     keras.utils.set_random_seed(11)
-    rng = np.random.default_rng(11)
-    order = rng.permutation(len(imdb_reviews))
-    train = [imdb_reviews[i] for i in order[:2000]]
-    test = [imdb_reviews[i] for i in order[2000:2500]]
+    train, test = imdb_small_split
     model = BertClassifier.from_preset(
         "tiny",
         vocabulary=english_vocab,

