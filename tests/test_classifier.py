@@ -178,3 +178,37 @@ def test_from_pretrained_with_labels_starts_from_the_pretrained_encoder(minilm_d
         keras.ops.convert_to_numpy(model.encoder.embeddings.token_embedding.embeddings),
         word_embeddings,
     )
+
+
+def test_mean_pooling_averages_the_real_tokens_and_survives_saving(english_vocab, tmp_path) -> None:
+    keras.utils.set_random_seed(5)
+    model = BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["a", "b", "c"], max_length=24, pooling="mean"
+    )
+    features = model.tokenizer(TEXTS)
+    # Reference: the head applied to the average of the encoder's vectors at real tokens only.
+    sequence = model.encoder(features)["sequence_output"].numpy()
+    mask = features["padding_mask"].numpy()[..., None].astype(np.float32)
+    mean = (sequence * mask).sum(axis=1) / mask.sum(axis=1)
+    np.testing.assert_allclose(model(features).numpy(), model.head(mean).numpy(), atol=1e-5)
+    assert not model.encoder.pooler.trainable  # it gets no gradient, so it is not trained
+
+    expected = model.predict_texts(TEXTS)["probabilities"]
+    reloaded = BertClassifier.from_pretrained(model.save_pretrained(tmp_path / "mean"))
+    assert reloaded.pooling == "mean"
+    np.testing.assert_array_equal(reloaded.predict_texts(TEXTS)["probabilities"], expected)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        BertClassifier.from_preset(
+            "tiny", vocabulary=english_vocab, labels=["a", "b"], pooling="max"
+        )
+
+
+def test_auto_pooling_follows_the_checkpoint(minilm_dir, tmp_path) -> None:
+    # all-MiniLM-L6-v2 was trained by sentence-transformers with mean pooling (1_Pooling/).
+    assert BertClassifier.from_pretrained("minilm-l6", num_classes=2).pooling == "mean"
+    plain = tmp_path / "plain"  # the same weights without the sentence-transformers config
+    plain.mkdir()
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        (plain / name).symlink_to(minilm_dir / name)
+    assert BertClassifier.from_pretrained(plain, num_classes=2).pooling == "cls"
+    assert BertClassifier.from_pretrained(plain, num_classes=2, pooling="mean").pooling == "mean"

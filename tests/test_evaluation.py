@@ -68,8 +68,7 @@ def test_multiclass_matches_hand_computation(multiclass_report: EvaluationReport
 def test_class_never_predicted_gets_zero_row() -> None:
     # "bird" is never predicted (precision 0/0 -> 0) and "fish" appears nowhere at all.
     names = ["cat", "dog", "bird", "fish"]
-    report = evaluate_predictions([0, 1, 2, 2], one_hot_probs([0, 1, 1, 1], 4), names,
-                                  "multiclass")
+    report = evaluate_predictions([0, 1, 2, 2], one_hot_probs([0, 1, 1, 1], 4), names, "multiclass")
     rows = {c.label: c for c in report.per_class}
     assert list(rows) == names
     assert (rows["bird"].precision, rows["bird"].recall, rows["bird"].f1) == (0.0, 0.0, 0.0)
@@ -135,8 +134,7 @@ def test_multilabel_default_threshold() -> None:
 
 
 def test_multilabel_threshold_is_inclusive_and_changes_predictions() -> None:
-    report = evaluate_predictions(MULTI_Y, MULTI_P, ["a", "b", "c"], "multilabel",
-                                  threshold=0.4)
+    report = evaluate_predictions(MULTI_Y, MULTI_P, ["a", "b", "c"], "multilabel", threshold=0.4)
     # 0.45 now counts as b (fixed), and 0.4 >= 0.4 adds a false c on example 2.
     assert report.confusion_matrix[1] == [[2, 0], [0, 2]]
     assert report.confusion_matrix[2] == [[1, 1], [0, 2]]
@@ -152,9 +150,13 @@ def test_json_round_trip(tmp_path: Path, multiclass_report: EvaluationReport) ->
     assert path.is_file()
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["accuracy"] == pytest.approx(5 / 8)
-    assert data["per_class"][0] == {"label": "cat", "precision": pytest.approx(2 / 3),
-                                    "recall": pytest.approx(2 / 3), "f1": pytest.approx(2 / 3),
-                                    "support": 3}
+    assert data["per_class"][0] == {
+        "label": "cat",
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx(2 / 3),
+        "support": 3,
+    }
     loaded = EvaluationReport.from_json(path)
     assert loaded == multiclass_report
     assert isinstance(loaded.per_class[0], ClassReport)
@@ -195,7 +197,7 @@ def test_format_table_truncates_long_and_aligns_wide_names() -> None:
     assert any("…" in line for line in lines)
     assert all(_width(line) <= 100 for line in lines)
     start = next(i for i, line in enumerate(lines) if line.startswith("label"))
-    block = lines[start:start + 2 + len(names)]  # header, rule, one row per label
+    block = lines[start : start + 2 + len(names)]  # header, rule, one row per label
     assert len({_width(line) for line in block}) == 1  # CJK counted as two columns
 
 
@@ -258,13 +260,15 @@ def assert_png(path: Path, min_kb: float = 10, min_side: int = 300) -> np.ndarra
     return image
 
 
-def test_plot_confusion_matrix_multiclass(tmp_path: Path, multiclass_report: EvaluationReport
-                                          ) -> None:
+def test_plot_confusion_matrix_multiclass(
+    tmp_path: Path, multiclass_report: EvaluationReport
+) -> None:
     path = plot_confusion_matrix(multiclass_report, tmp_path / "plots" / "cm.png")
     assert path == tmp_path / "plots" / "cm.png"
     normalized = assert_png(path)
-    counts = assert_png(plot_confusion_matrix(multiclass_report, tmp_path / "counts.png",
-                                              normalize=False))
+    counts = assert_png(
+        plot_confusion_matrix(multiclass_report, tmp_path / "counts.png", normalize=False)
+    )
     assert not np.array_equal(normalized, counts)  # colours (and cell text) differ
 
 
@@ -274,8 +278,9 @@ def test_plot_confusion_matrix_multilabel_grid(tmp_path: Path) -> None:
     assert image.shape[1] > image.shape[0]  # three 2x2 panels side by side
 
 
-def test_plot_confusion_matrix_rejects_other_formats(tmp_path: Path,
-                                                     multiclass_report: EvaluationReport) -> None:
+def test_plot_confusion_matrix_rejects_other_formats(
+    tmp_path: Path, multiclass_report: EvaluationReport
+) -> None:
     with pytest.raises(ValueError, match=r"ending in \.png"):
         plot_confusion_matrix(multiclass_report, tmp_path / "cm.jpg")
 

@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(head_tail; Sun et al. 2019) (default: end)",
     )
     model.add_argument(
+        "--pooling",
+        choices=["auto", "cls", "mean"],
+        default="auto",
+        help="what the classifier head reads: BERT's [CLS] pooler (cls) or the mean of the "
+        "token vectors (mean); auto: the checkpoint's own pooling when it declares one "
+        "(sentence-transformers models such as minilm-l6: mean), else cls",
+    )
+    model.add_argument(
         "--problem-type",
         choices=["auto", "binary", "multiclass", "multilabel"],
         default="auto",
@@ -418,7 +426,11 @@ def _build_classifier(
 
         options = {k: v for k, v in tokenizer_options.items() if k != "lowercase"}
         classifier = classifier_from_pretrained(
-            args.init_from, label_names, problem_type=problem_type, **options
+            args.init_from,
+            label_names,
+            problem_type=problem_type,
+            pooling=args.pooling,
+            **options,
         )
         return classifier, args.learning_rate or 5e-5
     vocab_path = args.output_dir / "vocab.txt"
@@ -435,7 +447,11 @@ def _build_classifier(
     tokenizer = BertTokenizer(vocabulary, **tokenizer_options)
     config = BertConfig.from_preset(args.preset or "tiny", vocab_size=len(vocabulary))
     classifier = BertClassifier(
-        config, labels=label_names, tokenizer=tokenizer, problem_type=problem_type
+        config,
+        labels=label_names,
+        tokenizer=tokenizer,
+        problem_type=problem_type,
+        pooling="cls" if args.pooling == "auto" else args.pooling,
     )
     return classifier, args.learning_rate or 5e-4
 

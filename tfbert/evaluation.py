@@ -32,8 +32,14 @@ PROBLEM_TYPES: tuple[str, ...] = ("binary", "multiclass", "multilabel")
 
 # Keys of `EvaluationReport.extra` that `format_table` shows as table rows rather than as a list.
 _TABLE_KEYS = frozenset(
-    {"weighted_precision", "weighted_recall", "micro_precision", "micro_recall", "micro_f1",
-     "threshold"}
+    {
+        "weighted_precision",
+        "weighted_recall",
+        "micro_precision",
+        "micro_recall",
+        "micro_f1",
+        "threshold",
+    }
 )
 _DPI = 120
 _PROBABILITY_TOLERANCE = 1e-4  # float32 softmax/sigmoid outputs can overshoot [0, 1] slightly
@@ -132,9 +138,8 @@ class EvaluationReport:
         fixed_w = max(_width("weighted avg"), _width(accuracy_name))
         name_w = max(fixed_w, min(max(_width(n) for n in self.label_names), 24))
         num_w = max(digits + 2, 9)
-        header = (
-            _fit("label", name_w)
-            + "".join(_fit(h, num_w, ">") for h in ("precision", "recall", "f1-score", "support"))
+        header = _fit("label", name_w) + "".join(
+            _fit(h, num_w, ">") for h in ("precision", "recall", "f1-score", "support")
         )
         rule = "-" * _width(header)
         blank = " " * num_w
@@ -157,12 +162,27 @@ class EvaluationReport:
         lines.append(row(accuracy_name, None, None, self.accuracy, self.num_examples))
         extra = self.extra
         if "micro_f1" in extra:
-            lines.append(row("micro avg", extra.get("micro_precision"),
-                             extra.get("micro_recall"), extra["micro_f1"], total))
-        lines.append(row("macro avg", self.macro_precision, self.macro_recall, self.macro_f1,
-                         total))
-        lines.append(row("weighted avg", extra.get("weighted_precision"),
-                         extra.get("weighted_recall"), self.weighted_f1, total))
+            lines.append(
+                row(
+                    "micro avg",
+                    extra.get("micro_precision"),
+                    extra.get("micro_recall"),
+                    extra["micro_f1"],
+                    total,
+                )
+            )
+        lines.append(
+            row("macro avg", self.macro_precision, self.macro_recall, self.macro_f1, total)
+        )
+        lines.append(
+            row(
+                "weighted avg",
+                extra.get("weighted_precision"),
+                extra.get("weighted_recall"),
+                self.weighted_f1,
+                total,
+            )
+        )
 
         others = {k: v for k, v in extra.items() if k not in _TABLE_KEYS}
         if others:
@@ -181,8 +201,10 @@ class EvaluationReport:
         """C x C count grid; falls back to numbered columns when names would not stay distinct."""
         n = len(self.label_names)
         if n > 25:
-            return [f"Confusion matrix not shown for {n} labels; use plot_confusion_matrix() "
-                    "or report.confusion_matrix."]
+            return [
+                f"Confusion matrix not shown for {n} labels; use plot_confusion_matrix() "
+                "or report.confusion_matrix."
+            ]
         matrix = self.confusion_matrix
         count_w = max(len(str(v)) for r in matrix for v in r)
         head_w = min(max(_width(name) for name in self.label_names), 10)
@@ -299,7 +321,10 @@ def evaluate_predictions(
 
 
 def _validate(
-    y_true: Any, probabilities: Any, label_names: Sequence[str], problem_type: str,
+    y_true: Any,
+    probabilities: Any,
+    label_names: Sequence[str],
+    problem_type: str,
     threshold: float,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Checks shapes and values up front so mistakes fail with a sentence, not inside sklearn."""
@@ -314,8 +339,9 @@ def _validate(
         raise DataError("label_names is empty; pass one name per probability column.")
     if len(set(labels)) != len(labels):
         duplicates = sorted({name for name in labels if labels.count(name) > 1})
-        raise DataError(f"label_names has duplicates ({', '.join(duplicates)}); names must be "
-                        "unique.")
+        raise DataError(
+            f"label_names has duplicates ({', '.join(duplicates)}); names must be unique."
+        )
     if problem_type == "binary" and len(labels) != 2:
         raise DataError(
             f"Binary evaluation needs exactly 2 label_names (negative, positive), got "
@@ -339,8 +365,14 @@ def _validate(
     if y.shape[:1] == (0,) or probs.shape[:1] == (0,) or probs.size == 0:
         raise DataError("Nothing to evaluate: y_true and probabilities are empty.")
     if probs.ndim != 2:
-        hint = (" For a binary model with a single sigmoid output p, pass "
-                "np.stack([1 - p, p], axis=1).") if probs.ndim == 1 else ""
+        hint = (
+            (
+                " For a binary model with a single sigmoid output p, pass "
+                "np.stack([1 - p, p], axis=1)."
+            )
+            if probs.ndim == 1
+            else ""
+        )
         raise DataError(f"probabilities must be 2-D [N, C], got shape {probs.shape}.{hint}")
     if probs.shape[1] != len(labels):
         raise DataError(
@@ -384,10 +416,14 @@ def _validate(
         return labels, y.astype(np.int64), probs
 
     if y.ndim != 1:
-        hint = (" If these are one-hot rows, pass y_true.argmax(axis=1)."
-                if y.ndim == 2 and y.shape[1] == len(labels) else "")
-        raise DataError(f"{problem_type} y_true must be 1-D integer ids [N], got shape "
-                        f"{y.shape}.{hint}")
+        hint = (
+            " If these are one-hot rows, pass y_true.argmax(axis=1)."
+            if y.ndim == 2 and y.shape[1] == len(labels)
+            else ""
+        )
+        raise DataError(
+            f"{problem_type} y_true must be 1-D integer ids [N], got shape {y.shape}.{hint}"
+        )
     if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
         raise DataError("y_true must hold integer class ids, found non-integer values.")
     ids = y.astype(np.int64)
@@ -431,9 +467,19 @@ def _short(text: str, limit: int = 20) -> str:
 
 
 # ----- plotting --------------------------------------------------------------------------------
-_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
-              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei",
-              "PingFang SC", "Heiti SC", "Arial Unicode MS")
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Arial Unicode MS",
+)
 
 
 def _font_rc(texts: Sequence[str]) -> dict[str, Any]:
@@ -491,8 +537,9 @@ def _save(figure: Figure, path: str | Path) -> Path:
         raise ValueError(f"Plots are written as PNG; give a path ending in .png, got {path}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     # "tight" on top of the constrained layout: never clip a long axis label at the edge.
-    figure.savefig(path, format="png", dpi=_DPI, facecolor="white", bbox_inches="tight",
-                   pad_inches=0.15)
+    figure.savefig(
+        path, format="png", dpi=_DPI, facecolor="white", bbox_inches="tight", pad_inches=0.15
+    )
     figure.clear()
     return path
 
@@ -518,8 +565,14 @@ def plot_confusion_matrix(
 
 
 def _cell_texts(
-    ax: Axes, counts: np.ndarray, shares: np.ndarray, colours: np.ndarray, vmax: float,
-    normalize: bool, fontsize: float, compact: bool = False,
+    ax: Axes,
+    counts: np.ndarray,
+    shares: np.ndarray,
+    colours: np.ndarray,
+    vmax: float,
+    normalize: bool,
+    fontsize: float,
+    compact: bool = False,
 ) -> None:
     """Writes count (and row share) in each cell, white on dark cells so it stays legible.
 
@@ -534,8 +587,15 @@ def _cell_texts(
             if normalize and row_total and not compact:
                 text += f"\n{shares[i, j]:.0%}"
             dark = vmax > 0 and colours[i, j] > 0.55 * vmax
-            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
-                    color="white" if dark else "#1a1a1a")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="white" if dark else "#1a1a1a",
+            )
 
 
 def _row_shares(counts: np.ndarray) -> np.ndarray:
@@ -653,8 +713,10 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | Any, path: str
     if not isinstance(history, Mapping) and isinstance(getattr(history, "history", None), Mapping):
         history = history.history
     if not isinstance(history, Mapping):
-        raise DataError("history must be a dict of metric name -> list of per-epoch values "
-                        "(Keras: model.fit(...).history).")
+        raise DataError(
+            "history must be a dict of metric name -> list of per-epoch values "
+            "(Keras: model.fit(...).history)."
+        )
     families: dict[str, dict[str, np.ndarray]] = {}
     for key, values in history.items():
         try:
@@ -679,22 +741,30 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | Any, path: str
         for split, series in families[family].items():
             name, colour, style = styles[split]
             epochs = np.arange(1, series.size + 1)
-            ax.plot(epochs, series, style, color=colour, label=name, linewidth=1.8,
-                    marker="o" if series.size <= 30 else None, markersize=4)
+            ax.plot(
+                epochs,
+                series,
+                style,
+                color=colour,
+                label=name,
+                linewidth=1.8,
+                marker="o" if series.size <= 30 else None,
+                markersize=4,
+            )
         val = families[family].get("val")
         if val is not None and ("loss" in family or "error" in family) and np.isfinite(val).any():
             best = int(np.nanargmin(val)) + 1
-            ax.axvline(best, color="grey", linestyle=":", linewidth=1.2,
-                       label=f"best val epoch {best}")
+            ax.axvline(
+                best, color="grey", linestyle=":", linewidth=1.2, label=f"best val epoch {best}"
+            )
         only_val = list(families[family]) == ["val"]
-        ax.set_title(family.replace("_", " ") + (" (validation)" if only_val else ""),
-                     fontsize=10)
+        ax.set_title(family.replace("_", " ") + (" (validation)" if only_val else ""), fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if len(ax.get_lines()) > 1:  # a lone series (e.g. learning_rate) needs no legend
             ax.legend(fontsize=8, frameon=False)
-    for ax in list(axes.flat)[len(order):]:
+    for ax in list(axes.flat)[len(order) :]:
         ax.set_axis_off()
     figure.suptitle("Training curves", fontsize=11)
     with _one_glyph_warning():

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Recipe (issue 4): fine-tune the pretrained all-MiniLM-L6-v2 BERT on IMDB and score it on the
 # full test split (24,678 reviews). Long reviews: 256 tokens, head+tail truncation (Sun et al.
-# 2019: the first quarter and the last three quarters of the kept tokens). Model selection uses
+# 2019: the first quarter and the last three quarters of the kept tokens). The head reads the mean
+# of the token vectors, the pooling all-MiniLM-L6-v2 was trained with (its [CLS] pooler was not
+# trained by sentence-transformers; a linear probe on frozen features scores 75.6% with mean
+# pooling against 62.6% with the pooler, 1,100/500 IMDB train reviews). Model selection uses
 # only the validation split carved from train. Results: benchmarks/results/imdb_minilm.json.
 #
 #   bash benchmarks/recipes/imdb_minilm.sh            # EPOCHS=1 MAX_LENGTH=256 LR=8e-5 by default
@@ -15,7 +18,7 @@ TFBERT=${TFBERT:-.venv/bin/tfbert}
 RESULTS=benchmarks/results/imdb_minilm.json
 start=$(date +%s)
 $TFBERT train --dataset imdb --init-from minilm-l6 --max-length "$MAX_LENGTH" \
-    --truncation head_tail --epochs "$EPOCHS" --batch-size 32 --learning-rate "$LR" \
+    --truncation head_tail --pooling mean --epochs "$EPOCHS" --batch-size 32 --learning-rate "$LR" \
     --output-dir "$OUT" --overwrite
 trained=$(date +%s)
 $TFBERT evaluate --model "$OUT" --dataset imdb --split test --json > "$OUT/test_report.json"
@@ -28,7 +31,7 @@ record = {
     "recipe": "benchmarks/recipes/imdb_minilm.sh",
     "model": "all-MiniLM-L6-v2 (22.7M parameters), tfbert --init-from minilm-l6",
     "settings": {"epochs": int(epochs), "max_length": int(max_length), "learning_rate": float(lr),
-                 "truncation": "head_tail", "batch_size": 32},
+                 "truncation": "head_tail", "pooling": "mean", "batch_size": 32},
     "test_examples": report["num_examples"],
     "test_accuracy": report["accuracy"],
     "test_macro_f1": report["macro_f1"],

@@ -278,8 +278,10 @@ def available_datasets() -> list[str]:
 
 def describe_datasets() -> list[tuple[str, str, list[str], str]]:
     """(name, language, label names, description) of every built-in dataset, without loading it."""
-    return [(name, spec.language, list(spec.label_names), spec.description)
-            for name, spec in sorted(_REGISTRY.items())]
+    return [
+        (name, spec.language, list(spec.label_names), spec.description)
+        for name, spec in sorted(_REGISTRY.items())
+    ]
 
 
 def load_dataset(

@@ -112,6 +112,9 @@ class PretrainedBert:
     source: str
     strip_accents: bool | None = None
     ignored: list[str] = dataclasses.field(default_factory=list)
+    # How the checkpoint's authors pooled token vectors ("cls" or "mean"), when it says so
+    # (sentence-transformers' 1_Pooling/config.json); None otherwise.
+    pooling: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,7 +644,21 @@ def _load_huggingface(directory: Path) -> PretrainedBert:
         source=f"Hugging Face checkpoint {origin}",
         strip_accents=strip_accents,
         ignored=ignored,
+        pooling=_sentence_transformers_pooling(directory),
     )
+
+
+def _sentence_transformers_pooling(directory: Path) -> str | None:
+    """ "mean" or "cls" when a sentence-transformers pooling config says which; else None."""
+    path = directory / "1_Pooling" / "config.json"
+    if not path.is_file():
+        return None
+    settings = _read_json(path)
+    if settings.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if settings.get("pooling_mode_cls_token"):
+        return "cls"
+    return None  # max or sqrt-length pooling: no tfbert equivalent, fall back to the default
 
 
 def _google_prefix(directory: Path) -> Path:
@@ -1025,6 +1042,7 @@ def classifier_from_pretrained(
     labels: Sequence[str],
     *,
     problem_type: str = "auto",
+    pooling: str = "auto",
     max_length: int = 128,
     allow_missing: bool = False,
     **tokenizer_options: Any,
@@ -1033,7 +1051,9 @@ def classifier_from_pretrained(
 
     The tokenizer uses the checkpoint's vocabulary and lowercasing (override with
     `lowercase=...`, `strip_accents=...` or any other BertTokenizer option); the config is the
-    checkpoint's; the classification head is freshly initialised.
+    checkpoint's; the classification head is freshly initialised. `pooling="auto"` follows the
+    checkpoint's own pooling when it declares one (sentence-transformers models: mean), else
+    BERT's [CLS] pooler.
     """
     from tfbert.tasks.classifier import BertClassifier
     from tfbert.text.tokenizer import BertTokenizer
@@ -1045,7 +1065,11 @@ def classifier_from_pretrained(
     options.update(tokenizer_options)
     tokenizer = BertTokenizer(pretrained.vocabulary, max_length=max_length, **options)
     model = BertClassifier(
-        pretrained.config, labels=labels, tokenizer=tokenizer, problem_type=problem_type
+        pretrained.config,
+        labels=labels,
+        tokenizer=tokenizer,
+        problem_type=problem_type,
+        pooling=(pretrained.pooling or "cls") if pooling == "auto" else pooling,
     )
     load_encoder_weights(model.encoder, pretrained, allow_missing=allow_missing)
     return model

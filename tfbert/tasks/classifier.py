@@ -31,6 +31,7 @@ from tfbert.text.vocab import load_vocabulary, save_vocabulary
 from tfbert.weights import assign_weights, read_safetensors, save_safetensors
 
 PROBLEM_TYPES = ("binary", "multiclass", "multilabel")
+POOLINGS = ("cls", "mean")
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.txt", "model.safetensors"
 FORMAT_NAME = "tfbert-classifier"
 
@@ -46,6 +47,11 @@ class BertClassifier(keras.Model):
         problem_type: "binary", "multiclass", "multilabel", or "auto" (binary for two labels).
         classifier_dropout: dropout before the head; defaults to the config's hidden dropout.
         threshold: the probability above which a label is predicted (multilabel only).
+        pooling: what the head reads. "cls": BERT's pooler output (the [CLS] vector through a
+            dense tanh layer), as in Devlin et al. 2019. "mean": the average of the last
+            layer's vectors over real tokens; the right choice for checkpoints trained with
+            mean pooling, such as sentence-transformers models (all-MiniLM-L6-v2), whose
+            pooler was never trained for their final task.
     """
 
     def __init__(
@@ -56,8 +62,11 @@ class BertClassifier(keras.Model):
         problem_type: str = "auto",
         classifier_dropout: float | None = None,
         threshold: float = 0.5,
+        pooling: str = "cls",
         **kwargs: Any,
     ) -> None:
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
         config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
         if isinstance(tokenizer, dict):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
@@ -76,7 +85,17 @@ class BertClassifier(keras.Model):
             initializer_range=config.initializer_range,
             name="classifier",
         )
-        logits = head(encoder(inputs)["pooled_output"])
+        outputs = encoder(inputs)
+        if pooling == "mean":
+            # float32: a bfloat16 sum over hundreds of positions loses precision.
+            summary = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(
+                outputs["sequence_output"], mask=keras.ops.cast(inputs["padding_mask"], "bool")
+            )
+            # The pooler gets no gradient; freezing it keeps it out of the optimizer.
+            encoder.pooler.trainable = False
+        else:
+            summary = outputs["pooled_output"]
+        logits = head(summary)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         self.bert_config = config
@@ -87,6 +106,7 @@ class BertClassifier(keras.Model):
         self.problem_type = problem_type
         self.classifier_dropout = dropout
         self.threshold = threshold
+        self.pooling = pooling
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -98,6 +118,7 @@ class BertClassifier(keras.Model):
         labels: Sequence[str],
         max_length: int = 128,
         problem_type: str = "auto",
+        pooling: str = "cls",
         tokenizer_options: dict[str, Any] | None = None,
         **config_overrides: Any,
     ) -> BertClassifier:
@@ -105,7 +126,9 @@ class BertClassifier(keras.Model):
         tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
         config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
         config = BertConfig.from_preset(preset, **config_overrides)
-        return cls(config, labels=labels, tokenizer=tokenizer, problem_type=problem_type)
+        return cls(
+            config, labels=labels, tokenizer=tokenizer, problem_type=problem_type, pooling=pooling
+        )
 
     @property
     def num_labels(self) -> int:
@@ -241,6 +264,7 @@ class BertClassifier(keras.Model):
             "problem_type": self.problem_type,
             "classifier_dropout": self.classifier_dropout,
             "threshold": self.threshold,
+            "pooling": self.pooling,
             "tokenizer": tokenizer_config,
         }
         save_vocabulary(self.tokenizer.vocabulary, directory / VOCAB_FILE)
@@ -258,6 +282,7 @@ class BertClassifier(keras.Model):
         *,
         num_classes: int | None = None,
         problem_type: str = "auto",
+        pooling: str = "auto",
         **tokenizer_overrides: Any,
     ) -> BertClassifier:
         """Loads a trained classifier, or starts a new one from pretrained BERT weights.
@@ -273,7 +298,11 @@ class BertClassifier(keras.Model):
             if labels is None:
                 labels = [str(i) for i in range(num_classes)]
             return classifier_from_pretrained(
-                path_or_name, labels, problem_type=problem_type, **tokenizer_overrides
+                path_or_name,
+                labels,
+                problem_type=problem_type,
+                pooling=pooling,
+                **tokenizer_overrides,
             )
         directory = Path(path_or_name)
         config_path = directory / CONFIG_FILE
@@ -299,6 +328,7 @@ class BertClassifier(keras.Model):
             problem_type=description["problem_type"],
             classifier_dropout=description.get("classifier_dropout"),
             threshold=description.get("threshold", 0.5),
+            pooling=description.get("pooling", "cls"),
         )
         assign_weights(
             model, read_safetensors(directory / WEIGHTS_FILE), source=str(directory / WEIGHTS_FILE)
@@ -321,6 +351,7 @@ class BertClassifier(keras.Model):
             "problem_type": self.problem_type,
             "classifier_dropout": self.classifier_dropout,
             "threshold": self.threshold,
+            "pooling": self.pooling,
         }
 
     @classmethod
