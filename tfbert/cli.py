@@ -247,11 +247,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a `tfbert train` output directory, or an export (base or version dir)",
     )
-    where.add_argument("--server", metavar="HOST:PORT", help="a TF Serving gRPC endpoint")
+    where.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help="a TF Serving (or `tfbert serve`) endpoint: gRPC, usually port 8500; with --rest "
+        "or an http:// URL, the REST API, usually port 8501",
+    )
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     predict.add_argument("--file", type=Path, help="read texts from this file, one per line")
     predict.add_argument(
         "--model-name", default="tfbert", help="model name on --server (default: tfbert)"
+    )
+    predict.add_argument(
+        "--rest", action="store_true", help="talk to --server over REST instead of gRPC"
+    )
+    predict.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds per request to --server (default: 10)",
     )
     predict.add_argument("--batch-size", type=int, default=64, help="default: 64")
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
@@ -327,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = commands.add_parser("datasets", help="list the built-in datasets")
     datasets.set_defaults(handler=cmd_datasets)
+
+    from tfbert.serving.server import add_serve_command
+
+    add_serve_command(commands)
     return parser
 
 
@@ -628,23 +647,17 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
 def cmd_predict(args: argparse.Namespace) -> int:
     texts = _read_texts(args)
     if args.server:
-        try:
-            from tfbert.serving import PredictionClient
-        except ImportError as error:
-            from tfbert.errors import MissingDependencyError
+        from tfbert.serving.client import PredictionClient
 
-            raise MissingDependencyError(
-                f"predicting through a server needs tfbert's TF Serving client ({error}), which "
-                "is not part of this version yet; use --model with a model directory or export."
-            ) from None
-
-        with PredictionClient(args.server, model_name=args.model_name) as client:
+        with PredictionClient(
+            args.server,
+            model_name=args.model_name,
+            protocol="rest" if args.rest else None,
+            timeout=args.timeout,
+            batch_size=args.batch_size,
+        ) as client:
             result = client.predict(texts)
-        labels, probabilities, names = (
-            result["labels"],
-            result["probabilities"],
-            result["label_names"],
-        )
+        labels, probabilities, names = result.labels, result.probabilities, result.label_names
     else:
         labels, probabilities, names = _predict_local(args.model, texts, args.batch_size)
     for text, label, row in zip(texts, labels, probabilities, strict=True):

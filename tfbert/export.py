@@ -10,6 +10,9 @@ Signatures (raw strings in; the tokenizer is in the graph):
 Why not `model.export`: Keras's ExportArchive tracks every variable twice (`variables/` and
 `_all_variables/`), doubling the artifact. Here a plain `tf.Module` tracks each variable once.
 
+Warm-up: `assets.extra/tf_serving_warmup_requests` holds one Predict and one Classify request
+that TF Serving replays while loading the version (see `tfbert.serving.warmup`).
+
 Atomicity: the version is written into a hidden temporary directory beside its final place
 and renamed into `<base>/<version>` only when complete. TF Serving only loads directories whose
 name is a number, so a crash mid-export never leaves a half version that a server would load.
@@ -21,12 +24,14 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 from tfbert.errors import ModelFileError
+from tfbert.serving.warmup import DEFAULT_WARMUP_TEXTS, write_warmup_requests
 
 if TYPE_CHECKING:
     from tfbert.tasks.classifier import BertClassifier
@@ -101,8 +106,14 @@ def export_saved_model(
     *,
     pair: bool = False,
     overwrite: bool = False,
+    warmup_texts: Sequence[str] | None = None,
 ) -> Path:
-    """Writes `classifier` to `<export_base>/<version>/` atomically and returns that path."""
+    """Writes `classifier` to `<export_base>/<version>/` atomically and returns that path.
+
+    The version includes TF Serving warm-up requests (`assets.extra/tf_serving_warmup_requests`)
+    built from `warmup_texts` (default: a few fixed English and Chinese samples; an empty
+    sequence writes none), so a server's first real request is not the one paying for tracing.
+    """
     base = Path(export_base)
     base.mkdir(parents=True, exist_ok=True)
     version = next_version(base) if version is None else version
@@ -128,6 +139,10 @@ def export_saved_model(
         (extra / LABELS_FILE).write_text(
             json.dumps(classifier.labels, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+        if warmup_texts is None:
+            warmup_texts = DEFAULT_WARMUP_TEXTS
+        if len(warmup_texts):
+            write_warmup_requests(staging, warmup_texts, pair=pair)
         if target.exists():  # overwrite: move the old version aside before the swap
             trash = Path(tempfile.mkdtemp(prefix=f".{version}.old-", dir=base))
             os.replace(target, trash / "old")

@@ -1,0 +1,150 @@
+"""The serving clients without a server: error paths, the factory, and `predict --server`.
+
+End-to-end tests against the embedded server live with the server's tests.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from tfbert.cli import main
+from tfbert.errors import TfbertError
+from tfbert.serving.client import (
+    GrpcClient,
+    Prediction,
+    PredictionClient,
+    RestClient,
+    ServingError,
+    _Failure,
+)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port where (almost certainly) nothing listens: bound once, then released."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("client_class", [GrpcClient, RestClient])
+def test_unreachable_server_raises_serving_error_after_retries(client_class, closed_port) -> None:
+    address = f"127.0.0.1:{closed_port}"
+    started = time.monotonic()
+    with (
+        client_class(address, "imdb", timeout=1.0, retries=1, backoff=0.05) as client,
+        pytest.raises(ServingError) as caught,
+    ):
+        client.predict(["a fine film"])
+    elapsed = time.monotonic() - started
+
+    error = caught.value
+    assert isinstance(error, TfbertError)
+    assert error.code == "UNAVAILABLE" and error.model == "imdb"
+    message = str(error)
+    assert "UNAVAILABLE" in message and address in message and "'imdb'" in message
+    assert "after 2 attempts" in message  # the first try and one retry
+    assert "tfbert serve --model_base_path" in message  # the hint
+    assert elapsed < 5, f"took {elapsed:.1f}s"
+
+
+def test_every_call_reports_its_api(closed_port) -> None:
+    with RestClient(f"127.0.0.1:{closed_port}", timeout=1.0, retries=0) as client:
+        for call, api in [
+            (lambda: client.classify("x"), "Classify"),
+            (client.metadata, "GetModelMetadata"),
+            (client.status, "GetModelStatus"),
+        ]:
+            with pytest.raises(ServingError, match=f"^{api} for model 'tfbert'"):
+                call()
+
+
+def test_prediction_client_factory() -> None:
+    grpc_client = PredictionClient("127.0.0.1:8500", "m")
+    assert isinstance(grpc_client, GrpcClient) and grpc_client.model_name == "m"
+    grpc_client.close()
+    assert isinstance(PredictionClient("localhost:8501", protocol="rest"), RestClient)
+    url_client = PredictionClient("http://127.0.0.1:9001/", version=3, timeout=2.0)
+    assert isinstance(url_client, RestClient)
+    assert url_client.address == "http://127.0.0.1:9001" and url_client.timeout == 2.0
+    assert url_client._model_url() == "http://127.0.0.1:9001/v1/models/tfbert/versions/3"
+    assert RestClient("localhost").address == "http://localhost:8501"  # default port
+    with GrpcClient("localhost") as default_port:
+        assert default_port.address == "localhost:8500"
+    with pytest.raises(ValueError, match="HTTP URL"):
+        PredictionClient("http://localhost:8501", protocol="grpc")
+    with pytest.raises(ValueError, match="'grpc' or 'rest'"):
+        PredictionClient("localhost:8500", protocol="soap")
+    with pytest.raises(ValueError, match="either version or version_label"):
+        PredictionClient("localhost:8500", version=1, version_label="stable")
+
+
+def test_inputs_are_checked_before_any_request(closed_port) -> None:
+    with RestClient(f"127.0.0.1:{closed_port}", retries=0) as client:
+        with pytest.raises(ValueError, match="2 texts but 1 text pairs"):
+            client.predict(["a", "b"], ["c"])
+        with pytest.raises(TypeError, match="must be str"):
+            client.predict([b"bytes"])
+        empty = client.predict([])  # nothing to send: no request, no error
+    assert isinstance(empty, Prediction) and len(empty) == 0
+    assert empty.probabilities.shape[0] == 0 and empty.label_ids.shape == (0,)
+
+
+@pytest.mark.parametrize("rest", [False, True])
+def test_cli_predict_server_error_message(rest, closed_port, capsys) -> None:
+    address = f"127.0.0.1:{closed_port}"
+    argv = ["predict", "--server", address, "--model-name", "imdb", "--timeout", "1"]
+    code = main([*argv, *(["--rest"] if rest else []), "a fine film"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: Predict for model 'imdb' at ")
+    assert ("REST" if rest else "gRPC") in err and address in err and "UNAVAILABLE" in err
+    assert "tfbert serve --model_base_path" in err
+    assert "Traceback" not in err
+
+
+class _FakeServer(RestClient):
+    """Answers from numpy instead of the network: exercises batching and label names."""
+
+    def __init__(self, *, classify_ok: bool = True, **kwargs) -> None:
+        super().__init__("127.0.0.1:1", "fake", retries=0, **kwargs)
+        self.classify_ok, self.calls = classify_ok, []
+
+    def _predict_outputs(self, texts, pairs):
+        self.calls.append(("predict", len(texts)))
+        ids = np.array([len(t) % 3 for t in texts], np.int64)
+        return {
+            "probabilities": np.eye(3, dtype=np.float32)[ids],
+            "label_id": ids,
+            "label": np.array([["neg", "neu", "pos"][i].encode() for i in ids]),
+        }, None
+
+    def _classify(self, texts, pairs):
+        self.calls.append(("classify", len(texts)))
+        if not self.classify_ok:
+            raise self._error(
+                "Classify", _Failure("INVALID_ARGUMENT", "no such signature", retry=False)
+            )
+        return [[("neg", 0.2), ("neu", 0.3), ("pos", 0.5)] for _ in texts]
+
+
+def test_label_names_come_from_one_cached_classify_call() -> None:
+    client = _FakeServer(batch_size=2)
+    texts = ["a", "bb", "ccc", "dddd", "eeeee"]
+    result = client.predict(texts)
+    assert result.label_names == ["neg", "neu", "pos"]
+    assert result.labels == ["neu", "pos", "neg", "neu", "pos"]
+    assert result.label_ids.tolist() == [1, 2, 0, 1, 2] and result.probabilities.shape == (5, 3)
+    assert client.calls == [("predict", 2), ("classify", 1), ("predict", 2), ("predict", 1)]
+    client.predict("again")
+    assert client.calls[-1] == ("predict", 1)  # the names stay cached
+
+
+def test_label_names_without_a_classify_signature() -> None:
+    client = _FakeServer(classify_ok=False, batch_size=2)
+    result = client.predict(["a", "bb"])  # ids 1 and 2; column 0 never seen
+    assert result.label_names == ["label_0", "neu", "pos"]

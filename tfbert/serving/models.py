@@ -1,0 +1,556 @@
+"""What the embedded server serves: model configs, loaded versions, dynamic batching.
+
+This mirrors TF Serving's model management closely enough that one deployment description
+works for both: the same `models.config` (ModelServerConfig text proto, version policies and
+labels), the same `<base>/<version>/` discovery by polling, the same availability-preserving
+swap (a new version is loaded and warmed up before the old one is unloaded; requests already
+running on the old one finish on it), and the same batching parameters file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+
+from tfbert.errors import TfbertError
+
+log = logging.getLogger("tfbert.serving")
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+WARMUP_FILE = "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+
+
+class RequestError(Exception):
+    """A request the server refuses, with the gRPC status it answers (and its HTTP twin)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+# ----- configuration -----------------------------------------------------------------------------
+@dataclasses.dataclass
+class ModelConfig:
+    """One served model: where its versions live and which of them to serve.
+
+    policy: "latest" (the newest `num_versions`), "all", or "specific" (`versions`).
+    labels: version labels such as {"stable": 1, "canary": 2}.
+    """
+
+    name: str
+    base_path: Path
+    policy: str = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+    labels: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.base_path = Path(self.base_path)
+        if self.policy not in ("latest", "all", "specific"):
+            raise ValueError(f"unknown version policy {self.policy!r}.")
+        if self.policy == "latest" and self.num_versions < 1:
+            raise ValueError("latest policy: num_versions must be at least 1.")
+        if self.policy == "specific" and not self.versions:
+            raise ValueError("specific policy: list at least one version.")
+
+    def wanted(self, on_disk: list[int]) -> list[int]:
+        """The versions to serve, given the versions present on disk."""
+        if self.policy == "all":
+            return sorted(on_disk)
+        if self.policy == "specific":
+            return sorted(v for v in on_disk if v in self.versions)
+        return sorted(on_disk)[-self.num_versions :]
+
+
+def read_model_config_file(path: str | Path) -> list[ModelConfig]:
+    """Parses TF Serving's `--model_config_file` (a ModelServerConfig text proto)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    path = Path(path)
+    if not path.is_file():
+        raise TfbertError(f"model config file {path} does not exist.")
+    message = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(path.read_text(encoding="utf-8"), message)
+    except text_format.ParseError as error:
+        raise TfbertError(f"{path} is not a valid ModelServerConfig text proto: {error}") from None
+    configs = []
+    for entry in message.model_config_list.config:
+        if entry.model_platform not in ("", "tensorflow"):
+            raise TfbertError(f"{path}: model {entry.name!r}: only platform tensorflow is served.")
+        policy = entry.model_version_policy
+        kind = policy.WhichOneof("policy_choice") or "latest"
+        base = Path(entry.base_path)
+        if not base.is_absolute():
+            base = (path.parent / base).resolve()
+        configs.append(
+            ModelConfig(
+                name=entry.name,
+                base_path=base,
+                policy=kind,
+                num_versions=(policy.latest.num_versions or 1) if kind == "latest" else 1,
+                versions=tuple(policy.specific.versions) if kind == "specific" else (),
+                labels=dict(entry.version_labels),
+            )
+        )
+    if not configs:
+        raise TfbertError(f"{path} lists no models (model_config_list {{ config {{ ... }} }}).")
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise TfbertError(f"{path}: model names must be unique, got {names}.")
+    return configs
+
+
+@dataclasses.dataclass
+class BatchingOptions:
+    """Server-side batching, as in TF Serving's `--batching_parameters_file`.
+
+    Requests for the same model version and signature that arrive within `batch_timeout_micros`
+    of each other run as one batch of up to `max_batch_size` examples.
+    """
+
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 1000
+    max_enqueued_batches: int = 64
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BatchingOptions:
+        """Reads the fields tfbert uses; other BatchingParameters fields are ignored."""
+        path = Path(path)
+        if not path.is_file():
+            raise TfbertError(f"batching parameters file {path} does not exist.")
+        values: dict[str, int] = {}
+        text = re.sub(r"#.*", "", path.read_text(encoding="utf-8"))
+        for name, value in re.findall(r"(\w+)\s*\{\s*value\s*:\s*(\d+)\s*\}", text):
+            values[name] = int(value)
+        options = cls(**{k: v for k, v in values.items() if k in _BATCHING_FIELDS})
+        if options.max_batch_size < 1:
+            raise TfbertError(f"{path}: max_batch_size must be at least 1.")
+        return options
+
+
+_BATCHING_FIELDS = {f.name for f in dataclasses.fields(BatchingOptions)}
+
+
+# ----- dynamic batching --------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Task:
+    inputs: dict[str, np.ndarray]
+    size: int
+    future: Future
+
+
+class DynamicBatcher:
+    """Merges concurrent requests into batches for one function (one version's signature).
+
+    A single thread takes the first waiting request, then gathers more until the batch is full
+    or `batch_timeout_micros` has passed, runs them together and hands each caller its rows.
+    A request larger than `max_batch_size` runs on its own.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+        options: BatchingOptions,
+        name: str = "batcher",
+    ) -> None:
+        self._run = run
+        self._options = options
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self._carry: _Task | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self.batches_run = 0  # counters, for monitoring and tests
+        self.requests_run = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def __call__(self, inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+        limit = self._options.max_enqueued_batches * self._options.max_batch_size
+        with self._lock:
+            if self._closed:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, "this model version is unloading.")
+            if self._queue.qsize() >= limit:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"the batching queue is full ({limit} requests waiting); retry later.",
+                )
+            task = _Task(inputs, size, Future())
+            self._queue.put(task)
+        return task.future.result()
+
+    def close(self) -> None:
+        """Finishes every queued request, then stops the thread."""
+        with self._lock:
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def _next(self, timeout: float | None) -> _Task | None:
+        if self._carry is not None:
+            task, self._carry = self._carry, None
+            return task
+        return self._queue.get(timeout=timeout) if timeout is not None else self._queue.get()
+
+    def _loop(self) -> None:
+        options = self._options
+        stopping = False
+        while not stopping or self._carry is not None:
+            first = self._next(None)
+            if first is None:
+                break
+            tasks, total = [first], first.size
+            deadline = time.monotonic() + options.batch_timeout_micros / 1e6
+            while total < options.max_batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    task = self._next(remaining)
+                except queue.Empty:
+                    break
+                if task is None:
+                    stopping = True
+                    break
+                if total + task.size > options.max_batch_size:
+                    self._carry = task  # it opens the next batch
+                    break
+                tasks.append(task)
+                total += task.size
+            self._execute(tasks)
+
+    def _execute(self, tasks: list[_Task]) -> None:
+        self.batches_run += 1
+        self.requests_run += len(tasks)
+        try:
+            if len(tasks) == 1:
+                outputs = self._run(tasks[0].inputs)
+                tasks[0].future.set_result(outputs)
+                return
+            merged = {
+                name: np.concatenate([t.inputs[name] for t in tasks]) for name in tasks[0].inputs
+            }
+            outputs = self._run(merged)
+        except BaseException as error:  # each caller gets the error; the thread lives on
+            for task in tasks:
+                if not task.future.done():
+                    task.future.set_exception(error)
+            return
+        start = 0
+        for task in tasks:
+            task.future.set_result(
+                {name: value[start : start + task.size] for name, value in outputs.items()}
+            )
+            start += task.size
+
+
+# ----- one loaded version ------------------------------------------------------------------------
+def read_signature_defs(version_dir: Path) -> dict[str, Any]:
+    """The SignatureDefs of a SavedModel, as stored in its saved_model.pb."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel.FromString(
+        (version_dir / "saved_model.pb").read_bytes()
+    )
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise TfbertError(f"{version_dir} has no MetaGraph tagged 'serve'.")
+
+
+class Servable:
+    """One loaded version of one model: its signatures and how to run them."""
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        batching: BatchingOptions | None = None,
+        max_request_examples: int = 1024,
+    ) -> None:
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
+
+        self.name, self.version, self.path = name, version, path
+        self.signature_defs = read_signature_defs(path)
+        self.max_request_examples = max_request_examples
+        self._module = tf.saved_model.load(str(path))
+        self._functions = dict(self._module.signatures)
+        self._batchers: dict[str, DynamicBatcher] = {}
+        if batching is not None:
+            for key in self._functions:
+                self._batchers[key] = DynamicBatcher(
+                    lambda inputs, key=key: self._call(key, inputs),
+                    batching,
+                    name=f"batcher-{name}-{version}-{key}",
+                )
+
+    def close(self) -> None:
+        for batcher in self._batchers.values():
+            batcher.close()
+
+    def signature(self, key: str, method: str | None = None):
+        key = key or "serving_default"
+        if key not in self.signature_defs or key not in self._functions:
+            raise invalid(
+                f'Serving signature key "{key}" not found; this model has '
+                f"{sorted(self.signature_defs)}."
+            )
+        signature = self.signature_defs[key]
+        if method is not None and signature.method_name != method:
+            raise invalid(
+                f"Expected {key!r} to be a signature of method {method}, but its method is "
+                f"{signature.method_name}; pick a signature of that method (tfbert exports "
+                "name their Classify signature 'classify')."
+            )
+        return key, signature
+
+    def run(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs a signature on validated numpy inputs whose first dimension is the batch."""
+        sizes = {name: value.shape[0] if value.ndim else None for name, value in inputs.items()}
+        if any(size is None for size in sizes.values()):
+            raise invalid("inputs must have a batch dimension (rank >= 1).")
+        if len(set(sizes.values())) != 1:
+            raise invalid(f"inputs disagree on the batch size: {sizes}.")
+        size = next(iter(sizes.values()))
+        if size == 0:
+            raise invalid("the request is an empty batch; send at least one example.")
+        if size > self.max_request_examples:
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the request has {size} examples, more than the server's limit of "
+                f"{self.max_request_examples} (--max_request_examples); split it.",
+            )
+        batcher = self._batchers.get(key)
+        return batcher(inputs, size) if batcher is not None else self._call(key, inputs)
+
+    def _call(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            outputs = self._functions[key](**{k: tf.constant(v) for k, v in inputs.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+            message = getattr(error, "message", None) or str(error)
+            raise invalid(
+                f"the model rejected the input: {message.strip().splitlines()[0]}"
+            ) from None
+        return {name: value.numpy() for name, value in outputs.items()}
+
+
+# ----- the manager --------------------------------------------------------------------------------
+STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    version: int
+    state: str
+    error: str = ""  # why loading failed, if it did
+    attempts: int = 0
+
+
+def versions_on_disk(base_path: Path) -> list[int]:
+    """Numeric subdirectories holding a saved_model.pb (hidden staging dirs are not numeric)."""
+    if not base_path.is_dir():
+        return []
+    return sorted(
+        int(p.name)
+        for p in base_path.iterdir()
+        if p.name.isdigit() and (p / "saved_model.pb").is_file()
+    )
+
+
+class ModelManager:
+    """Loads, serves and unloads model versions as their base paths change.
+
+    `poll()` is TF Serving's file-system poll: for each model, the versions the policy wants are
+    loaded (and warmed up) before any version that is no longer wanted is unloaded, so a model
+    never lacks an available version during a swap.
+    """
+
+    def __init__(
+        self,
+        configs: Iterable[ModelConfig],
+        *,
+        batching: BatchingOptions | None = None,
+        max_request_examples: int = 1024,
+        warmup: bool = True,
+        max_load_retries: int = 5,
+    ) -> None:
+        self.configs = {c.name: c for c in configs}
+        self.batching = batching
+        self.max_request_examples = max_request_examples
+        self.warmup = warmup
+        self.max_load_retries = max_load_retries
+        self._lock = threading.RLock()
+        self._servables: dict[str, dict[int, Servable]] = {name: {} for name in self.configs}
+        self._status: dict[str, dict[int, VersionStatus]] = {name: {} for name in self.configs}
+        self._poll_lock = threading.Lock()
+
+    # -- lookups ------------------------------------------------------------------------------
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
+        """The servable a request asks for, or NOT_FOUND as TF Serving words it."""
+        with self._lock:
+            if name not in self.configs:
+                raise RequestError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Latest({name}); this server serves "
+                    f"{sorted(self.configs)}.",
+                )
+            loaded = self._servables[name]
+            if label:
+                labels = self.configs[name].labels
+                if label not in labels:
+                    raise RequestError(
+                        grpc.StatusCode.NOT_FOUND,
+                        f"Unrecognized servable version label: {label} (model {name} has "
+                        f"labels {sorted(labels)}).",
+                    )
+                version = labels[label]
+            if version is None:
+                if not loaded:
+                    raise RequestError(
+                        grpc.StatusCode.NOT_FOUND,
+                        f"Servable not found for request: Latest({name}); no version is loaded.",
+                    )
+                return loaded[max(loaded)]
+            if version not in loaded:
+                raise RequestError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Specific({name}, {version}); loaded "
+                    f"versions: {sorted(loaded)}.",
+                )
+            return loaded[version]
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        with self._lock:
+            if name not in self.configs:
+                raise RequestError(
+                    grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}"
+                )
+            statuses = self._status[name]
+            if version is not None:
+                if version not in statuses:
+                    raise RequestError(
+                        grpc.StatusCode.NOT_FOUND,
+                        f"Could not find version {version} of model {name}",
+                    )
+                return [dataclasses.replace(statuses[version])]
+            return [dataclasses.replace(s) for _, s in sorted(statuses.items(), reverse=True)]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def poll(self) -> None:
+        """One round of discovery: load wanted versions, then unload unwanted ones."""
+        with self._poll_lock:
+            for config in self.configs.values():
+                self._poll_model(config)
+
+    def _poll_model(self, config: ModelConfig) -> None:
+        wanted = config.wanted(versions_on_disk(config.base_path))
+        statuses = self._status[config.name]
+        for version in wanted:
+            if version in self._servables[config.name]:
+                continue
+            status = statuses.get(version)
+            if status is not None and status.error and status.attempts > self.max_load_retries:
+                continue  # gave up on this one, as TF Serving does after its retries
+            self._load(config, version)
+        # Unload only when something else stays available (availability preserving), unless
+        # the version disappeared from disk.
+        loaded = self._servables[config.name]
+        keep = [v for v in wanted if v in loaded]
+        for version in sorted(loaded):
+            if version not in wanted and (keep or not (config.base_path / str(version)).exists()):
+                self._unload(config.name, version)
+
+    def _load(self, config: ModelConfig, version: int) -> None:
+        path = config.base_path / str(version)
+        statuses = self._status[config.name]
+        previous = statuses.get(version)
+        status = VersionStatus(version, "LOADING", attempts=(previous.attempts if previous else 0))
+        status.attempts += 1
+        with self._lock:
+            statuses[version] = status
+        log.info("loading %s version %d from %s", config.name, version, path)
+        try:
+            servable = Servable(
+                config.name, version, path, self.batching, self.max_request_examples
+            )
+            if self.warmup:
+                replay_warmup(servable)
+        except Exception as error:  # a bad version must not take the server down
+            message = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:500]}"
+            log.error("failed to load %s version %d: %s", config.name, version, message)
+            with self._lock:
+                statuses[version] = dataclasses.replace(status, state="END", error=message)
+            return
+        with self._lock:
+            self._servables[config.name][version] = servable
+            statuses[version] = dataclasses.replace(status, state="AVAILABLE", error="")
+        log.info("serving %s version %d", config.name, version)
+
+    def _unload(self, name: str, version: int) -> None:
+        with self._lock:
+            servable = self._servables[name].pop(version)
+            self._status[name][version].state = "UNLOADING"
+        # Requests that already hold `servable` finish on it; queued batches are drained.
+        servable.close()
+        with self._lock:
+            self._status[name][version].state = "END"
+        log.info("unloaded %s version %d", name, version)
+
+    def close(self) -> None:
+        with self._poll_lock:
+            for name in self.configs:
+                for version in list(self._servables[name]):
+                    self._unload(name, version)
+
+
+# ----- warm-up ------------------------------------------------------------------------------------
+def replay_warmup(servable: Servable) -> int:
+    """Runs the requests in `assets.extra/tf_serving_warmup_requests`, as TF Serving does.
+
+    The first calls of a freshly loaded SavedModel trace and optimise its functions; doing that
+    before the version becomes available keeps the first users' latency normal. Returns the
+    number of requests replayed.
+    """
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from tfbert.serving.protocol import classify_inputs, predict_inputs
+
+    path = servable.path / "assets.extra" / WARMUP_FILE
+    if not path.is_file():
+        return 0
+    count = 0
+    for record in tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS):
+        log_entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        kind = log_entry.WhichOneof("log_type")
+        if kind == "predict_log":
+            request = log_entry.predict_log.request
+            key, signature = servable.signature(request.model_spec.signature_name)
+            servable.run(key, predict_inputs(request, signature))
+        elif kind == "classify_log":
+            request = log_entry.classify_log.request
+            key, signature = servable.signature(request.model_spec.signature_name, CLASSIFY_METHOD)
+            servable.run(key, classify_inputs(request.input, signature))
+        else:
+            raise TfbertError(f"{path}: warm-up record of type {kind} is not supported.")
+        count += 1
+    return count

@@ -1,0 +1,332 @@
+"""TF Serving's REST API over the same model manager as the gRPC service.
+
+Routes (TF Serving's): `GET /v1/models/{name}[/versions/{v} | /labels/{l}]` (status),
+`GET .../metadata`, `POST ...:predict` (row format `instances` or column format `inputs`),
+`POST ...:classify`. Errors are `{"error": "..."}` with the HTTP status matching the gRPC code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+
+from tfbert.serving.models import CLASSIFY_METHOD, ModelManager, RequestError, invalid
+from tfbert.serving.protocol import check_shape, check_utf8, classify_inputs, signature_def_map
+
+log = logging.getLogger("tfbert.serving")
+
+ROUTE = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<action>/metadata|:predict|:classify|:regress)?/?$"
+)
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
+    grpc.StatusCode.FAILED_PRECONDITION: HTTPStatus.BAD_REQUEST,
+    grpc.StatusCode.OUT_OF_RANGE: HTTPStatus.BAD_REQUEST,
+    grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: HTTPStatus.TOO_MANY_REQUESTS,
+    grpc.StatusCode.UNIMPLEMENTED: HTTPStatus.NOT_IMPLEMENTED,
+    grpc.StatusCode.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: HTTPStatus.GATEWAY_TIMEOUT,
+}
+
+
+# ----- JSON <-> numpy -----------------------------------------------------------------------------
+def _json_type(value: Any) -> str:
+    return {str: "string", bool: "bool", int: "number", float: "number", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _leaf(value: Any, dtype: tf.DType, alias: str) -> Any:
+    if dtype == tf.string:
+        if isinstance(value, str):
+            return value.encode("utf-8")
+        if isinstance(value, dict) and set(value) == {"b64"}:
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except (ValueError, TypeError):
+                raise invalid(f"input '{alias}': {{'b64': ...}} is not valid base64.") from None
+        raise invalid(f"input '{alias}' must be string but the request sends {_json_type(value)}.")
+    if isinstance(value, (str, dict)) or value is None:
+        raise invalid(
+            f"input '{alias}' must be {dtype.name} but the request sends {_json_type(value)}."
+        )
+    return value
+
+
+def _to_array(values: Any, dtype: tf.DType, alias: str) -> np.ndarray:
+    def convert(item: Any) -> Any:
+        return [convert(v) for v in item] if isinstance(item, list) else _leaf(item, dtype, alias)
+
+    converted = convert(values)
+    try:
+        if dtype == tf.string:
+            array = np.empty(np.shape(converted), dtype=object) if converted else None
+            if array is None:
+                return np.array([], dtype=object)
+            array[...] = converted
+        else:
+            array = np.array(converted, dtype=dtype.as_numpy_dtype)
+    except (ValueError, TypeError) as error:
+        raise invalid(
+            f"input '{alias}' is not a well-formed {dtype.name} tensor: {error}"
+        ) from None
+    if dtype == tf.string:
+        check_utf8(array, alias)
+    return array
+
+
+def json_predict_inputs(body: dict[str, Any], signature: Any) -> tuple[dict[str, np.ndarray], bool]:
+    """Request JSON -> inputs; the flag says row format (`instances`) rather than columns."""
+    aliases = sorted(signature.inputs)
+    dtypes = {a: tf.dtypes.as_dtype(signature.inputs[a].dtype) for a in aliases}
+    if ("instances" in body) == ("inputs" in body):
+        raise invalid('the request must have exactly one of "instances" (rows) or "inputs".')
+    if "instances" in body:
+        rows = body["instances"]
+        if not isinstance(rows, list):
+            raise invalid('"instances" must be a list (one entry per example).')
+        if not rows:
+            raise invalid("the request is an empty batch; send at least one example.")
+        named = all(isinstance(r, dict) and "b64" not in r for r in rows)
+        if len(aliases) > 1 and not named:
+            raise invalid(f"each instance must be an object with the inputs {aliases}.")
+        if named:
+            for index, row in enumerate(rows):
+                if set(row) != set(aliases):
+                    raise invalid(
+                        f"instance {index} has keys {sorted(row)}; the inputs are {aliases}."
+                    )
+            columns = {a: [row[a] for row in rows] for a in aliases}
+        else:
+            columns = {aliases[0]: rows}
+        return _checked(
+            {a: _to_array(v, dtypes[a], a) for a, v in columns.items()}, signature
+        ), True
+    inputs = body["inputs"]
+    if isinstance(inputs, dict) and "b64" not in inputs:
+        if set(inputs) != set(aliases):
+            raise invalid(f'"inputs" has keys {sorted(inputs)}; the inputs are {aliases}.')
+        return _checked({a: _to_array(inputs[a], dtypes[a], a) for a in aliases}, signature), False
+    if len(aliases) > 1:
+        raise invalid(f'"inputs" must be an object with the inputs {aliases}.')
+    alias = aliases[0]
+    return _checked({alias: _to_array(inputs, dtypes[alias], alias)}, signature), False
+
+
+def _checked(inputs: dict[str, np.ndarray], signature: Any) -> dict[str, np.ndarray]:
+    for alias, value in inputs.items():
+        check_shape(value, signature.inputs[alias].tensor_shape, alias)
+    return inputs
+
+
+def _plain(value: np.ndarray) -> Any:
+    if value.dtype == object:
+
+        def text(item: Any) -> Any:
+            if isinstance(item, list):
+                return [text(i) for i in item]
+            try:
+                return item.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"b64": base64.b64encode(item).decode("ascii")}
+
+        return text(value.tolist())
+    return value.tolist()
+
+
+def json_predict_outputs(outputs: dict[str, np.ndarray], rows: bool) -> dict[str, Any]:
+    names = sorted(outputs)
+    if rows:
+        if len(names) == 1:
+            return {"predictions": _plain(outputs[names[0]])}
+        size = len(outputs[names[0]])
+        columns = {n: _plain(outputs[n]) for n in names}
+        return {"predictions": [{n: columns[n][i] for n in names} for i in range(size)]}
+    if len(names) == 1:
+        return {"outputs": _plain(outputs[names[0]])}
+    return {"outputs": {n: _plain(outputs[n]) for n in names}}
+
+
+def _feature(value: Any, name: str) -> Any:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise invalid(f"feature '{name}' is empty.")
+    if all(isinstance(v, str) or (isinstance(v, dict) and set(v) == {"b64"}) for v in values):
+        return tf.train.Feature(
+            bytes_list=tf.train.BytesList(
+                value=[
+                    v.encode("utf-8") if isinstance(v, str) else base64.b64decode(v["b64"])
+                    for v in values
+                ]
+            )
+        )
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    raise invalid(f"feature '{name}' mixes types or has unsupported values.")
+
+
+def json_classify_input(body: dict[str, Any]) -> Any:
+    from tensorflow_serving.apis import input_pb2
+
+    examples = body.get("examples")
+    if not isinstance(examples, list) or not examples:
+        raise invalid('the request needs "examples": a non-empty list of feature objects.')
+
+    def example(features: Any, where: str) -> Any:
+        if not isinstance(features, dict):
+            raise invalid(f"{where} must be an object of features.")
+        return tf.train.Example(
+            features=tf.train.Features(feature={k: _feature(v, k) for k, v in features.items()})
+        )
+
+    message = input_pb2.Input()
+    if "context" in body:
+        target = message.example_list_with_context
+        target.context.CopyFrom(example(body["context"], '"context"'))
+    else:
+        target = message.example_list
+    for index, features in enumerate(examples):
+        target.examples.add().CopyFrom(example(features, f"example {index}"))
+    return message
+
+
+# ----- the HTTP server ---------------------------------------------------------------------------
+def status_json(manager: ModelManager, name: str, version: int | None) -> dict[str, Any]:
+    return {
+        "model_version_status": [
+            {
+                "version": str(s.version),
+                "state": s.state,
+                "status": {"error_code": "UNKNOWN" if s.error else "OK", "error_message": s.error},
+            }
+            for s in manager.status(name, version)
+        ]
+    }
+
+
+class RestGateway(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], manager: ModelManager, max_body_bytes: int):
+        self.manager = manager
+        self.max_body_bytes = max_body_bytes
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: RestGateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        log.debug("rest %s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        try:
+            body = self._read_body() if method == "POST" else b""
+            match = ROUTE.match(self.path.split("?", 1)[0])
+            if match is None:
+                raise RequestError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Malformed request: {method} {self.path} (routes: /v1/models/NAME"
+                    "[/versions/N | /labels/L][/metadata | :predict | :classify]).",
+                )
+            status, payload = self._route(method, match, body)
+        except RequestError as error:
+            status, payload = (
+                HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR),
+                {"error": error.message},
+            )
+        except Exception as error:  # keep serving; tell the caller what broke
+            log.exception("REST request failed")
+            status, payload = (
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": f"{type(error).__name__}: {error}"},
+            )
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.server.max_body_bytes:
+            self.close_connection = True  # the unread body must not be parsed as a request
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the request body has {length} bytes, more than the server's limit of "
+                f"{self.server.max_body_bytes} (--max_request_mb).",
+            )
+        return self.rfile.read(length)
+
+    def _route(self, method: str, match: re.Match, body: bytes) -> tuple[int, Any]:
+        manager = self.server.manager
+        name, label, action = match["name"], match["label"], match["action"]
+        version = int(match["version"]) if match["version"] else None
+        if action is None:
+            if method != "GET":
+                raise invalid("model status is a GET request.")
+            if label is not None:
+                version = manager.get(name, label=label).version
+            return HTTPStatus.OK, status_json(manager, name, version)
+        servable = manager.get(name, version, label)
+        spec = {"name": name, "version": str(servable.version)}
+        if action == "/metadata":
+            if method != "GET":
+                raise invalid("metadata is a GET request.")
+            from google.protobuf import json_format
+
+            return HTTPStatus.OK, {
+                "model_spec": {**spec, "signature_name": ""},
+                "metadata": {
+                    "signature_def": json_format.MessageToDict(signature_def_map(servable))
+                },
+            }
+        if method != "POST":
+            raise invalid(f"{action[1:]} is a POST request.")
+        if action == ":regress":
+            raise RequestError(grpc.StatusCode.UNIMPLEMENTED, "tfbert models do not regress.")
+        try:
+            request = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise invalid(f"the request body is not valid JSON: {error}") from None
+        if not isinstance(request, dict):
+            raise invalid("the request body must be a JSON object.")
+        if action == ":predict":
+            key, signature = servable.signature(request.get("signature_name", ""))
+            inputs, rows = json_predict_inputs(request, signature)
+            return HTTPStatus.OK, json_predict_outputs(servable.run(key, inputs), rows)
+        key, signature = servable.signature(request.get("signature_name", ""), CLASSIFY_METHOD)
+        inputs = classify_inputs(json_classify_input(request), signature)
+        outputs = servable.run(key, inputs)
+        classes, scores = outputs.get("classes"), outputs["scores"]
+        results = [
+            [
+                [classes[i, j].decode("utf-8") if classes is not None else str(j), float(s)]
+                for j, s in enumerate(row)
+            ]
+            for i, row in enumerate(scores)
+        ]
+        return HTTPStatus.OK, {"results": results}

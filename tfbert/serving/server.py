@@ -1,0 +1,371 @@
+"""An embedded model server that speaks TF Serving's gRPC and REST APIs.
+
+For development, tests and small deployments where `tensorflow_model_server` is not at hand:
+clients written against TF Serving (its `PredictionServiceStub`/`ModelServiceStub`, or its REST
+routes) work unchanged against it, and vice versa. It serves what `tfbert export` writes (any
+SavedModel with string or numeric signatures, in fact).
+
+    tfbert serve --model_base_path exports/imdb --model_name imdb --port 8500 --rest_api_port 8501
+
+What it does not do: TF Serving's C++ speed, GPU placement, Regress/MultiInference, config
+reloads over RPC. Flag names follow TF Serving's where a flag exists there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+
+from tfbert.serving.models import (
+    CLASSIFY_METHOD,
+    BatchingOptions,
+    ModelConfig,
+    ModelManager,
+    RequestError,
+    invalid,
+)
+from tfbert.serving.protocol import (
+    classification_result,
+    classify_inputs,
+    predict_inputs,
+    predict_response,
+    signature_def_map,
+)
+from tfbert.serving.rest import RestGateway
+
+log = logging.getLogger("tfbert.serving")
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    """Network and limits. `port=0` picks a free port; `rest_api_port=None` disables REST."""
+
+    host: str = "127.0.0.1"
+    port: int = 8500
+    rest_api_port: int | None = 8501
+    grpc_max_threads: int = 16
+    max_request_mb: int = 16
+    file_system_poll_wait_seconds: float = 1.0
+
+
+def _servable_for(manager: ModelManager, model_spec: Any):
+    choice = model_spec.WhichOneof("version_choice")
+    version = model_spec.version.value if choice == "version" else None
+    label = model_spec.version_label if choice == "version_label" else None
+    if not model_spec.name:
+        raise invalid("model_spec.name is empty; name the model to use.")
+    return manager.get(model_spec.name, version, label)
+
+
+def _answer(context: grpc.ServicerContext, method: str, handler):
+    """Runs one RPC; a refused request aborts with its status, the server keeps serving."""
+    try:
+        return handler()
+    except RequestError as error:
+        context.abort(error.code, error.message)
+    except Exception as error:  # a bug must cost one request, not the server
+        log.exception("%s failed", method)
+        context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def Predict(self, request, context):  # noqa: N802 (gRPC method names)
+        def handle():
+            servable = _servable_for(self.manager, request.model_spec)
+            key, signature = servable.signature(request.model_spec.signature_name)
+            outputs = servable.run(key, predict_inputs(request, signature))
+            response = predict_response(outputs, list(request.output_filter), request)
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = key
+            return response
+
+        return _answer(context, "Predict", handle)
+
+    def Classify(self, request, context):  # noqa: N802
+        def handle():
+            servable = _servable_for(self.manager, request.model_spec)
+            key, signature = servable.signature(request.model_spec.signature_name, CLASSIFY_METHOD)
+            outputs = servable.run(key, classify_inputs(request.input, signature))
+            response = classification_pb2.ClassificationResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = key
+            response.result.CopyFrom(classification_result(outputs))
+            return response
+
+        return _answer(context, "Classify", handle)
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        def handle():
+            unsupported = [f for f in request.metadata_field if f != "signature_def"]
+            if unsupported or not request.metadata_field:
+                raise invalid(
+                    f"Metadata field(s) {unsupported or '[]'} not supported; ask for "
+                    "metadata_field ['signature_def']."
+                )
+            servable = _servable_for(self.manager, request.model_spec)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.metadata["signature_def"].Pack(signature_def_map(servable))
+            return response
+
+        return _answer(context, "GetModelMetadata", handle)
+
+    def Regress(self, request, context):  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "tfbert models do not regress.")
+
+    def MultiInference(self, request, context):  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported.")
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        def handle():
+            spec = request.model_spec
+            choice = spec.WhichOneof("version_choice")
+            version = spec.version.value if choice == "version" else None
+            if choice == "version_label":
+                version = self.manager.get(spec.name, label=spec.version_label).version
+            response = get_model_status_pb2.GetModelStatusResponse()
+            states = get_model_status_pb2.ModelVersionStatus.State
+            for status in self.manager.status(spec.name, version):
+                entry = response.model_version_status.add()
+                entry.version = status.version
+                entry.state = states.Value(status.state)
+                if status.error:
+                    entry.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
+                    entry.status.error_message = status.error
+            return response
+
+        return _answer(context, "GetModelStatus", handle)
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "config reloads over RPC are not supported; restart with the new --model_config_file.",
+        )
+
+
+class ModelServer:
+    """The manager, the gRPC server, the REST gateway and the polling thread, as one unit.
+
+    Use as a context manager, or `start()` then `stop()`. `port`/`rest_port` hold the bound
+    ports after `start()` (useful with port 0).
+    """
+
+    def __init__(
+        self,
+        models: list[ModelConfig],
+        options: ServerOptions | None = None,
+        *,
+        batching: BatchingOptions | None = None,
+        max_request_examples: int = 1024,
+        warmup: bool = True,
+    ) -> None:
+        self.options = options or ServerOptions()
+        self.manager = ModelManager(
+            models, batching=batching, max_request_examples=max_request_examples, warmup=warmup
+        )
+        self.port: int | None = None
+        self.rest_port: int | None = None
+        self._grpc: grpc.Server | None = None
+        self._rest: RestGateway | None = None
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> ModelServer:
+        options = self.options
+        self.manager.poll()  # the first versions load before the ports open
+        max_bytes = options.max_request_mb * 1024 * 1024
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads),
+            options=[
+                ("grpc.max_receive_message_length", max_bytes),
+                ("grpc.max_send_message_length", 2**31 - 1),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.manager), self._grpc
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(self.manager), self._grpc
+        )
+        self.port = self._grpc.add_insecure_port(f"{options.host}:{options.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC to {options.host}:{options.port} (port in use?).")
+        self._grpc.start()
+        if options.rest_api_port is not None:
+            self._rest = RestGateway((options.host, options.rest_api_port), self.manager, max_bytes)
+            self.rest_port = self._rest.server_address[1]
+            self._spawn("tfbert-rest", self._rest.serve_forever)
+        if options.file_system_poll_wait_seconds > 0:
+            self._spawn("tfbert-poll", self._poll_loop)
+        return self
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_loop(self) -> None:
+        while not self._stopping.wait(self.options.file_system_poll_wait_seconds):
+            try:
+                self.manager.poll()
+            except Exception:  # a bad poll (disk hiccup) must not end polling
+                log.exception("polling the model base paths failed")
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stops taking requests, lets running ones finish (up to `grace` s), unloads models."""
+        self._stopping.set()
+        if self._rest is not None:
+            self._rest.shutdown()
+            self._rest.server_close()
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait()
+        for thread in self._threads:
+            thread.join(timeout=grace)
+        self.manager.close()
+
+    def wait(self) -> None:
+        self._stopping.wait()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def single_model(name: str, base_path: str | Path) -> list[ModelConfig]:
+    """The `--model_name`/`--model_base_path` form: one model, latest version."""
+    return [ModelConfig(name=name, base_path=Path(base_path).resolve())]
+
+
+# ----- the `tfbert serve` command ----------------------------------------------------------------
+def add_serve_command(commands: Any) -> None:
+    """Registers `tfbert serve`. Flags take TF Serving's names (underscores; dashes also work)."""
+    serve = commands.add_parser(
+        "serve",
+        help="serve exports over TF Serving's gRPC and REST APIs",
+        description="An embedded server speaking TF Serving's PredictionService/ModelService "
+        "gRPC API and its REST API, for development, tests and small deployments. Serves one "
+        "model (--model_base_path) or several (--model_config_file). Stops gracefully on "
+        "SIGTERM/SIGINT.",
+    )
+
+    def flag(name: str, **kwargs: Any) -> None:
+        names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        serve.add_argument(*names, dest=name, **kwargs)
+
+    flag("model_base_path", type=Path, help="a `tfbert export` base dir (<base>/<version>/)")
+    flag("model_name", default="tfbert", help="the name clients ask for (default: tfbert)")
+    flag("model_config_file", type=Path, help="a TF Serving models.config (several models)")
+    flag("port", type=int, default=8500, help="gRPC port (default: 8500)")
+    flag("rest_api_port", type=int, default=8501, help="REST port; 0 disables (default: 8501)")
+    flag(
+        "host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 for all)",
+    )
+    flag("enable_batching", action="store_true", help="batch concurrent requests together")
+    flag("batching_parameters_file", type=Path, help="TF Serving batching parameters")
+    flag(
+        "file_system_poll_wait_seconds",
+        type=float,
+        default=1.0,
+        help="how often to look for new versions; 0 loads once (default: 1)",
+    )
+    flag(
+        "max_request_examples",
+        type=int,
+        default=1024,
+        help="largest batch one request may send (default: 1024)",
+    )
+    flag("max_request_mb", type=int, default=16, help="largest request body (default: 16 MB)")
+    flag("grpc_max_threads", type=int, default=16, help="concurrent gRPC requests (default: 16)")
+    flag(
+        "enable_model_warmup",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        default=True,
+        help="replay assets.extra/tf_serving_warmup_requests on load (default: true)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: Any) -> int:
+    import signal
+
+    from tfbert.errors import TfbertError
+    from tfbert.serving.models import read_model_config_file
+
+    if (args.model_base_path is None) == (args.model_config_file is None):
+        raise TfbertError("pass exactly one of --model_base_path or --model_config_file.")
+    if args.model_config_file is not None:
+        models = read_model_config_file(args.model_config_file)
+    else:
+        if not args.model_base_path.is_dir():
+            raise TfbertError(
+                f"--model_base_path {args.model_base_path} is not a directory; point it at the "
+                "--export-dir of `tfbert export` (it holds <version>/saved_model.pb)."
+            )
+        models = single_model(args.model_name, args.model_base_path)
+    batching = None
+    if args.enable_batching:
+        batching = (
+            BatchingOptions.from_file(args.batching_parameters_file)
+            if args.batching_parameters_file
+            else BatchingOptions()
+        )
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        rest_api_port=args.rest_api_port or None,
+        grpc_max_threads=args.grpc_max_threads,
+        max_request_mb=args.max_request_mb,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    server = ModelServer(
+        models,
+        options,
+        batching=batching,
+        max_request_examples=args.max_request_examples,
+        warmup=args.enable_model_warmup,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    for config in models:
+        versions = [s.version for s in server.manager.status(config.name) if s.state == "AVAILABLE"]
+        log.info(
+            "model %s: versions %s from %s", config.name, versions or "none yet", config.base_path
+        )
+    rest = f", REST on {options.host}:{server.rest_port}" if server.rest_port else ""
+    log.info("serving gRPC on %s:%d%s", options.host, server.port, rest)
+    stop.wait()
+    log.info("stopping: finishing requests in flight")
+    server.stop()
+    log.info("stopped")
+    return 0
