@@ -1,7 +1,5 @@
-"""The serving clients without a server: error paths, the factory, and `predict --server`.
-
-End-to-end tests against the embedded server live with the server's tests.
-"""
+"""The serving clients: error paths without a server, then end to end against the embedded
+server (TF Serving's gRPC and REST APIs on 127.0.0.1) with the same answers as in-process."""
 
 from __future__ import annotations
 
@@ -148,3 +146,77 @@ def test_label_names_without_a_classify_signature() -> None:
     client = _FakeServer(classify_ok=False, batch_size=2)
     result = client.predict(["a", "bb"])  # ids 1 and 2; column 0 never seen
     assert result.label_names == ["label_0", "neu", "pos"]
+
+
+# ----- end to end, against the embedded server -------------------------------------------------
+LABELS = ["negative", "neutral", "positive"]
+TEXTS = ["A moving, beautiful film.", "Two hours I will never get back.", "还行吧", "Déjà vu."]
+
+
+@pytest.fixture(scope="module")
+def served(english_vocab, tmp_path_factory):
+    import keras
+
+    from tfbert.serving.models import ModelConfig
+    from tfbert.serving.server import ModelServer, ServerOptions
+    from tfbert.tasks.classifier import BertClassifier
+
+    keras.utils.set_random_seed(8)
+    classifier = BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=LABELS, max_length=24
+    )
+    base = tmp_path_factory.mktemp("client") / "reviews"
+    version_dir = classifier.export(base)
+    options = ServerOptions(port=0, rest_api_port=0, file_system_poll_wait_seconds=0)
+    with ModelServer([ModelConfig("reviews", base)], options) as server:
+        yield server, classifier.predict_texts(TEXTS), version_dir
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_clients_match_in_process_predictions(served, protocol) -> None:
+    server, expected, _ = served
+    port = server.port if protocol == "grpc" else server.rest_port
+    with PredictionClient(f"127.0.0.1:{port}", "reviews", protocol=protocol, batch_size=3) as c:
+        prediction = c.predict(TEXTS)
+        classified = c.classify(TEXTS)
+        signatures = c.metadata()
+        status = c.status()
+    assert prediction.label_names == LABELS
+    assert prediction.labels == expected["labels"]
+    np.testing.assert_allclose(prediction.probabilities, expected["probabilities"], atol=1e-5)
+    assert [[name for name, _ in row] for row in classified] == [LABELS] * len(TEXTS)
+    np.testing.assert_allclose(
+        [[p for _, p in row] for row in classified], expected["probabilities"], atol=1e-5
+    )
+    assert {"serving_default", "classify"} <= set(signatures)
+    assert [(s["version"], s["state"]) for s in status] == [(1, "AVAILABLE")]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_clients_report_unknown_models_and_versions(served, protocol) -> None:
+    server, _, _ = served
+    port = server.port if protocol == "grpc" else server.rest_port
+    address = f"127.0.0.1:{port}"
+    with (
+        PredictionClient(address, "missing", protocol=protocol, timeout=5) as client,
+        pytest.raises(ServingError, match="NOT_FOUND|404") as caught,
+    ):
+        client.predict(["hello"])
+    assert "missing" in str(caught.value)
+    with (
+        PredictionClient(address, "reviews", protocol=protocol, version=9) as client,
+        pytest.raises(ServingError, match="NOT_FOUND|404"),
+    ):
+        client.predict(["hello"])
+
+
+def test_cli_predict_through_the_server_prints_what_the_local_model_prints(served, capsys) -> None:
+    server, _, version_dir = served
+    assert main(["predict", "--model", str(version_dir), *TEXTS]) == 0
+    local = capsys.readouterr().out
+    argv = ["predict", "--server", f"127.0.0.1:{server.port}", "--model-name", "reviews", *TEXTS]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == local
+    rest_address = f"127.0.0.1:{server.rest_port}"
+    assert main(["predict", "--server", rest_address, "--rest", *argv[3:]]) == 0
+    assert capsys.readouterr().out == local

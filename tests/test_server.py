@@ -153,6 +153,8 @@ def test_classify_metadata_and_status(server, stubs, exports) -> None:
     assert [(s.version, s.state) for s in status] == [
         (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
     ]
+    # The export's warm-up records (one Predict, one Classify) ran before it became available.
+    assert server.manager.get("reviews").warmup_requests == 2
 
 
 def test_rest_routes_agree_with_grpc(server, exports) -> None:

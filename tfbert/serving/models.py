@@ -293,6 +293,7 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.signature_defs = read_signature_defs(path)
         self.max_request_examples = max_request_examples
+        self.warmup_requests = 0  # replayed from assets.extra/ when loaded
         self._module = tf.saved_model.load(str(path))
         self._functions = dict(self._module.signatures)
         self._batchers: dict[str, DynamicBatcher] = {}
@@ -494,7 +495,7 @@ class ModelManager:
                 config.name, version, path, self.batching, self.max_request_examples
             )
             if self.warmup:
-                replay_warmup(servable)
+                servable.warmup_requests = replay_warmup(servable)
         except Exception as error:  # a bad version must not take the server down
             message = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:500]}"
             log.error("failed to load %s version %d: %s", config.name, version, message)
