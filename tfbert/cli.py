@@ -149,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, default=3, help="default: 3")
     fit.add_argument("--batch-size", type=int, default=32, help="global batch size (default: 32)")
     fit.add_argument(
+        "--gradient-accumulation",
+        type=int,
+        default=1,
+        metavar="N",
+        help="average the gradients of N batches into one update: an effective batch of "
+        "N x --batch-size; the learning-rate schedule counts updates (default: 1)",
+    )
+    fit.add_argument(
         "--learning-rate",
         type=float,
         default=None,
@@ -304,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = pre.add_mutually_exclusive_group(required=True)
     corpus.add_argument(
         "--dataset", nargs="+", help="built-in datasets whose TRAIN split texts form the corpus"
+    )
+    corpus.add_argument(
+        "--corpus",
+        help="a built-in pretraining corpus (`tfbert datasets` lists them), e.g. zh",
     )
     corpus.add_argument(
         "--text-files",
@@ -478,10 +490,21 @@ def _build_classifier(
 def cmd_train(args: argparse.Namespace) -> int:
     from tfbert.data import LabelVocabulary, load_dataset, train_validation_split
     from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix, plot_training_curves
+    from tfbert.training.distribute import create_strategy, is_chief, worker_directory
     from tfbert.training.fine_tune import TrainingConfig, fine_tune
 
     started = time.time()
-    resume = _check_output_dir(args.output_dir, args.overwrite)
+    if args.gradient_accumulation < 1:
+        raise ValueError(
+            f"--gradient-accumulation must be at least 1, got {args.gradient_accumulation}."
+        )
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy = create_strategy(args.strategy, args.devices)
+    chief = is_chief(strategy)
+    # Workers other than the chief never write into --output-dir, only into a directory of
+    # their own (its backups let them resume too), removed at the end.
+    work_dir = worker_directory(args.output_dir, strategy)
+    resume = _check_output_dir(work_dir, args.overwrite)
     multi_label = args.multi_label or args.problem_type == "multilabel"
     if args.dataset:
         splits = load_dataset(
@@ -513,7 +536,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Check every validation label now, before anything is written: a rejected run must leave
     # no output directory behind that would block the corrected rerun.
     LabelVocabulary(label_names).encode(validation.labels, multi_label=multi_label)
-    _create_output_dir(args.output_dir, resume)
+    _create_output_dir(work_dir, resume)
     problem_type = "multilabel" if multi_label else args.problem_type
     tokenizer_options = {
         "max_length": args.max_length,
@@ -522,9 +545,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         "lowercase": not args.cased,
     }
 
-    from tfbert.training.distribute import create_strategy, is_chief
-
-    strategy = create_strategy(args.strategy, args.devices)
     if strategy.num_replicas_in_sync > 1:
         _say(
             f"Training on {strategy.num_replicas_in_sync} replicas ({args.strategy}); "
@@ -535,7 +555,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     set_precision(args.precision)
     with strategy.scope():
         classifier, learning_rate = _build_classifier(
-            args, train, label_names, problem_type, tokenizer_options, resume
+            argparse.Namespace(**{**vars(args), "output_dir": work_dir}),
+            train,
+            label_names,
+            problem_type,
+            tokenizer_options,
+            resume,
         )
     _say(
         f"Model: {classifier.count_params():,} parameters, {classifier.problem_type}, "
@@ -552,6 +577,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_weights=args.class_weights,
         early_stopping_patience=args.early_stopping,
         backup_every_steps=args.backup_every,
+        gradient_accumulation_steps=args.gradient_accumulation,
     )
     history = fine_tune(
         classifier,
@@ -560,10 +586,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         config=config,
         output_dir=args.output_dir,
         verbose=1 if sys.stdout.isatty() else 2,
+        keep_backup=True,  # removed below, once the model directory is complete
     )
-    if not is_chief(strategy):
+    if not chief:
+        shutil.rmtree(work_dir, ignore_errors=True)
         return 0  # the chief writes the model directory and reports
     classifier.save_pretrained(args.output_dir)
+    if args.strategy == "multi-worker":
+        # Evaluating the distributed model would need every worker (and would shard the
+        # data): evaluate a local copy, read back from the directory just written.
+        from tfbert.tasks.classifier import BertClassifier
+
+        classifier = BertClassifier.from_pretrained(args.output_dir)
     plot_training_curves(history.history, args.output_dir / "training_curves.png")
     report = evaluate_classifier(classifier, validation, batch_size=args.batch_size * 2)
     report.to_json(args.output_dir / "validation_report.json")
@@ -580,6 +614,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         + "\n",
         encoding="utf-8",
     )
+    shutil.rmtree(args.output_dir / "backup", ignore_errors=True)  # complete: no resume
     print(f"\nValidation ({len(validation):,} examples):")
     print(report.format_table())
     print(f"\nSaved the model to {args.output_dir} ({time.time() - started:.0f} s).")
@@ -759,6 +794,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         _say(
             f"Corpus: {len(source):,} documents from the train splits of {', '.join(args.dataset)}."
         )
+    elif args.corpus:
+        from tfbert.data.corpora import load_corpus
+
+        source = load_corpus(args.corpus)
+        texts = [" ".join(document) for document in source]
+        _say(
+            f"Corpus {args.corpus!r}: {len(source):,} documents, "
+            f"{sum(map(len, texts)):,} characters."
+        )
     else:
         source, texts = list(args.text_files), None
     _create_output_dir(args.output_dir, resume)
@@ -814,10 +858,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
+    from tfbert.data.corpora import describe_corpora
     from tfbert.data.datasets import describe_datasets
 
+    print("Classification datasets (tfbert train/evaluate --dataset NAME):\n")
     for name, language, labels, description in describe_datasets():
         print(f"{name:10s} {language:8s} labels: {', '.join(labels)}\n  {description}\n")
+    print("Pretraining corpora (tfbert pretrain --corpus NAME):\n")
+    for name, description, sources in describe_corpora():
+        print(f"{name:10s} {description}")
+        for source in sources:
+            print(f"  - {source}")
     return 0
 
 

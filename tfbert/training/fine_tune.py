@@ -1,8 +1,10 @@
 """Fine-tuning a BertClassifier with `model.fit`: the recipe, its callbacks, its artefacts.
 
-Everything here is stock Keras (AdamW, a schedule, ModelCheckpoint, EarlyStopping, TensorBoard,
-BackupAndRestore); this module only chooses the settings BERT fine-tuning needs and writes the
-results where the command line and notebooks expect them.
+Stock Keras where it suffices (AdamW, a schedule, EarlyStopping, TensorBoard); the loop itself
+runs through `tfbert.training.resume`, because Keras's BackupAndRestore cannot resume a run
+exactly (it restores the epoch, not the step, the data order or the callbacks' state). This
+module chooses the settings BERT fine-tuning needs and writes the results where the command
+line and notebooks expect them.
 """
 
 from __future__ import annotations
@@ -10,17 +12,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
 from tfbert.tasks.classifier import BertClassifier
-from tfbert.training.callbacks import PeriodicProgress
+from tfbert.training.callbacks import BestWeights, PeriodicProgress
+from tfbert.training.distribute import is_chief, worker_directory
 from tfbert.training.optimization import create_optimizer
+from tfbert.training.resume import TrainingBackup, atomic_write, epoch_order, resumable_fit
 
 
 @dataclasses.dataclass
@@ -41,10 +47,18 @@ class TrainingConfig:
     # (same seed); to be understood before it becomes the default (issue 8).
     bucket_by_length: bool = False
     backup_every_steps: int | None = 200  # step-level backups so a crash loses little work
+    # Average the gradients of N batches into one update: the effective batch is N *
+    # batch_size, for batches larger than the memory allows. Schedules count updates.
+    gradient_accumulation_steps: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1.")
+        if self.gradient_accumulation_steps < 1:
+            raise ValueError(
+                "gradient_accumulation_steps must be at least 1, "
+                f"got {self.gradient_accumulation_steps}."
+            )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
 
@@ -70,23 +84,44 @@ def fine_tune(
     output_dir: str | Path | None = None,
     verbose: int | str = "auto",
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    keep_backup: bool = False,
 ) -> keras.callbacks.History:
     """Compiles and fits `classifier`, keeping the weights of the best validation epoch.
 
     With `output_dir`, writes TensorBoard logs (`logs/`), the best checkpoint
-    (`checkpoints/best.weights.h5`), step-level backups for resuming (`backup/`), and
-    `history.json`. Build `classifier` inside `strategy.scope()` to train under a strategy.
+    (`checkpoints/best.weights.h5`), step-level backups (`backup/`) and `history.json`. If
+    `output_dir` holds the backup of an interrupted run with the same settings, training
+    resumes exactly where the backup was taken (see `tfbert.training.resume`); the backup is
+    removed at the end unless `keep_backup` (the command line removes it once the model
+    directory is complete, so that a kill before then still resumes).
+
+    Build `classifier` inside `strategy.scope()` to train under a strategy. Under
+    MultiWorkerMirroredStrategy, workers other than the chief write to a directory of their
+    own (`distribute.worker_directory`), removed at the end.
     """
     config = config or TrainingConfig()
     keras.utils.set_random_seed(config.seed)
-    train_data = classification_dataset(
-        classifier,
-        train,
-        config.batch_size,
-        shuffle=True,
-        seed=config.seed,
-        bucket_by_length=config.bucket_by_length,
-    )
+    strategy = classifier.distribute_strategy
+    chief = is_chief(strategy)
+    if output_dir is not None:
+        output_dir = worker_directory(output_dir, strategy)
+
+    def epoch_data(epoch: int, skip: int) -> tf.data.Dataset:
+        # The order is a pure function of (seed, epoch), so an interrupted run resumes on
+        # exactly the batches an uninterrupted one would see.
+        order = epoch_order(len(train), config.seed, epoch)
+        dataset = classification_dataset(
+            classifier,
+            train.subset(order),
+            config.batch_size,
+            bucket_by_length=config.bucket_by_length,
+        )
+        if config.bucket_by_length:  # mix the length buckets; same order on every iteration
+            dataset = dataset.shuffle(
+                64, seed=config.seed * 100_003 + epoch, reshuffle_each_iteration=False
+            )
+        return dataset.skip(skip) if skip else dataset
+
     validation_data = (
         classification_dataset(
             classifier, validation, config.batch_size, bucket_by_length=config.bucket_by_length
@@ -94,44 +129,51 @@ def fine_tune(
         if validation is not None and len(validation)
         else None
     )
-    steps_per_epoch = int(train_data.cardinality())
+    steps_per_epoch = int(epoch_data(0, 0).cardinality())
     if steps_per_epoch <= 0:  # unknown cardinality
         steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    accumulation = config.gradient_accumulation_steps
+    total_updates = steps_per_epoch * config.epochs // accumulation
+    if total_updates < 1:
+        raise ValueError(
+            f"{steps_per_epoch * config.epochs} batches make no update with gradient "
+            f"accumulation over {accumulation} batches; lower gradient_accumulation_steps."
+        )
     # The optimizer's variables must live under the strategy the model was built with.
-    with classifier.distribute_strategy.scope():
+    with strategy.scope():
         classifier.compile(
             optimizer=create_optimizer(
                 config.learning_rate,
-                total_steps=steps_per_epoch * config.epochs,
+                total_steps=total_updates,
                 warmup_fraction=config.warmup_fraction,
                 weight_decay=config.weight_decay,
                 clip_norm=config.clip_norm,
+                gradient_accumulation_steps=accumulation,
             ),
         )
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
     if verbose == 2:  # epoch lines only: add a line a minute so long epochs are not silent
         callbacks.append(PeriodicProgress(steps_per_epoch, config.batch_size))
+    backup = None
     if output_dir is not None:
         output_dir = Path(output_dir)
         (output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         callbacks += [
             keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")),
-            keras.callbacks.ModelCheckpoint(
-                str(output_dir / "checkpoints" / "best.weights.h5"),
-                monitor=monitor,
-                save_best_only=True,
-                save_weights_only=True,
-            ),
-            keras.callbacks.BackupAndRestore(
-                str(output_dir / "backup"),
-                save_freq=config.backup_every_steps or "epoch",
-                delete_checkpoint=True,
-                # Keep the previous backup too: a kill while the latest is being written
-                # leaves a corrupt file, and Keras then falls back to the previous one.
-                double_checkpoint=True,
-            ),
+            BestWeights(output_dir / "checkpoints" / "best.weights.h5", monitor=monitor),
         ]
+        fingerprint = {
+            k: v for k, v in dataclasses.asdict(config).items() if k != "backup_every_steps"
+        }
+        backup = TrainingBackup(
+            output_dir / "backup",
+            steps_per_epoch=steps_per_epoch,
+            every_steps=config.backup_every_steps,
+            fingerprint={**fingerprint, "train_examples": len(train)},
+            keep_previous=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
+            delete_at_end=not keep_backup,
+        )
     if config.early_stopping_patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -145,14 +187,16 @@ def fine_tune(
         targets = classifier.encode_labels(train.labels)
         class_weight = balanced_class_weights(targets, classifier.num_labels)
 
-    history = classifier.fit(
-        train_data,
-        validation_data=validation_data,
+    history = resumable_fit(
+        classifier,
+        epoch_data,
         epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
+        backup=backup,
+        validation_data=validation_data,
         class_weight=class_weight,
         verbose=verbose,
-        shuffle=False,
     )
     best = None if output_dir is None else output_dir / "checkpoints" / "best.weights.h5"
     if best is not None and best.is_file() and config.early_stopping_patience is None:
@@ -163,9 +207,12 @@ def fine_tune(
             "history": _plain(history.history),
             "best_epoch": _best_epoch(history.history, monitor),
         }
-        (output_dir / "history.json").write_text(
-            json.dumps(record, indent=2) + "\n", encoding="utf-8"
+        atomic_write(
+            output_dir / "history.json",
+            lambda path: path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"),
         )
+        if not chief and not keep_backup:
+            shutil.rmtree(output_dir, ignore_errors=True)
     return history
 
 

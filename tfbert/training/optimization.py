@@ -1,7 +1,16 @@
-"""The BERT fine-tuning optimiser: AdamW, linear warm-up then linear decay, gradient clipping.
+"""The BERT fine-tuning optimiser: AdamW, linear warm-up then linear decay, gradient clipping,
+optional gradient accumulation.
 
 Devlin et al. 2019 fine-tune with Adam(W), weight decay 0.01 (not on LayerNorm and biases), a
 linear warm-up over the first 10% of steps and linear decay to zero.
+
+Gradient accumulation uses Keras's own `gradient_accumulation_steps` (N): every batch adds its
+gradient to accumulators, and every N-th batch applies their mean (clipped, with weight decay)
+as one update, which is what one batch N times larger would give. Checked in Keras 3.15's
+source (`BaseOptimizer._backend_apply_gradients`): the `iterations` property counts updates
+(it is the raw counter // N, and AdamW's bias correction uses it), but the learning-rate
+schedule is evaluated at the raw counter of *batches*. `create_optimizer` therefore wraps the
+schedule in `PerUpdate`, so that `total_steps` and the warm-up count optimizer updates.
 """
 
 from __future__ import annotations
@@ -49,6 +58,29 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="tfbert")
+class PerUpdate(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` indexed by optimizer updates when each update accumulates `steps` batches.
+
+    Keras 3.15 calls the schedule with the optimizer's raw batch counter, which with
+    `gradient_accumulation_steps=N` advances N times per update; the update that applies
+    batches k*N .. k*N+N-1 is computed at counter k*N+N-1, and `counter // N` is k.
+    """
+
+    def __init__(self, schedule: Any, steps: int) -> None:
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}.")
+        if isinstance(schedule, dict):
+            schedule = keras.saving.deserialize_keras_object(schedule)
+        self.schedule, self.steps = schedule, steps
+
+    def __call__(self, step):
+        return self.schedule(keras.ops.floor_divide(step, self.steps))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "steps": self.steps}
+
+
 def create_optimizer(
     learning_rate: float = 5e-5,
     *,
@@ -56,11 +88,22 @@ def create_optimizer(
     warmup_fraction: float = 0.1,
     weight_decay: float = 0.01,
     clip_norm: float | None = 1.0,
+    gradient_accumulation_steps: int = 1,
 ) -> keras.optimizers.Optimizer:
-    """AdamW for fine-tuning; with `total_steps`, the warm-up/decay schedule in global steps."""
+    """AdamW for fine-tuning; with `total_steps`, the warm-up/decay schedule.
+
+    `total_steps` counts optimizer updates: with `gradient_accumulation_steps` N > 1, each
+    update averages the gradients of N batches, so a run of T batches makes T // N updates.
+    """
+    if gradient_accumulation_steps < 1:
+        raise ValueError(
+            f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}."
+        )
     schedule: Any = learning_rate
     if total_steps:
         schedule = WarmupLinearDecay(learning_rate, total_steps, int(warmup_fraction * total_steps))
+        if gradient_accumulation_steps > 1:
+            schedule = PerUpdate(schedule, gradient_accumulation_steps)
     optimizer = keras.optimizers.AdamW(
         learning_rate=schedule,
         weight_decay=weight_decay,
@@ -68,6 +111,9 @@ def create_optimizer(
         beta_2=0.999,
         epsilon=1e-6,
         global_clipnorm=clip_norm,
+        gradient_accumulation_steps=(
+            gradient_accumulation_steps if gradient_accumulation_steps > 1 else None
+        ),
     )
     # LayerNorm scales/offsets and biases are not decayed (as in BERT's reference optimiser).
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])

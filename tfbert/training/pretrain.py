@@ -13,6 +13,7 @@ import numpy as np
 from tfbert.tasks.pretrainer import BertPretrainer
 from tfbert.training.callbacks import PeriodicProgress
 from tfbert.training.optimization import create_optimizer
+from tfbert.training.resume import TrainingBackup, atomic_write, resumable_fit
 
 
 class Throughput(keras.callbacks.Callback):
@@ -56,17 +57,31 @@ def pretrain(
     seed: int = 13,
     output_dir: str | Path | None = None,
     verbose: int | str = "auto",
+    backup_every_steps: int | None = 200,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    keep_backup: bool = False,
 ) -> keras.callbacks.History:
     """Masked-LM + NSP pretraining for `steps` updates, in epochs of `steps_per_epoch`.
 
-    With `output_dir`: TensorBoard logs, a step-level backup so that rerunning resumes, and
-    `history.json` with the throughput of every epoch.
+    With `output_dir`: TensorBoard logs, step-level backups so that rerunning the same call
+    resumes exactly where the backup was taken, and `history.json` with the throughput of
+    every epoch. The data is one endless stream, a pure function of `seed` (a fresh dataset is
+    built for every `fit`); a resumed run skips the batches already trained on, which costs
+    the time to generate them again but no training. The backup is removed at the end unless
+    `keep_backup` (a caller that writes more files afterwards removes it once they exist).
     """
     keras.utils.set_random_seed(seed)
-    dataset = pretrainer.pretraining_dataset(
-        source, batch_size=batch_size, repeat=True, whole_word_masking=whole_word_masking, seed=seed
-    )
-    tokens_per_example = mean_tokens_per_example(dataset)
+
+    def stream():
+        return pretrainer.pretraining_dataset(
+            source,
+            batch_size=batch_size,
+            repeat=True,
+            whole_word_masking=whole_word_masking,
+            seed=seed,
+        )
+
+    tokens_per_example = mean_tokens_per_example(stream())
     epochs = max(1, -(-steps // steps_per_epoch))
     with pretrainer.distribute_strategy.scope():
         pretrainer.compile(
@@ -74,24 +89,37 @@ def pretrain(
                 learning_rate, total_steps=epochs * steps_per_epoch, warmup_fraction=warmup_fraction
             )
         )
-    callbacks: list[keras.callbacks.Callback] = [Throughput(batch_size, tokens_per_example)]
+    callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
+    callbacks.append(Throughput(batch_size, tokens_per_example))
     if verbose == 2:
         callbacks.append(PeriodicProgress(steps_per_epoch, batch_size))
+    backup = None
     if output_dir is not None:
         output_dir = Path(output_dir)
-        callbacks += [
-            keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")),
-            keras.callbacks.BackupAndRestore(
-                str(output_dir / "backup"), save_freq=min(200, steps_per_epoch)
-            ),
-        ]
-    history = pretrainer.fit(
-        dataset,
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
+        backup = TrainingBackup(
+            output_dir / "backup",
+            steps_per_epoch=steps_per_epoch,
+            every_steps=min(backup_every_steps or steps_per_epoch, steps_per_epoch),
+            fingerprint={
+                "steps": steps,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "warmup_fraction": warmup_fraction,
+                "whole_word_masking": whole_word_masking,
+                "seed": seed,
+            },
+            delete_at_end=not keep_backup,
+        )
+    history = resumable_fit(
+        pretrainer,
+        lambda epoch, skip: stream().skip(epoch * steps_per_epoch + skip),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
+        backup=backup,
+        stream=True,
         verbose=verbose,
-        shuffle=False,
     )
     if output_dir is not None:
         record = {
@@ -100,7 +128,8 @@ def pretrain(
             "tokens_per_example": tokens_per_example,
             "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         }
-        (output_dir / "pretrain_history.json").write_text(
-            json.dumps(record, indent=2) + "\n", encoding="utf-8"
+        atomic_write(
+            output_dir / "pretrain_history.json",
+            lambda path: path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"),
         )
     return history
