@@ -287,6 +287,7 @@ class Servable:
         path: Path,
         batching: BatchingOptions | None = None,
         max_request_examples: int = 1024,
+        observe_batch: Callable[[str, int], None] | None = None,
     ) -> None:
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
 
@@ -294,6 +295,7 @@ class Servable:
         self.signature_defs = read_signature_defs(path)
         self.max_request_examples = max_request_examples
         self.warmup_requests = 0  # replayed from assets.extra/ when loaded
+        self._observe_batch = observe_batch  # (model name, examples) of every model run
         self._module = tf.saved_model.load(str(path))
         self._functions = dict(self._module.signatures)
         self._batchers: dict[str, DynamicBatcher] = {}
@@ -345,6 +347,8 @@ class Servable:
         return batcher(inputs, size) if batcher is not None else self._call(key, inputs)
 
     def _call(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._observe_batch is not None:
+            self._observe_batch(self.name, len(next(iter(inputs.values()))))
         try:
             outputs = self._functions[key](**{k: tf.constant(v) for k, v in inputs.items()})
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
@@ -404,6 +408,7 @@ class ModelManager:
         self._servables: dict[str, dict[int, Servable]] = {name: {} for name in self.configs}
         self._status: dict[str, dict[int, VersionStatus]] = {name: {} for name in self.configs}
         self._poll_lock = threading.Lock()
+        self.observe_batch: Callable[[str, int], None] | None = None  # set by monitoring
 
     # -- lookups ------------------------------------------------------------------------------
     def get(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
@@ -439,6 +444,11 @@ class ModelManager:
                     f"versions: {sorted(loaded)}.",
                 )
             return loaded[version]
+
+    def loaded_versions(self) -> dict[str, int]:
+        """How many versions of each model are loaded and serving."""
+        with self._lock:
+            return {name: len(loaded) for name, loaded in self._servables.items()}
 
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         with self._lock:
@@ -492,7 +502,12 @@ class ModelManager:
         log.info("loading %s version %d from %s", config.name, version, path)
         try:
             servable = Servable(
-                config.name, version, path, self.batching, self.max_request_examples
+                config.name,
+                version,
+                path,
+                self.batching,
+                self.max_request_examples,
+                observe_batch=self.observe_batch,
             )
             if self.warmup:
                 servable.warmup_requests = replay_warmup(servable)

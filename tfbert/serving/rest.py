@@ -8,6 +8,7 @@ Routes (TF Serving's): `GET /v1/models/{name}[/versions/{v} | /labels/{l}]` (sta
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -19,6 +20,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 
+from tfbert.serving.metrics import ServerMetrics
 from tfbert.serving.models import CLASSIFY_METHOD, ModelManager, RequestError, invalid
 from tfbert.serving.protocol import check_shape, check_utf8, classify_inputs, signature_def_map
 
@@ -38,6 +40,14 @@ HTTP_STATUS = {
     grpc.StatusCode.UNIMPLEMENTED: HTTPStatus.NOT_IMPLEMENTED,
     grpc.StatusCode.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED: HTTPStatus.GATEWAY_TIMEOUT,
+}
+# REST actions under the gRPC method names the metrics use for the same call.
+_API_NAMES = {
+    None: "GetModelStatus",
+    "/metadata": "GetModelMetadata",
+    ":predict": "Predict",
+    ":classify": "Classify",
+    ":regress": "Regress",
 }
 
 
@@ -222,9 +232,19 @@ class RestGateway(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], manager: ModelManager, max_body_bytes: int):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        manager: ModelManager,
+        max_body_bytes: int,
+        *,
+        metrics: ServerMetrics | None = None,
+        metrics_path: str | None = None,
+    ):
         self.manager = manager
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self.metrics_path = metrics_path if metrics is not None else None
         super().__init__(address, _Handler)
 
 
@@ -242,9 +262,34 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        metrics = self.server.metrics
+        if method == "GET" and metrics is not None and path == self.server.metrics_path:
+            self._send(HTTPStatus.OK, metrics.exposition(), metrics.content_type)
+            return
+        match = ROUTE.match(path)
+        counted = (
+            metrics.request(match["name"], _API_NAMES[match["action"]], "rest")
+            if metrics is not None and match is not None
+            else contextlib.nullcontext({})
+        )
+        with counted as outcome:
+            status, payload, outcome["status"] = self._answer(method, match)
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self._send(status, data, "application/json")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _answer(self, method: str, match: re.Match | None) -> tuple[int, Any, str]:
+        """(HTTP status, JSON payload, gRPC status name) of one request."""
+        code = "OK"
         try:
             body = self._read_body() if method == "POST" else b""
-            match = ROUTE.match(self.path.split("?", 1)[0])
             if match is None:
                 raise RequestError(
                     grpc.StatusCode.NOT_FOUND,
@@ -253,22 +298,19 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             status, payload = self._route(method, match, body)
         except RequestError as error:
+            code = error.code.name
             status, payload = (
                 HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR),
                 {"error": error.message},
             )
         except Exception as error:  # keep serving; tell the caller what broke
             log.exception("REST request failed")
+            code = grpc.StatusCode.INTERNAL.name
             status, payload = (
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 {"error": f"{type(error).__name__}: {error}"},
             )
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        return status, payload, code
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -13,6 +13,7 @@ reloads over RPC. Flag names follow TF Serving's where a flag exists there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -29,6 +30,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfbert.serving.metrics import ServerMetrics
 from tfbert.serving.models import (
     CLASSIFY_METHOD,
     BatchingOptions,
@@ -59,6 +61,7 @@ class ServerOptions:
     grpc_max_threads: int = 16
     max_request_mb: int = 16
     file_system_poll_wait_seconds: float = 1.0
+    monitoring_path: str | None = None  # Prometheus metrics on the REST port when set
 
 
 def _servable_for(manager: ModelManager, model_spec: Any):
@@ -70,20 +73,31 @@ def _servable_for(manager: ModelManager, model_spec: Any):
     return manager.get(model_spec.name, version, label)
 
 
-def _answer(context: grpc.ServicerContext, method: str, handler):
+def _answer(
+    context: grpc.ServicerContext,
+    method: str,
+    handler,
+    metrics: ServerMetrics | None = None,
+    model: str = "",
+):
     """Runs one RPC; a refused request aborts with its status, the server keeps serving."""
-    try:
-        return handler()
-    except RequestError as error:
-        context.abort(error.code, error.message)
-    except Exception as error:  # a bug must cost one request, not the server
-        log.exception("%s failed", method)
-        context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+    counted = metrics.request(model, method, "grpc") if metrics else contextlib.nullcontext({})
+    with counted as outcome:
+        try:
+            return handler()
+        except RequestError as error:
+            outcome["status"] = error.code.name
+            context.abort(error.code, error.message)
+        except Exception as error:  # a bug must cost one request, not the server
+            log.exception("%s failed", method)
+            outcome["status"] = grpc.StatusCode.INTERNAL.name
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics | None = None) -> None:
         self.manager = manager
+        self.metrics = metrics
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method names)
         def handle():
@@ -95,7 +109,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.signature_name = key
             return response
 
-        return _answer(context, "Predict", handle)
+        return _answer(context, "Predict", handle, self.metrics, request.model_spec.name)
 
     def Classify(self, request, context):  # noqa: N802
         def handle():
@@ -109,7 +123,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.result.CopyFrom(classification_result(outputs))
             return response
 
-        return _answer(context, "Classify", handle)
+        return _answer(context, "Classify", handle, self.metrics, request.model_spec.name)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         def handle():
@@ -126,7 +140,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.metadata["signature_def"].Pack(signature_def_map(servable))
             return response
 
-        return _answer(context, "GetModelMetadata", handle)
+        return _answer(context, "GetModelMetadata", handle, self.metrics, request.model_spec.name)
 
     def Regress(self, request, context):  # noqa: N802
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "tfbert models do not regress.")
@@ -136,8 +150,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics | None = None) -> None:
         self.manager = manager
+        self.metrics = metrics
 
     def GetModelStatus(self, request, context):  # noqa: N802
         def handle():
@@ -157,7 +172,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                     entry.status.error_message = status.error
             return response
 
-        return _answer(context, "GetModelStatus", handle)
+        return _answer(context, "GetModelStatus", handle, self.metrics, request.model_spec.name)
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         context.abort(
@@ -192,6 +207,17 @@ class ModelServer:
         self._rest: RestGateway | None = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.metrics: ServerMetrics | None = None
+        if self.options.monitoring_path:
+            if self.options.rest_api_port is None:
+                raise ValueError(
+                    "monitoring serves its metrics on the REST port; set rest_api_port (or "
+                    "drop the monitoring config)."
+                )
+            self.metrics = ServerMetrics(self.manager.loaded_versions)
+            self.manager.observe_batch = lambda name, size: self.metrics.batch_size.labels(
+                name
+            ).observe(size)
 
     def start(self) -> ModelServer:
         options = self.options
@@ -206,17 +232,23 @@ class ModelServer:
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.manager), self._grpc
+            PredictionService(self.manager, self.metrics), self._grpc
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelService(self.manager), self._grpc
+            ModelService(self.manager, self.metrics), self._grpc
         )
         self.port = self._grpc.add_insecure_port(f"{options.host}:{options.port}")
         if self.port == 0:
             raise OSError(f"cannot bind gRPC to {options.host}:{options.port} (port in use?).")
         self._grpc.start()
         if options.rest_api_port is not None:
-            self._rest = RestGateway((options.host, options.rest_api_port), self.manager, max_bytes)
+            self._rest = RestGateway(
+                (options.host, options.rest_api_port),
+                self.manager,
+                max_bytes,
+                metrics=self.metrics,
+                metrics_path=options.monitoring_path,
+            )
             self.rest_port = self._rest.server_address[1]
             self._spawn("tfbert-rest", self._rest.serve_forever)
         if options.file_system_poll_wait_seconds > 0:
@@ -303,6 +335,12 @@ def add_serve_command(commands: Any) -> None:
         help="largest batch one request may send (default: 1024)",
     )
     flag("max_request_mb", type=int, default=16, help="largest request body (default: 16 MB)")
+    flag(
+        "monitoring_config_file",
+        type=Path,
+        help="a TF Serving MonitoringConfig (serving/monitoring.config): Prometheus metrics "
+        "on the REST port at its path",
+    )
     flag("grpc_max_threads", type=int, default=16, help="concurrent gRPC requests (default: 16)")
     flag(
         "enable_model_warmup",
@@ -337,7 +375,18 @@ def cmd_serve(args: Any) -> int:
             if args.batching_parameters_file
             else BatchingOptions()
         )
+    monitoring_path = None
+    if args.monitoring_config_file is not None:
+        from tfbert.serving.metrics import read_monitoring_config
+
+        monitoring_path = read_monitoring_config(args.monitoring_config_file)
+        if monitoring_path and not args.rest_api_port:
+            raise TfbertError(
+                "--monitoring_config_file serves metrics on the REST port, but REST is off "
+                "(--rest_api_port 0); give a REST port."
+            )
     options = ServerOptions(
+        monitoring_path=monitoring_path,
         host=args.host,
         port=args.port,
         rest_api_port=args.rest_api_port or None,
@@ -363,6 +412,8 @@ def cmd_serve(args: Any) -> int:
             "model %s: versions %s from %s", config.name, versions or "none yet", config.base_path
         )
     rest = f", REST on {options.host}:{server.rest_port}" if server.rest_port else ""
+    if monitoring_path:
+        rest += f", metrics at {monitoring_path}"
     log.info("serving gRPC on %s:%d%s", options.host, server.port, rest)
     stop.wait()
     log.info("stopping: finishing requests in flight")
