@@ -15,21 +15,23 @@ EPOCHS=${EPOCHS:-1}
 MAX_LENGTH=${MAX_LENGTH:-256}
 LR=${LR:-8e-5}
 TFBERT=${TFBERT:-.venv/bin/tfbert}
-RESULTS=benchmarks/results/imdb_minilm.json
+INIT_FROM=${INIT_FROM:-minilm-l6}  # imdb_adapt.sh passes its adapted encoder
+RESULTS=${RESULTS:-benchmarks/results/imdb_minilm.json}
 start=$(date +%s)
-$TFBERT train --dataset imdb --init-from minilm-l6 --max-length "$MAX_LENGTH" \
+$TFBERT train --dataset imdb --init-from "$INIT_FROM" --max-length "$MAX_LENGTH" \
     --truncation head_tail --pooling mean --epochs "$EPOCHS" --batch-size 32 --learning-rate "$LR" \
     --output-dir "$OUT" --overwrite
 trained=$(date +%s)
 $TFBERT evaluate --model "$OUT" --dataset imdb --split test --json > "$OUT/test_report.json"
 end=$(date +%s)
-.venv/bin/python - "$OUT" "$RESULTS" "$start" "$trained" "$end" "$EPOCHS" "$MAX_LENGTH" "$LR" <<'PY'
+.venv/bin/python - "$OUT" "$RESULTS" "$start" "$trained" "$end" "$EPOCHS" "$MAX_LENGTH" "$LR" \
+    "$INIT_FROM" <<'PY'
 import json, sys
-out, results, start, trained, end, epochs, max_length, lr = sys.argv[1:]
+out, results, start, trained, end, epochs, max_length, lr, init_from = sys.argv[1:]
 report = json.load(open(f"{out}/test_report.json"))
 record = {
     "recipe": "benchmarks/recipes/imdb_minilm.sh",
-    "model": "all-MiniLM-L6-v2 (22.7M parameters), tfbert --init-from minilm-l6",
+    "model": "all-MiniLM-L6-v2 (22.7M parameters), tfbert --init-from " + init_from,
     "settings": {"epochs": int(epochs), "max_length": int(max_length), "learning_rate": float(lr),
                  "truncation": "head_tail", "pooling": "mean", "batch_size": 32},
     "test_examples": report["num_examples"],
