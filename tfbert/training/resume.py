@@ -298,6 +298,9 @@ class TrainingBackup(keras.callbacks.Callback):
             [meta["step"] for meta, _ in candidates] or [0],
             self.directory,
         )
+        for meta, path in candidates:
+            if meta["step"] > step:  # ahead of another worker's: would push out the agreed one
+                path.unlink()
         if step == 0 and all(meta["step"] for meta, _ in candidates):
             return Position()  # no backup yet (on some worker): start from the beginning
         meta, path = next((m, p) for m, p in candidates if m["step"] == step)
