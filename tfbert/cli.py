@@ -62,6 +62,17 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> N
         )
 
 
+def _dropout_rate(text: str) -> float:
+    """An argparse type: a dropout probability in [0, 1)."""
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate < 1.0:
+        raise argparse.ArgumentTypeError(f"dropout must be a number in [0, 1), got {text!r}")
+    return rate
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfbert",
@@ -101,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="pretrained weights: a directory (Hugging Face, Google BERT or tfbert "
         "layout) or the name minilm-l6",
+    )
+    model.add_argument(
+        "--dropout",
+        type=_dropout_rate,
+        default=None,
+        help="hidden and attention dropout (default: the checkpoint's, or the preset's 0.1)",
     )
     model.add_argument(
         "--vocab",
@@ -346,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pre.add_argument("--learning-rate", type=float, default=1e-4, help="default: 1e-4")
     pre.add_argument("--whole-word-masking", action="store_true", help="mask whole words")
+    pre.add_argument(
+        "--dropout",
+        type=_dropout_rate,
+        default=None,
+        help="hidden and attention dropout (default: the preset's or checkpoint's; short "
+        "pretraining runs often do better with 0)",
+    )
     pre.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
     pre.add_argument("--seed", type=int, default=13, help="default: 13")
     pre.add_argument("--output-dir", type=Path, required=True)
@@ -461,6 +485,7 @@ def _build_classifier(
             label_names,
             problem_type=problem_type,
             pooling=args.pooling,
+            dropout=args.dropout,
             **options,
         )
         return classifier, args.learning_rate or 5e-5
@@ -477,6 +502,8 @@ def _build_classifier(
         save_vocabulary(vocabulary, vocab_path)
     tokenizer = BertTokenizer(vocabulary, **tokenizer_options)
     config = BertConfig.from_preset(args.preset or "tiny", vocab_size=len(vocabulary))
+    if args.dropout is not None:
+        config = config.with_dropout(args.dropout)
     classifier = BertClassifier(
         config,
         labels=label_names,
@@ -808,7 +835,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     _create_output_dir(args.output_dir, resume)
     set_precision(args.precision)
     if args.init_from:
-        model = BertPretrainer.from_pretrained(args.init_from, max_length=args.max_length)
+        model = BertPretrainer.from_pretrained(
+            args.init_from, max_length=args.max_length, dropout=args.dropout
+        )
     else:
         vocab_path = args.output_dir / "vocab.txt"
         if args.vocab:
@@ -832,6 +861,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             vocabulary=vocabulary,
             max_length=args.max_length,
             tokenizer_options={"lowercase": not args.cased},
+            **(
+                {}
+                if args.dropout is None
+                else {"hidden_dropout": args.dropout, "attention_dropout": args.dropout}
+            ),
         )
     _say(f"Pretraining {model.count_params():,} parameters for {args.steps:,} steps.")
     history = pretrain(

@@ -72,6 +72,10 @@ class BertConfig:
     def replace(self, **changes: Any) -> BertConfig:
         return dataclasses.replace(self, **changes)
 
+    def with_dropout(self, rate: float) -> BertConfig:
+        """The same config with `rate` as both hidden and attention dropout."""
+        return self.replace(hidden_dropout=rate, attention_dropout=rate)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

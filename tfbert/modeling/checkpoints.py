@@ -1045,6 +1045,7 @@ def classifier_from_pretrained(
     pooling: str = "auto",
     max_length: int = 128,
     allow_missing: bool = False,
+    dropout: float | None = None,
     **tokenizer_options: Any,
 ):
     """A BertClassifier whose encoder starts from a pretrained checkpoint.
@@ -1053,19 +1054,23 @@ def classifier_from_pretrained(
     `lowercase=...`, `strip_accents=...` or any other BertTokenizer option); the config is the
     checkpoint's; the classification head is freshly initialised. `pooling="auto"` follows the
     checkpoint's own pooling when it declares one (sentence-transformers models: mean), else
-    BERT's [CLS] pooler.
+    BERT's [CLS] pooler. `dropout` replaces the checkpoint's hidden and attention dropout
+    (a model pretrained without dropout is usually fine-tuned with 0.1).
     """
     from tfbert.tasks.classifier import BertClassifier
     from tfbert.text.tokenizer import BertTokenizer
 
     pretrained = load_pretrained(path_or_name)
+    config = pretrained.config
+    if dropout is not None:
+        config = config.with_dropout(dropout)
     options: dict[str, Any] = {"lowercase": pretrained.lowercase}
     if pretrained.strip_accents is not None:
         options["strip_accents"] = pretrained.strip_accents
     options.update(tokenizer_options)
     tokenizer = BertTokenizer(pretrained.vocabulary, max_length=max_length, **options)
     model = BertClassifier(
-        pretrained.config,
+        config,
         labels=labels,
         tokenizer=tokenizer,
         problem_type=problem_type,

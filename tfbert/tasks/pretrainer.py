@@ -229,6 +229,7 @@ class BertPretrainer(keras.Model):
         *,
         max_length: int | None = None,
         allow_missing: bool = False,
+        dropout: float | None = None,
         **tokenizer_options: Any,
     ) -> BertPretrainer:
         """A pretrainer starting from any checkpoint `tfbert.modeling.checkpoints` reads.
@@ -237,7 +238,7 @@ class BertPretrainer(keras.Model):
         tokenizer settings). A Hugging Face or Google checkpoint gives the encoder and, when
         it has them, the pretraining heads; heads it lacks start fresh (e.g. "minilm-l6", a
         sentence-embedding model, has none), which `self.fresh_heads` lists. `max_length`
-        defaults to the saved one, else 128.
+        defaults to the saved one, else 128; `dropout` replaces the checkpoint's.
         """
         from tfbert.modeling.checkpoints import load_encoder_weights, load_pretrained
 
@@ -251,7 +252,8 @@ class BertPretrainer(keras.Model):
             options["max_length"] = max_length
         options.setdefault("max_length", 128)
         tokenizer = BertTokenizer(pretrained.vocabulary, **options)
-        model = cls(pretrained.config, tokenizer=tokenizer)
+        config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
+        model = cls(config, tokenizer=tokenizer)
         load_encoder_weights(model.encoder, pretrained, allow_missing=allow_missing)
         loaded = model.load_head_weights(pretrained.mlm_weights or {}, source=pretrained.source)
         model.fresh_heads = sorted(set(HEAD_NAMES) - set(loaded))
