@@ -513,3 +513,20 @@ def test_cased_vocabulary_is_detected(tmp_path, encoder, minilm) -> None:
     hf = export_huggingface(encoder, vocabulary, tmp_path / "hf_cased", lowercase=False)
     (hf / "tokenizer_config.json").unlink()  # no tokenizer config: inferred from the vocabulary
     assert load_pretrained(hf).lowercase is False
+
+
+def test_dropout_override_changes_only_dropout(minilm, features, baseline) -> None:
+    """`dropout=0.0` (a model pretrained without dropout) keeps the weights and turns training
+    mode deterministic; the checkpoint's own 0.1 makes two training-mode passes differ."""
+    plain = classifier_from_pretrained("minilm-l6", labels=["a", "b"], max_length=64)
+    quiet = classifier_from_pretrained("minilm-l6", labels=["a", "b"], max_length=64, dropout=0.0)
+    assert quiet.bert_config == minilm.config.with_dropout(0.0)
+    assert plain.bert_config.hidden_dropout == 0.1
+    _assert_same_outputs(quiet.encoder, features, baseline)
+    batch = features["english"]
+
+    def pooled(model):
+        return np.asarray(model.encoder(batch, training=True)["pooled_output"])
+
+    np.testing.assert_array_equal(pooled(quiet), pooled(quiet))
+    assert np.abs(pooled(plain) - pooled(plain)).max() > 1e-3

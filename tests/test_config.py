@@ -38,6 +38,9 @@ def test_overrides_and_json_round_trip(tmp_path) -> None:
     assert BertConfig.from_json(path) == config
     assert BertConfig.from_json(config.to_json()) == config
     assert PRESETS["tiny"].vocab_size == 30522  # presets themselves are not mutated
+    quiet = config.with_dropout(0.0)
+    assert (quiet.hidden_dropout, quiet.attention_dropout) == (0.0, 0.0)
+    assert quiet.replace(hidden_dropout=0.2, attention_dropout=0.1) == config
 
 
 def test_invalid_configs_are_rejected_with_the_reason(tmp_path) -> None:
@@ -49,6 +52,8 @@ def test_invalid_configs_are_rejected_with_the_reason(tmp_path) -> None:
         BertConfig(num_layers=0)
     with pytest.raises(ValueError, match="hidden_dropout"):
         BertConfig(hidden_dropout=1.5)
+    with pytest.raises(ValueError, match=r"hidden_dropout must be in \[0, 1\), got 1.0"):
+        PRESETS["tiny"].with_dropout(1.0)
     with pytest.raises(ValueError, match="Unknown BertConfig field"):
         BertConfig.from_dict({"hidden_size": 128, "n_layer": 2})
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")

