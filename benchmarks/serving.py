@@ -39,7 +39,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -52,6 +51,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tfbert.bench.harness import machine_info as shared_machine_info
+from tfbert.bench.harness import progress, progress_done
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "serving.json"
@@ -165,21 +167,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.texts_per_request < 1 or args.time_cap <= 0:
         parser.error("--texts-per-request and --time-cap must be positive.")
     return args
-
-
-def progress(message: str) -> None:
-    """A progress line on stderr (rewritten in place on a terminal)."""
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r\x1b[K{message}")
-    else:
-        sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
-def progress_done() -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
 
 
 # ----- model and texts ---------------------------------------------------------------------------
@@ -564,27 +551,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
+    """The shared machine record (tfbert.bench.harness) plus grpcio, which this benchmark uses."""
     import grpc
-    import tensorflow as tf
 
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    info = {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "grpcio": grpc.__version__,
-        "numpy": np.__version__,
-        "niceness": os.nice(0),
-    }
-    with contextlib.suppress(AttributeError):
-        info["usable_cpus"] = len(os.sched_getaffinity(0))
+    info = shared_machine_info(("tensorflow", "tensorflow-text", "keras", "numpy"))
+    info.pop("load_average", None)  # recorded as load_average_start / _end
+    info["grpcio"] = grpc.__version__
     return info
 
 

