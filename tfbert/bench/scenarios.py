@@ -1,4 +1,5 @@
-"""What `tfbert bench` measures: tokenization of real text and encoder inference.
+"""What `tfbert bench` measures: tokenization of real text, encoder inference, and (in
+`tfbert.bench.classification`) text classification inference and fine-tuning on real text.
 
 Each scenario builds `Case`s for tfbert and its peers, times them interleaved with
 `harness.measure`, prints one table per group (a text set, a shape) and returns a JSON-ready
@@ -34,17 +35,23 @@ from tfbert.bench.harness import (
 )
 from tfbert.config import BertConfig
 
-SCENARIOS = ("tokenization", "encoder")
+SCENARIOS = ("tokenization", "encoder", "inference", "training")
 VOCABULARY_CHECKPOINT = "minilm-l6"  # all-MiniLM-L6-v2: bert-base-uncased's 30,522 WordPieces
 
 
 @dataclasses.dataclass
 class Settings:
-    """Sizes of a benchmark run (the command line's flags)."""
+    """Sizes of a benchmark run (the command line's flags).
+
+    `batch_sizes` and `max_lengths` may hold several values: the inference and training
+    scenarios measure every (batch size, max length) combination, one table each; tokenization
+    and encoder use the first values (`batch_size`, `max_length`), so their runs stay as long as
+    with one value.
+    """
 
     preset: str = "minilm-l6"
-    batch_size: int = 32
-    max_length: int = 128
+    batch_sizes: tuple[int, ...] = (32,)
+    max_lengths: tuple[int, ...] = (128,)
     repeats: int = 5
     min_seconds: float = 1.0
     warmup: int = 2
@@ -53,10 +60,26 @@ class Settings:
     matmul_size: int = 2048
     seed: int = 7
     threads: int | None = None  # None: each library's default (usually every core)
+    train_steps: int = 10  # optimizer steps per timed call of the training scenario
+
+    def __post_init__(self) -> None:
+        if not self.batch_sizes or not self.max_lengths:
+            raise ValueError("batch_sizes and max_lengths need at least one value each.")
+
+    @property
+    def batch_size(self) -> int:
+        """The first batch size: the one tokenization and encoder use."""
+        return self.batch_sizes[0]
+
+    @property
+    def max_length(self) -> int:
+        """The first max length: the one tokenization and encoder use."""
+        return self.max_lengths[0]
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
-        values["datasets"] = list(self.datasets)
+        for key in ("datasets", "batch_sizes", "max_lengths"):
+            values[key] = list(values[key])
         return values
 
 
@@ -405,6 +428,8 @@ def tokenization(settings: Settings) -> dict[str, Any]:
         "scenario": "tokenization",
         "settings": {
             **settings.to_dict(),
+            "batch_size": settings.batch_size,  # the first of batch_sizes, the one used here
+            "max_length": settings.max_length,
             "vocabulary": f"{VOCABULARY_CHECKPOINT}'s ({len(vocabulary.tokens)} WordPieces, "
             f"{casing}) for every tokenizer; Chinese text uses the same English vocabulary: CJK "
             "characters become single-character tokens when in it, else [UNK]",
@@ -481,11 +506,9 @@ def _tfbert_encoders(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
     ]
 
 
-def _keras_hub_encoder(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
-    keras_hub = _import("keras_hub")
-    import tensorflow as tf
-
-    backbone = keras_hub.models.BertBackbone(
+def keras_hub_backbone(keras_hub: Any, config: BertConfig) -> Any:
+    """A randomly initialised keras-hub BertBackbone of `config`'s sizes."""
+    return keras_hub.models.BertBackbone(
         vocabulary_size=config.vocab_size,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
@@ -496,6 +519,34 @@ def _keras_hub_encoder(config: BertConfig, inputs: dict[str, np.ndarray]) -> lis
         num_segments=config.type_vocab_size,
         dtype="float32",
     )
+
+
+def transformers_config(transformers: Any, config: BertConfig, **options: Any) -> Any:
+    """A transformers BertConfig of `config`'s sizes (`options`: e.g. num_labels)."""
+    activation = {"gelu": "gelu", "gelu_approximate": "gelu_new"}.get(
+        config.hidden_act, config.hidden_act
+    )
+    return transformers.BertConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size,
+        hidden_act=activation,
+        max_position_embeddings=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size,
+        layer_norm_eps=config.layer_norm_epsilon,
+        hidden_dropout_prob=config.hidden_dropout,
+        attention_probs_dropout_prob=config.attention_dropout,
+        **options,
+    )
+
+
+def _keras_hub_encoder(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
+    keras_hub = _import("keras_hub")
+    import tensorflow as tf
+
+    backbone = keras_hub_backbone(keras_hub, config)
     tensors = {key: tf.constant(value) for key, value in inputs.items()}
     compiled = tf.function(lambda x: backbone(x, training=False))
     name = "keras-hub BertBackbone, tf.function"
@@ -507,21 +558,7 @@ def _transformers_encoder(config: BertConfig, inputs: dict[str, np.ndarray], see
     transformers = _import("transformers")
 
     torch.manual_seed(seed)
-    activation = {"gelu": "gelu", "gelu_approximate": "gelu_new"}.get(
-        config.hidden_act, config.hidden_act
-    )
-    hf_config = transformers.BertConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers,
-        num_attention_heads=config.num_heads,
-        intermediate_size=config.intermediate_size,
-        hidden_act=activation,
-        max_position_embeddings=config.max_position_embeddings,
-        type_vocab_size=config.type_vocab_size,
-        layer_norm_eps=config.layer_norm_epsilon,
-    )
-    model = transformers.BertModel(hf_config).eval()
+    model = transformers.BertModel(transformers_config(transformers, config)).eval()
     tensors = {
         "input_ids": torch.from_numpy(inputs["token_ids"].astype(np.int64)),
         "token_type_ids": torch.from_numpy(inputs["segment_ids"].astype(np.int64)),
@@ -683,6 +720,8 @@ def encoder(settings: Settings) -> dict[str, Any]:
         "scenario": "encoder",
         "settings": {
             **settings.to_dict(),
+            "batch_size": settings.batch_size,  # the first of batch_sizes, the one used here
+            "max_length": settings.max_length,
             "config": config.to_dict(),
             "weights": "random (speed does not depend on the values)",
             "flops_per_example": parts,
@@ -708,7 +747,23 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def inference(settings: Settings) -> dict[str, Any]:
+    """Raw strings to probabilities (see `tfbert.bench.classification.inference`)."""
+    from tfbert.bench.classification import inference as run
+
+    return run(settings)
+
+
+def training(settings: Settings) -> dict[str, Any]:
+    """Fine-tuning throughput (see `tfbert.bench.classification.training`)."""
+    from tfbert.bench.classification import training as run
+
+    return run(settings)
+
+
 RUNNERS: dict[str, Callable[[Settings], dict[str, Any]]] = {
     "tokenization": tokenization,
     "encoder": encoder,
+    "inference": inference,
+    "training": training,
 }
