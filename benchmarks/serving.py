@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import math
 import os
 import socket
@@ -53,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from tfbert.bench.harness import machine_info as shared_machine_info
-from tfbert.bench.harness import progress, progress_done
+from tfbert.bench.harness import progress, progress_done, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "serving.json"
@@ -690,9 +689,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{record['machine']['load_average_end'][0]:.2f}"
     )
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, record)
     return record
 
 

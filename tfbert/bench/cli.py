@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import os
 import sys
 import time
@@ -213,7 +212,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs the chosen scenarios, prints their tables, writes the JSON if asked; the record."""
     from tfbert._quiet import import_tensorflow_quietly
-    from tfbert.bench.harness import machine_info
+    from tfbert.bench.harness import machine_info, write_results
     from tfbert.bench.scenarios import RUNNERS, set_threads
 
     import_tensorflow_quietly()
@@ -262,9 +261,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str
         f"{machine.get('load_average_end')}"
     )
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        write_results(args.json, record)
     return record
 
 
