@@ -78,14 +78,14 @@ class Weights:
 def resolve_weights(preset: str) -> Weights:
     """MiniLM-L6's files for the minilm-l6 preset; otherwise random weights of `preset`."""
     if preset == PRETRAINED:
-        from tfbert.modeling.checkpoints import _resolve, load_pretrained
+        from tfbert.modeling.checkpoints import load_pretrained, resolve_checkpoint
 
         pretrained = load_pretrained(PRETRAINED)
         strip = (
             pretrained.lowercase if pretrained.strip_accents is None else pretrained.strip_accents
         )
         vocabulary = Vocabulary(list(pretrained.vocabulary), pretrained.lowercase, strip)
-        directory = _resolve(PRETRAINED)  # the Hugging Face directory tfbert read
+        directory = resolve_checkpoint(PRETRAINED)  # the Hugging Face directory tfbert read
         return Weights(
             preset,
             pretrained.config,

@@ -65,6 +65,7 @@ __all__ = [
     "export_huggingface",
     "load_encoder_weights",
     "load_pretrained",
+    "resolve_checkpoint",
     "write_google_checkpoint",
 ]
 
@@ -760,7 +761,7 @@ def _load_tfbert(directory: Path, description: dict[str, Any]) -> PretrainedBert
     )
 
 
-def _resolve(path_or_name: str | Path) -> Path:
+def resolve_checkpoint(path_or_name: str | Path) -> Path:
     """A local path, or the directory of a known checkpoint name (never downloaded)."""
     path = Path(path_or_name).expanduser()
     if path.exists() or Path(str(path) + ".index").is_file():  # a Google checkpoint prefix
@@ -791,7 +792,7 @@ def load_pretrained(path_or_name: str | Path) -> PretrainedBert:
     `path_or_name` may also point at a `model.safetensors` file or at a Google checkpoint
     prefix (`.../bert_model.ckpt`). Raises ModelFileError naming what is wrong and how to fix it.
     """
-    path = _resolve(path_or_name)
+    path = resolve_checkpoint(path_or_name)
     if path.is_file():
         if path.suffix == ".index":
             return _load_google(path.parent, prefix=path.with_suffix(""))
