@@ -523,23 +523,9 @@ def keras_hub_backbone(keras_hub: Any, config: BertConfig) -> Any:
 
 def transformers_config(transformers: Any, config: BertConfig, **options: Any) -> Any:
     """A transformers BertConfig of `config`'s sizes (`options`: e.g. num_labels)."""
-    activation = {"gelu": "gelu", "gelu_approximate": "gelu_new"}.get(
-        config.hidden_act, config.hidden_act
-    )
-    return transformers.BertConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers,
-        num_attention_heads=config.num_heads,
-        intermediate_size=config.intermediate_size,
-        hidden_act=activation,
-        max_position_embeddings=config.max_position_embeddings,
-        type_vocab_size=config.type_vocab_size,
-        layer_norm_eps=config.layer_norm_epsilon,
-        hidden_dropout_prob=config.hidden_dropout,
-        attention_probs_dropout_prob=config.attention_dropout,
-        **options,
-    )
+    from tfbert.modeling.checkpoints import huggingface_config
+
+    return transformers.BertConfig(**huggingface_config(config), **options)
 
 
 def _keras_hub_encoder(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:

@@ -63,6 +63,7 @@ __all__ = [
     "classifier_from_pretrained",
     "encoder_weight_shapes",
     "export_huggingface",
+    "huggingface_config",
     "load_encoder_weights",
     "load_pretrained",
     "resolve_checkpoint",
@@ -916,6 +917,11 @@ def _checked_vocabulary(encoder: BertEncoder, vocabulary: Sequence[str]) -> list
     return vocabulary
 
 
+def huggingface_config(config: BertConfig) -> dict[str, Any]:
+    """`config` as the fields of a Hugging Face `BertConfig` (also used by peers' benchmarks)."""
+    return {**_sizes_config(config), "layer_norm_eps": config.layer_norm_epsilon}
+
+
 def _sizes_config(config: BertConfig) -> dict[str, Any]:
     """The fields Hugging Face and Google config files share."""
     return {
@@ -968,8 +974,7 @@ def export_huggingface(
         {
             "architectures": ["BertModel"],
             "model_type": "bert",
-            **_sizes_config(config),
-            "layer_norm_eps": config.layer_norm_epsilon,
+            **huggingface_config(config),
             "pad_token_id": vocabulary.index(PAD),
             "position_embedding_type": "absolute",
             "torch_dtype": "float32",
