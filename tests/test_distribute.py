@@ -73,6 +73,15 @@ def test_bad_strategy_set_ups_fail_clearly(monkeypatch) -> None:
 MULTI_WORKER = Path(__file__).parent / "scripts" / "multi_worker.py"
 
 
+def _stop_workers(started: list) -> None:
+    """Kills whichever worker processes are still running and closes their log files."""
+    for process, _, handle in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        handle.close()
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -115,11 +124,7 @@ def _finish_workers(started: list, timeout: float) -> None:
                 pytest.fail(f"worker timed out after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
             assert process.returncode == 0, log.read_text()[-3000:]
     finally:
-        for process, _, handle in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            handle.close()
+        _stop_workers(started)
 
 
 def test_multi_worker_training_on_two_local_processes(minilm_dir, tmp_path) -> None:
@@ -244,11 +249,7 @@ def _kill_worker_one(argv: list[str], tmp_path: Path, ports: list[int]) -> float
         assert "UnavailableError" in chief_log.read_text(), chief_log.read_text()[-3000:]
         return after
     finally:
-        for process, _, handle in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            handle.close()
+        _stop_workers(started)
 
 
 @pytest.mark.slow  # 100-110 s: two killed two-worker runs, a resumed one and a reference
