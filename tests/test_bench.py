@@ -282,13 +282,19 @@ def test_quick_inference(quick_models) -> None:
     names = {row["name"] for row in group["rows"] if row["median"] is not None}
     assert {
         "tfbert predict_texts",
-        "tfbert predict_texts, pad_to=longest",
         "tfbert SavedModel serving_default",
+        "tfbert predict_texts, bfloat16",
+        "tfbert SavedModel serving_default, bfloat16",
     } <= names
-    # Checked before timing: the exported SavedModel gives predict_texts' answers.
+    # Checked before timing: the exported SavedModel (length-sorted micro-batches) gives
+    # predict_texts' answers; the bfloat16 rows stay close to them.
     agreement = group["agreement"]
     assert agreement["agrees"] is True and agreement["same_label_ids"] is True
     assert agreement["max_abs_difference"] <= agreement["tolerance"] == 1e-5
+    rows = {row["name"]: row for row in group["rows"]}
+    for name in ("tfbert predict_texts, bfloat16", "tfbert SavedModel serving_default, bfloat16"):
+        assert 0 < rows[name]["max_abs_difference_vs_predict_texts"] < 0.02, name
+        assert rows[name]["precision"] == "bfloat16"
     for row in group["rows"]:
         if row["median"] is not None:  # every row returned one probability pair per text
             assert row["probabilities_shape"] == [group["texts"], 2], row["name"]
@@ -305,7 +311,12 @@ def test_quick_training(quick_models) -> None:
     check_rows(group, MODEL_PEERS)
     assert group["table"] in printed
     names = {row["name"] for row in group["rows"] if row["median"] is not None}
-    assert "tfbert model.fit" in names
+    assert {
+        "tfbert model.fit",
+        "tfbert model.fit, pad_to=longest",
+        "tfbert model.fit, length buckets",
+        "tfbert model.fit, length buckets, bfloat16",
+    } <= names
     for row in group["rows"]:
         if row["median"] is None:
             continue

@@ -80,9 +80,9 @@ def test_problem_types_have_matching_outputs_and_losses(english_vocab) -> None:
         multiclass.encode_labels(["d"])
 
 
-def test_a_tiny_model_learns_real_reviews_well_beyond_chance(
-    english_vocab, imdb_small_split
-) -> None:
+@pytest.fixture(scope="module")
+def learned(english_vocab, imdb_small_split) -> tuple[BertClassifier, list[tuple[str, str]]]:
+    """A tiny model trained on 2,000 real IMDB reviews, and its held-out reviews."""
     keras.utils.set_random_seed(11)
     train, test = imdb_small_split
     model = BertClassifier.from_preset(
@@ -104,11 +104,44 @@ def test_a_tiny_model_learns_real_reviews_well_beyond_chance(
     epochs = 4
     model.compile(optimizer=create_optimizer(1e-3, total_steps=epochs * len(train) // 32))
     model.fit(dataset(train, True), epochs=epochs, verbose=0, shuffle=False)
+    return model, test
+
+
+def test_a_tiny_model_learns_real_reviews_well_beyond_chance(learned) -> None:
+    model, test = learned
     predicted = model.predict_texts([t for t, _ in test])["labels"]
     accuracy = np.mean([p == label for p, (_, label) in zip(predicted, test, strict=True)])
     # Chance is 50% (balanced labels); bag-of-words signal alone takes a tiny model well past it.
     print(f"tiny model, 2,000 IMDB reviews: held-out accuracy {accuracy:.3f}")
     assert accuracy >= 0.65, f"test accuracy {accuracy:.3f}"
+
+
+def test_bfloat16_inference_copy_agrees_with_float32(learned) -> None:
+    model, test = learned
+    fast = model.for_inference("bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    block = fast.encoder.blocks[0]
+    assert block.intermediate.kernel.dtype == "bfloat16"
+    assert block.intermediate.compute_dtype == "bfloat16"
+    assert block.output_layer_norm.gamma.dtype == "float32"
+    assert fast.encoder.embeddings.token_embedding.embeddings.dtype == "float32"
+    assert model.encoder.blocks[0].intermediate.kernel.dtype == "float32"  # original untouched
+    np.testing.assert_allclose(  # the same weights, rounded to bfloat16
+        np.asarray(block.intermediate.kernel, np.float32),
+        np.asarray(model.encoder.blocks[0].intermediate.kernel),
+        rtol=2**-8,
+    )
+    texts = [t for t, _ in test]
+    reference = model.predict_texts(texts)
+    result = fast.predict_texts(texts)
+    difference = np.abs(result["probabilities"] - reference["probabilities"]).max()
+    agreement = np.mean(result["label_ids"] == reference["label_ids"])
+    print(f"bfloat16 vs float32 on {len(texts)} reviews: max |dp| {difference:.4f}, "
+          f"labels agree {agreement:.3f}")  # fmt: skip
+    assert 0 < difference < 0.03  # it really ran in bfloat16, and stayed close
+    assert agreement >= 0.98
+    with pytest.raises(ValueError, match="Unknown precision 'int4'"):
+        model.for_inference("int4")
 
 
 def test_save_pretrained_and_keras_format_round_trip(classifier: BertClassifier, tmp_path) -> None:

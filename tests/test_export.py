@@ -137,3 +137,46 @@ def test_export_never_leaves_a_partial_version(classifier, tmp_path, monkeypatch
     assert sorted(p.name for p in base.iterdir()) == ["3"]  # no "4", no hidden staging dir
     with pytest.raises(ModelFileError, match="not a SavedModel version directory"):
         load_exported(base)
+
+
+def test_length_sorted_micro_batches_give_the_plain_outputs(
+    classifier: BertClassifier, imdb_reviews, tmp_path
+) -> None:
+    # 51 rows from empty to truncated, in no particular order, and a partial last micro-batch.
+    texts = [text for text, _ in imdb_reviews[:45]] + TEXTS
+    signatures = {
+        micro_batch: load_exported(
+            classifier.export(tmp_path / "exports", micro_batch=micro_batch, warmup_texts=())
+        ).signatures["serving_default"]
+        for micro_batch in (None, 8)
+    }
+    reference = classifier.predict_texts(texts)["probabilities"]
+    for batch in (texts, texts[:1], texts[-7:], []):
+        plain = signatures[None](text=tf.constant(batch, tf.string))
+        sorted_ = signatures[8](text=tf.constant(batch, tf.string))
+        assert sorted_["probabilities"].shape == (len(batch), 3)
+        np.testing.assert_allclose(sorted_["probabilities"], plain["probabilities"], atol=1e-6)
+        np.testing.assert_array_equal(sorted_["label"], plain["label"])
+    np.testing.assert_allclose(
+        signatures[8](text=tf.constant(texts))["probabilities"], reference, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="micro_batch must be a positive integer"):
+        classifier.export(tmp_path / "bad", micro_batch=0)
+
+
+def test_bfloat16_export_is_smaller_and_matches_its_in_process_copy(
+    classifier: BertClassifier, imdb_reviews, tmp_path
+) -> None:
+    texts = [text for text, _ in imdb_reviews[:20]]
+    fast = classifier.for_inference("bfloat16")
+    path32 = classifier.export(tmp_path / "exports", warmup_texts=())
+    path16 = fast.export(tmp_path / "exports", warmup_texts=())
+    assert directory_size(path16 / "variables") < directory_size(path32 / "variables")
+    outputs = load_exported(path16).signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(
+        outputs["probabilities"], fast.predict_texts(texts)["probabilities"], atol=1e-4
+    )
+    difference = np.abs(
+        outputs["probabilities"].numpy() - classifier.predict_texts(texts)["probabilities"]
+    ).max()
+    assert 0 < difference < 0.02

@@ -193,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--seed", type=int, default=13, help="default: 13")
     fit.add_argument(
+        "--bucket-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="batch texts of similar length together (batches pad to their longest text, so "
+        "less compute goes to padding; batches are still shuffled) (default: on)",
+    )
+    fit.add_argument(
         "--strategy",
         choices=["default", "mirrored", "multi-worker"],
         default="default",
@@ -257,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the report JSON and plots here (default: <model>/evaluation)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_inference_precision(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     # predict
@@ -295,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--batch-size", type=int, default=64, help="default: 64")
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
+    _add_inference_precision(predict)
     predict.set_defaults(handler=cmd_predict)
 
     # export
@@ -305,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--export-dir", type=Path, required=True, help="the model base path")
     export.add_argument("--version", type=int, default=None, help="default: one above the highest")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    _add_inference_precision(export)
     export.set_defaults(handler=cmd_export)
 
     # vocab
@@ -609,6 +619,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         early_stopping_patience=args.early_stopping,
         backup_every_steps=args.backup_every,
         gradient_accumulation_steps=args.gradient_accumulation,
+        bucket_by_length=args.bucket_by_length,
     )
     history = fine_tune(
         classifier,
@@ -652,12 +663,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_inference_precision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="precision of the Dense layers' weights and matmuls: bfloat16 is about 1.5x faster "
+        "on CPUs with AVX-512 BF16, with slightly different probabilities (default: float32)",
+    )
+
+
+def _load_for_inference(path: Path, precision: str):
+    from tfbert.tasks.classifier import BertClassifier
+
+    classifier = BertClassifier.from_pretrained(path)
+    return classifier if precision == "float32" else classifier.for_inference(precision)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tfbert.data import load_dataset
     from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix
-    from tfbert.tasks.classifier import BertClassifier
 
-    classifier = BertClassifier.from_pretrained(args.model)
+    classifier = _load_for_inference(args.model, args.precision)
     if args.dataset:
         data = load_dataset(args.dataset, max_examples_per_split=args.max_examples).split(
             args.split
@@ -725,7 +752,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             result = client.predict(texts)
         labels, probabilities, names = result.labels, result.probabilities, result.label_names
     else:
-        labels, probabilities, names = _predict_local(args.model, texts, args.batch_size)
+        labels, probabilities, names = _predict_local(
+            args.model, texts, args.batch_size, args.precision
+        )
     for text, label, row in zip(texts, labels, probabilities, strict=True):
         scores = {name: round(float(p), 4) for name, p in zip(names, row, strict=True)}
         if args.json:
@@ -740,13 +769,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_local(path: Path, texts: list[str], batch_size: int):
+def _predict_local(path: Path, texts: list[str], batch_size: int, precision: str):
     from tfbert.export import find_version_dir, load_exported, signature_labels
 
     if (path / "config.json").is_file():
-        from tfbert.tasks.classifier import BertClassifier
-
-        classifier = BertClassifier.from_pretrained(path)
+        classifier = _load_for_inference(path, precision)
         result = classifier.predict_texts(texts, batch_size=batch_size)
         return result["labels"], result["probabilities"], classifier.labels
     import tensorflow as tf
@@ -762,13 +789,14 @@ def _predict_local(path: Path, texts: list[str], batch_size: int):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tfbert.export import directory_size
-    from tfbert.tasks.classifier import BertClassifier
+    import numpy as np
 
-    classifier = BertClassifier.from_pretrained(args.model)
+    from tfbert.export import directory_size
+
+    classifier = _load_for_inference(args.model, args.precision)
     path = classifier.export(args.export_dir, version=args.version, overwrite=args.overwrite)
     size = directory_size(path) / 1e6
-    params = classifier.count_params() * 4 / 1e6
+    params = sum(np.asarray(w).nbytes for w in classifier.weights) / 1e6
     print(
         f"Exported {path} ({size:.1f} MB; weights {params:.1f} MB). Serve it with TF Serving "
         f"(--model_base_path={args.export_dir.resolve()}): see serving/README.md"

@@ -44,14 +44,18 @@ LABELS_FILE = "tfbert_labels.json"  # in assets.extra/, which TF Serving copies 
 class _ServingModule(tf.Module):
     """Tracks each variable once; the serving functions close over the model untracked."""
 
-    def __init__(self, classifier: BertClassifier, pair: bool) -> None:
+    def __init__(self, classifier: BertClassifier, pair: bool, micro_batch: int | None) -> None:
         super().__init__(name="tfbert_serving")
         self._weights = [v.value for v in classifier.weights]  # the tf.Variables
         label_names = tf.constant(classifier.labels)
-        tokenizer = classifier.tokenizer
+        tokenizer = classifier.tokenizer.with_padding("longest")
 
         def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-            probabilities = classifier.probabilities(classifier(features, training=False))
+            if micro_batch is None:
+                logits = classifier(features, training=False)
+            else:
+                logits = length_sorted_logits(classifier, features, micro_batch)
+            probabilities = classifier.probabilities(logits)
             label_id = tf.argmax(probabilities, axis=-1)
             return {
                 "probabilities": probabilities,
@@ -88,6 +92,41 @@ class _ServingModule(tf.Module):
         )
 
 
+def length_sorted_logits(
+    classifier: BertClassifier, features: dict[str, tf.Tensor], micro_batch: int
+) -> tf.Tensor:
+    """The classifier's logits for a padded batch, computed `micro_batch` rows at a time in
+    order of length, each micro-batch cut to its own longest row, then put back in order.
+
+    A request mixing short and long texts otherwise pays for the longest one in every row.
+    Exact: the model's outputs at real tokens do not depend on padding.
+    """
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
+    order = tf.argsort(lengths, stable=True)
+    ordered = {name: tf.gather(value, order) for name, value in features.items()}
+    ordered_lengths = tf.gather(lengths, order)
+    batch = tf.shape(lengths)[0]
+    steps = (batch + micro_batch - 1) // micro_batch
+    width = classifier.head.num_outputs
+
+    def step(i: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
+        start = i * micro_batch
+        end = tf.minimum(start + micro_batch, batch)
+        longest = ordered_lengths[end - 1]  # ascending order: the last row is the longest
+        chunk = {name: value[start:end, :longest] for name, value in ordered.items()}
+        logits = tf.cast(classifier(chunk, training=False), tf.float32)
+        return i + 1, results.write(i, logits)
+
+    results = tf.TensorArray(
+        tf.float32, size=steps, infer_shape=False, element_shape=tf.TensorShape([None, width])
+    )
+    _, results = tf.while_loop(
+        lambda i, _: i < steps, step, (tf.constant(0), results), parallel_iterations=1
+    )
+    sorted_logits = tf.reshape(results.concat(), [batch, width])
+    return tf.scatter_nd(order[:, None], sorted_logits, [batch, width])
+
+
 def next_version(export_base: str | Path) -> int:
     """One more than the highest numeric version under `export_base` (1 when there is none)."""
     base = Path(export_base)
@@ -107,12 +146,17 @@ def export_saved_model(
     pair: bool = False,
     overwrite: bool = False,
     warmup_texts: Sequence[str] | None = None,
+    micro_batch: int | None = 8,
 ) -> Path:
     """Writes `classifier` to `<export_base>/<version>/` atomically and returns that path.
 
     The version includes TF Serving warm-up requests (`assets.extra/tf_serving_warmup_requests`)
     built from `warmup_texts` (default: a few fixed English and Chinese samples; an empty
     sequence writes none), so a server's first real request is not the one paying for tracing.
+
+    Requests are tokenized and padded to their longest text; with `micro_batch` (rows), the
+    model then runs on micro-batches of similar length (see `length_sorted_logits`); None runs
+    each request as one batch.
     """
     base = Path(export_base)
     base.mkdir(parents=True, exist_ok=True)
@@ -125,7 +169,9 @@ def export_saved_model(
             f"{target} already exists; TF Serving versions are immutable. Pick another --version "
             "(or leave it out to take the next one), or pass overwrite=True / --overwrite."
         )
-    module = _ServingModule(classifier, pair)
+    if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
+        raise ValueError(f"micro_batch must be a positive integer or None, got {micro_batch!r}.")
+    module = _ServingModule(classifier, pair, micro_batch)
     signatures = {
         PREDICT_SIGNATURE: module.predict.get_concrete_function(),
         CLASSIFY_SIGNATURE: module.classify.get_concrete_function(),

@@ -177,9 +177,8 @@ def _tfbert_classifier(weights: Weights, length: int, seed: int) -> Any:
 def _padded_to_longest(model: Any) -> Any:
     """The same classifier (same weights) whose tokenizer pads to each batch's longest text."""
     from tfbert.tasks.classifier import BertClassifier
-    from tfbert.text.tokenizer import BertTokenizer
 
-    tokenizer = BertTokenizer.from_config({**model.tokenizer.get_config(), "pad_to": "longest"})
+    tokenizer = model.tokenizer.with_padding("longest")
     twin = BertClassifier.from_config({**model.get_config(), "tokenizer": tokenizer})
     twin.set_weights(model.get_weights())
     return twin
@@ -192,55 +191,59 @@ def _tfbert_inference(
 
     from tfbert.export import load_exported
 
-    model = _tfbert_classifier(weights, length, seed)
-    longest = _padded_to_longest(model)
-    progress("inference: exporting the tfbert SavedModel")
+    models = {"float32": _tfbert_classifier(weights, length, seed)}
+    models["bfloat16"] = models["float32"].for_inference("bfloat16")
+    progress("inference: exporting the tfbert SavedModels")
     base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfbert-bench-")))
-    serving = load_exported(model.export(base, version=1, warmup_texts=())).signatures[
-        "serving_default"
-    ]
-    common = {"precision": "float32", "pooling": model.pooling, "head": model.problem_type}
+    servings = {
+        precision: load_exported(model.export(base, version=version, warmup_texts=())).signatures[
+            "serving_default"
+        ]
+        for version, (precision, model) in enumerate(models.items(), start=1)
+    }
+    pooling, head = models["float32"].pooling, models["float32"].problem_type
 
     def factory(data: Any, batch: int) -> list[Row]:
         texts = list(data.texts)
+        rows = []
+        for precision, model in models.items():
+            serving = servings[precision]
+            suffix = "" if precision == "float32" else f", {precision}"
+            info = {"precision": precision, "pooling": pooling, "head": head}
 
-        def saved_model() -> np.ndarray:
-            outputs = [
-                serving(text=tf.constant(texts[i : i + batch]))["probabilities"]
-                for i in range(0, len(texts), batch)
+            def saved_model(serving=serving) -> np.ndarray:
+                outputs = [
+                    serving(text=tf.constant(texts[i : i + batch]))["probabilities"]
+                    for i in range(0, len(texts), batch)
+                ]
+                return np.concatenate([output.numpy() for output in outputs])
+
+            predict = lambda model=model: model.predict_texts(texts, batch_size=batch)
+            rows += [
+                (
+                    _case(
+                        PREDICT_TEXTS + suffix,
+                        "tfbert",
+                        lambda predict=predict: predict()["probabilities"],
+                        len(texts),
+                        padding="sorted, longest",
+                        **info,
+                    ),
+                    None,
+                ),
+                (
+                    _case(
+                        SAVED_MODEL + suffix,
+                        "tfbert",
+                        saved_model,
+                        len(texts),
+                        padding="longest, micro-batches of 8 sorted",
+                        **info,
+                    ),
+                    None,
+                ),
             ]
-            return np.concatenate([output.numpy() for output in outputs])
-
-        return [
-            (
-                _case(
-                    PREDICT_TEXTS,
-                    "tfbert",
-                    lambda: model.predict_texts(texts, batch_size=batch)["probabilities"],
-                    len(texts),
-                    padding="max_length",
-                    **common,
-                ),
-                None,
-            ),
-            (
-                _case(
-                    f"{PREDICT_TEXTS}, pad_to=longest",
-                    "tfbert",
-                    lambda: longest.predict_texts(texts, batch_size=batch)["probabilities"],
-                    len(texts),
-                    padding="longest",
-                    **common,
-                ),
-                None,
-            ),
-            (
-                _case(
-                    SAVED_MODEL, "tfbert", saved_model, len(texts), padding="max_length", **common
-                ),
-                None,
-            ),
-        ]
+        return rows
 
     return factory
 
@@ -419,25 +422,43 @@ def _keras_fit(model: Any, dataset: Any, steps: int) -> Callable[[], float]:
 
 
 def _tfbert_training(weights: Weights, length: int, seed: int, steps: int) -> Factory:
+    """Rows from the plain setting (fixed-length padding, float32) to the fastest one (length
+    buckets padded to their longest text, bfloat16 Dense matmuls), one change at a time."""
     from tfbert.data.pipeline import classification_dataset
+    from tfbert.training.precision import set_precision
 
-    models = {}
     first = _tfbert_classifier(weights, length, seed)
-    for padding, model in (("max_length", first), ("longest", _padded_to_longest(first))):
-        model.compile(optimizer=_keras_optimizer())
-        models[padding] = model
+    set_precision("bfloat16")
+    try:
+        bfloat16 = _padded_to_longest(first)
+    finally:
+        set_precision("float32")
+    variants = [  # (name suffix, model, padding, length buckets, precision)
+        ("", first, "max_length", False, "float32"),
+        (", pad_to=longest", _padded_to_longest(first), "longest", False, "float32"),
+        (", length buckets", _padded_to_longest(first), "buckets, longest", True, "float32"),
+        (", length buckets, bfloat16", bfloat16, "buckets, longest", True, "bfloat16"),
+    ]
+    for variant in variants:
+        variant[1].compile(optimizer=_keras_optimizer())
 
     def factory(data: Any, batch: int) -> list[Row]:
         rows = []
-        for padding, model in models.items():
+        for suffix, model, padding, buckets, precision in variants:
             # The real training path's pipeline: tokenize in tf.data map, batch, prefetch.
             dataset = classification_dataset(
-                model, data, batch, shuffle=True, seed=seed, drop_remainder=True
+                model,
+                data,
+                batch,
+                shuffle=True,
+                seed=seed,
+                drop_remainder=True,
+                bucket_by_length=buckets,
             ).repeat()
-            name = TFBERT_FIT + ("" if padding == "max_length" else ", pad_to=longest")
-            info = {"precision": "float32", "padding": padding, "pooling": model.pooling}
-            run = _keras_fit(model, dataset, steps)
-            rows.append((_case(name, "tfbert", run, steps * batch, **info), _keras_snapshot(model)))
+            info = {"precision": precision, "padding": padding, "pooling": model.pooling}
+            case = _case(TFBERT_FIT + suffix, "tfbert", _keras_fit(model, dataset, steps),
+                         steps * batch, **info)  # fmt: skip
+            rows.append((case, _keras_snapshot(model)))
         return rows
 
     return factory

@@ -491,18 +491,31 @@ def _encoder_inputs(config: BertConfig, batch: int, length: int, seed: int) -> d
 
 
 def _tfbert_encoders(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
+    import keras
     import tensorflow as tf
 
     from tfbert.modeling.bert import BertEncoder
 
-    encoder = BertEncoder(config, dtype="float32")
+    encoder = BertEncoder(config)
     encoder.build()
+    # The inference-precision copy (BertClassifier.for_inference's policy): bfloat16 Dense
+    # weights and matmuls, the rest float32; same weights, rounded.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("bfloat16")
+    try:
+        fast = BertEncoder(config)
+        fast.build()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    fast.set_weights(encoder.get_weights())
     tensors = {key: tf.constant(value) for key, value in inputs.items()}
     call = lambda x: encoder(x, training=False)
     plain, xla = tf.function(call), tf.function(call, jit_compile=True)
+    fast_call = tf.function(lambda x: fast(x, training=False))
     return [
         ("tfbert BertEncoder, tf.function", "tfbert", lambda: plain(tensors), "float32"),
         ("tfbert BertEncoder, tf.function XLA", "tfbert", lambda: xla(tensors), "float32"),
+        ("tfbert BertEncoder, bfloat16 Dense", "tfbert", lambda: fast_call(tensors), "bfloat16"),
     ]
 
 

@@ -11,6 +11,12 @@
 Padding positions are removed from attention with an additive bias, so padding never changes the
 outputs at real positions. Layer and weight names mirror the original checkpoint's structure so
 importers can map names one to one.
+
+Precision: only the Dense layers follow Keras's dtype policy (bfloat16 or float16 matmuls under a
+mixed policy); the residual stream, embeddings, LayerNorm, GELU and the attention softmax always
+run in float32. On CPUs, bfloat16 matmuls through oneDNN run about twice as fast as float32 while
+bfloat16 element-wise ops (erf, moments) run slower than float32 ones, so this split is both the
+faster and the more accurate one (tfbert.training.precision has the numbers).
 """
 
 from __future__ import annotations
@@ -41,10 +47,29 @@ def _as_config(config: BertConfig | dict[str, Any]) -> BertConfig:
     return config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
 
 
+def dense_layer(config: BertConfig, units: int, name: str, **kwargs: Any) -> keras.layers.Dense:
+    """A Dense layer under the global dtype policy: the one place lower precision applies."""
+    return keras.layers.Dense(
+        units, kernel_initializer=weight_initializer(config), name=name, **kwargs
+    )
+
+
+def layer_norm(config: BertConfig, name: str) -> keras.layers.LayerNormalization:
+    return keras.layers.LayerNormalization(
+        epsilon=config.layer_norm_epsilon, dtype="float32", name=name
+    )
+
+
+def float32(x):
+    """Back to the float32 residual stream after a (possibly bfloat16) Dense layer."""
+    return ops.cast(x, "float32")
+
+
 class _ConfiguredLayer(keras.layers.Layer):
-    """A layer built from a BertConfig, serialised as the config's dict."""
+    """A layer built from a BertConfig, serialised as the config's dict; computes in float32."""
 
     def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+        kwargs["dtype"] = "float32"  # see the module docstring: only Dense layers go lower
         super().__init__(**kwargs)
         self.config = _as_config(config)
 
@@ -61,18 +86,18 @@ class BertEmbeddings(_ConfiguredLayer):
             c.vocab_size,
             c.hidden_size,
             embeddings_initializer=weight_initializer(c),
+            dtype="float32",
             name="token_embedding",
         )
         self.segment_embedding = keras.layers.Embedding(
             c.type_vocab_size,
             c.hidden_size,
             embeddings_initializer=weight_initializer(c),
+            dtype="float32",
             name="segment_embedding",
         )
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=c.layer_norm_epsilon, name="layer_norm"
-        )
-        self.dropout = keras.layers.Dropout(c.hidden_dropout)
+        self.layer_norm = layer_norm(c, "layer_norm")
+        self.dropout = keras.layers.Dropout(c.hidden_dropout, dtype="float32")
 
     def build(self, input_shape: Any = None) -> None:
         c = self.config
@@ -101,16 +126,10 @@ class SelfAttention(_ConfiguredLayer):
     def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         c = self.config
-        dense = lambda name: keras.layers.Dense(
-            c.hidden_size, kernel_initializer=weight_initializer(c), name=name
-        )
         self.query, self.key, self.value, self.output_dense = (
-            dense("query"),
-            dense("key"),
-            dense("value"),
-            dense("output"),
+            dense_layer(c, c.hidden_size, name) for name in ("query", "key", "value", "output")
         )
-        self.dropout = keras.layers.Dropout(c.attention_dropout)
+        self.dropout = keras.layers.Dropout(c.attention_dropout, dtype="float32")
 
     def build(self, input_shape: Any = None) -> None:
         hidden = self.config.hidden_size
@@ -121,16 +140,18 @@ class SelfAttention(_ConfiguredLayer):
     def call(self, x, attention_bias, training=None):
         c = self.config
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        split_heads = lambda t: ops.reshape(t, (batch, length, c.num_heads, c.head_size))
-        q, k, v = split_heads(self.query(x)), split_heads(self.key(x)), split_heads(self.value(x))
-        scores = ops.einsum("bqhd,bkhd->bhqk", q, k) * (1.0 / c.head_size**0.5)
-        # Softmax in float32 even under mixed precision: the -1e9 bias and exp() need the range
-        # (Keras casts float inputs of a layer to its compute dtype, hence the cast back).
-        bias = ops.cast(attention_bias, "float32")
-        probs = ops.softmax(ops.cast(scores, "float32") + bias, axis=-1)
-        probs = self.dropout(ops.cast(probs, x.dtype), training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, v)
-        return self.output_dense(ops.reshape(context, (batch, length, c.hidden_size)))
+
+        def heads(projection):  # [batch, length, hidden] -> [batch, heads, length, head_size]
+            t = ops.reshape(float32(projection(x)), (batch, length, c.num_heads, c.head_size))
+            return ops.transpose(t, (0, 2, 1, 3))
+
+        # Explicit head-major layout and batched matmuls: about 25% faster on CPU than the
+        # equivalent einsums, which transpose inside every call.
+        q, k, v = heads(self.query), heads(self.key), heads(self.value)
+        scores = ops.matmul(q * (1.0 / c.head_size**0.5), ops.transpose(k, (0, 1, 3, 2)))
+        probs = self.dropout(ops.softmax(scores + attention_bias, axis=-1), training=training)
+        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        return float32(self.output_dense(ops.reshape(context, (batch, length, c.hidden_size))))
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
@@ -141,19 +162,11 @@ class TransformerBlock(_ConfiguredLayer):
         super().__init__(config, **kwargs)
         c = self.config
         self.attention = SelfAttention(c, name="attention")
-        self.attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=c.layer_norm_epsilon, name="attention_layer_norm"
-        )
-        self.intermediate = keras.layers.Dense(
-            c.intermediate_size, kernel_initializer=weight_initializer(c), name="intermediate"
-        )
-        self.output_dense = keras.layers.Dense(
-            c.hidden_size, kernel_initializer=weight_initializer(c), name="output"
-        )
-        self.output_layer_norm = keras.layers.LayerNormalization(
-            epsilon=c.layer_norm_epsilon, name="output_layer_norm"
-        )
-        self.dropout = keras.layers.Dropout(c.hidden_dropout)
+        self.attention_layer_norm = layer_norm(c, "attention_layer_norm")
+        self.intermediate = dense_layer(c, c.intermediate_size, "intermediate")
+        self.output_dense = dense_layer(c, c.hidden_size, "output")
+        self.output_layer_norm = layer_norm(c, "output_layer_norm")
+        self.dropout = keras.layers.Dropout(c.hidden_dropout, dtype="float32")
         self.activation = activation_function(c.hidden_act)
 
     def build(self, input_shape: Any = None) -> None:
@@ -168,7 +181,8 @@ class TransformerBlock(_ConfiguredLayer):
     def call(self, x, attention_bias, training=None):
         attended = self.attention(x, attention_bias, training=training)
         x = self.attention_layer_norm(x + self.dropout(attended, training=training))
-        transformed = self.output_dense(self.activation(self.intermediate(x)))
+        hidden = self.activation(float32(self.intermediate(x)))
+        transformed = float32(self.output_dense(hidden))
         return self.output_layer_norm(x + self.dropout(transformed, training=training))
 
 
@@ -187,12 +201,7 @@ class BertEncoder(_ConfiguredLayer):
         c = self.config
         self.embeddings = BertEmbeddings(c, name="embeddings")
         self.blocks = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_layers)]
-        self.pooler = keras.layers.Dense(
-            c.hidden_size,
-            activation="tanh",
-            kernel_initializer=weight_initializer(c),
-            name="pooler",
-        )
+        self.pooler = dense_layer(c, c.hidden_size, "pooler", activation="tanh")
 
     def build(self, input_shape: Any = None) -> None:
         self.embeddings.build()
@@ -210,7 +219,7 @@ class BertEncoder(_ConfiguredLayer):
         for block in self.blocks:
             x = block(x, attention_bias, training=training)
             hidden_states.append(x)
-        outputs = {"sequence_output": x, "pooled_output": self.pooler(x[:, 0])}
+        outputs = {"sequence_output": x, "pooled_output": float32(self.pooler(x[:, 0]))}
         if return_all_layers:
             outputs["hidden_states"] = hidden_states
         return outputs

@@ -22,7 +22,7 @@ class ClassificationHead(keras.layers.Layer):
         self.num_outputs = num_outputs
         self.dropout_rate = dropout
         self.initializer_range = initializer_range
-        self.dropout = keras.layers.Dropout(dropout)
+        self.dropout = keras.layers.Dropout(dropout, dtype="float32")
         self.dense = keras.layers.Dense(
             num_outputs,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),

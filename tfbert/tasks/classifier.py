@@ -183,6 +183,29 @@ class BertClassifier(keras.Model):
             else positive
         )
 
+    def for_inference(self, precision: str = "bfloat16") -> BertClassifier:
+        """A copy for prediction and export whose Dense weights are stored and multiplied in
+        `precision` ("float32", "bfloat16" or "float16"); the rest stays float32.
+
+        bfloat16 runs the encoder about 1.5x faster on CPUs with AVX-512 BF16 and halves the
+        Dense weights; predictions move slightly (benchmarks/results has the accuracy change on
+        real test splits). The copy is for inference: train the float32 model.
+        """
+        from tfbert.training.precision import INFERENCE_POLICIES
+
+        if precision not in INFERENCE_POLICIES:
+            raise ValueError(
+                f"Unknown precision {precision!r}; choose one of {', '.join(INFERENCE_POLICIES)}."
+            )
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(INFERENCE_POLICIES[precision])
+        try:
+            twin = type(self).from_config(self.get_config())
+        finally:
+            keras.config.set_dtype_policy(previous)
+        twin.set_weights(self.get_weights())
+        return twin
+
     # ----- the text face -----------------------------------------------------------------------
     def text_model(self, pair: bool = False) -> keras.Model:
         """A Keras model from raw strings to probabilities, sharing this model's weights.
@@ -221,14 +244,16 @@ class BertClassifier(keras.Model):
         from tfbert.data.readers import TextClassificationData
 
         pairs = None if text_pairs is None else list(text_pairs)
-        # Predict in order of length so that each batch pads little (the tokenizer pads to the
-        # batch's longest sequence when pad_to="longest"), then restore the caller's order.
+        # Predict in order of length, each batch padded to its longest text, so that little
+        # compute goes to padding; then restore the caller's order.
         lengths = [len(t) + (len(pairs[i]) if pairs else 0) for i, t in enumerate(texts)]
         order = np.argsort(lengths, kind="stable")
         data = TextClassificationData(
             [texts[i] for i in order], None, None if pairs is None else [pairs[i] for i in order]
         )
-        features = classification_dataset(self, data, batch_size, with_labels=False)
+        features = classification_dataset(
+            self, data, batch_size, with_labels=False, pad_to="longest"
+        )
         sorted_logits = self.predict(features, verbose=verbose)
         logits = np.empty_like(sorted_logits)
         logits[order] = sorted_logits

@@ -51,6 +51,9 @@ from tfbert.modeling.bert import (
     FEATURE_NAMES,
     BertEncoder,
     activation_function,
+    dense_layer,
+    float32,
+    layer_norm,
     weight_initializer,
 )
 from tfbert.text.tokenizer import BertTokenizer, check_tokenizer_fits
@@ -88,18 +91,13 @@ class MaskedLMHead(keras.layers.Layer):
         token_embedding: keras.layers.Embedding,
         **kwargs: Any,
     ) -> None:
+        kwargs["dtype"] = "float32"  # as the encoder: only the Dense matmul follows the policy
         super().__init__(**kwargs)
         self.config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
         c = self.config
-        self.transform = keras.layers.Dense(
-            c.hidden_size,
-            activation=activation_function(c.hidden_act),
-            kernel_initializer=weight_initializer(c),
-            name="transform",
-        )
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=c.layer_norm_epsilon, name="transform_layer_norm"
-        )
+        self.transform = dense_layer(c, c.hidden_size, "transform")
+        self.activation = activation_function(c.hidden_act)
+        self.layer_norm = layer_norm(c, "transform_layer_norm")
         # A function, not an attribute: Keras would otherwise track the embedding layer as a
         # sub-layer of this head too.
         self._token_embeddings = lambda: token_embedding.embeddings
@@ -116,7 +114,7 @@ class MaskedLMHead(keras.layers.Layer):
     def call(self, sequence_output, mask_positions):
         positions = ops.cast(mask_positions, "int32")[:, :, None]
         gathered = ops.take_along_axis(sequence_output, positions, axis=1)  # [b, p, hidden]
-        x = self.layer_norm(self.transform(gathered))
+        x = self.layer_norm(self.activation(float32(self.transform(gathered))))
         # The decoder in float32 (softmax over the vocabulary needs the range).
         embeddings = ops.cast(self._token_embeddings(), "float32")
         logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)

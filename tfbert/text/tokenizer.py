@@ -97,6 +97,20 @@ class BertTokenizer(keras.layers.Layer):
             lower_case_nfd_strip_accents=self.lowercase and self.strip_accents,
         )
 
+    def with_padding(self, pad_to: str) -> BertTokenizer:
+        """This tokenizer with another `pad_to` (the same one when it already matches).
+
+        Prediction and evaluation pad to each batch's longest text whatever the training
+        setting: the model gives the same outputs at real tokens for any padding.
+        """
+        if pad_to == self.pad_to:
+            return self
+        # Cached outside Keras's attribute tracking: a twin is not a sub-layer of this one.
+        twins = self.__dict__.setdefault("_padding_twins", {})
+        if pad_to not in twins:
+            twins[pad_to] = BertTokenizer.from_config({**self.get_config(), "pad_to": pad_to})
+        return twins[pad_to]
+
     @property
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
