@@ -251,7 +251,11 @@ class BertTokenizer(keras.layers.Layer):
             segments += [tf.ones_like(segment) * segment_id, tf.ones_like(sep) * segment_id]
         token_ids = tf.concat(tokens, axis=1)
         segment_ids = tf.concat(segments, axis=1)
-        shape = [None, self.max_length] if self.pad_to == "max_length" else None
+        if self.pad_to == "max_length":
+            shape = [None, self.max_length]
+        else:  # the longest row, and never narrower than [CLS] [SEP] (an empty batch included)
+            width = tf.maximum(tf.reduce_max(token_ids.row_lengths()), 2)
+            shape = tf.stack([token_ids.nrows(), width])
         return {
             "token_ids": token_ids.to_tensor(default_value=self.pad_id, shape=shape),
             "segment_ids": segment_ids.to_tensor(default_value=0, shape=shape),
