@@ -194,10 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=13, help="default: 13")
     fit.add_argument(
         "--bucket-by-length",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="batch texts of similar length together (batches pad to their longest text, so "
-        "less compute goes to padding; batches are still shuffled) (default: on)",
+        action="store_true",
+        help="batch texts of similar length together: batches pad to their longest text, so "
+        "less compute goes to padding (batches are still shuffled; off by default until its "
+        "effect on accuracy is measured, see README)",
     )
     fit.add_argument(
         "--strategy",
