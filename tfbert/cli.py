@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
+PRECISION_CHOICES = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
 
 
 # ----- argument parsing ------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--precision",
-        choices=["float32", "bfloat16", "float16"],
+        choices=PRECISION_CHOICES,
         default="float32",
         help="compute precision: bfloat16 on CPUs with AVX-512 BF16 and on TPUs/recent GPUs, "
         "float16 (with loss scaling) on GPUs; weights stay float32 (default: float32)",
@@ -380,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden and attention dropout (default: the preset's or checkpoint's; short "
         "pretraining runs often do better with 0)",
     )
-    pre.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
+    pre.add_argument("--precision", choices=PRECISION_CHOICES, default="float32")
     pre.add_argument("--seed", type=int, default=13, help="default: 13")
     pre.add_argument("--output-dir", type=Path, required=True)
     pre.add_argument("--overwrite", action="store_true", help="replace an existing --output-dir")
@@ -666,7 +667,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _add_inference_precision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
-        choices=["float32", "bfloat16", "float16"],
+        choices=PRECISION_CHOICES,
         default="float32",
         help="precision of the Dense layers' weights and matmuls: bfloat16 is about 1.5x faster "
         "on CPUs with AVX-512 BF16, with slightly different probabilities (default: float32)",
