@@ -29,10 +29,10 @@ adapted=$(date +%s)
 if [ ! -f "$OUT/classifier/test_report.json" ]; then
   log "fine-tuning the adapted encoder (the imdb_minilm recipe)"
   # --pooling mean: the adapted directory no longer carries sentence-transformers' pooling file.
-  # (INIT_FROM is set from a variable: in one prefix, a later assignment sees the earlier ones.)
-  adapted_dir="$OUT/adapted"
+  # (Paths come from variables: in one prefix, a later assignment sees the earlier ones.)
+  adapted_dir="$OUT/adapted" classifier_results="$OUT/classifier.json"
   OUT="$OUT/classifier" TFBERT="$TFBERT" INIT_FROM="$adapted_dir" \
-      RESULTS="$OUT/classifier.json" bash benchmarks/recipes/imdb_minilm.sh
+      RESULTS="$classifier_results" bash benchmarks/recipes/imdb_minilm.sh
 fi
 end=$(date +%s)
 
