@@ -240,21 +240,32 @@ class BertClassifier(keras.Model):
                 "label_ids": np.zeros((0,), np.int64),
                 "labels": [],
             }
-        from tfbert.data.pipeline import classification_dataset
-        from tfbert.data.readers import TextClassificationData
-
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         pairs = None if text_pairs is None else list(text_pairs)
+        if pairs is not None and len(pairs) != len(texts):
+            raise ValueError(f"Got {len(texts)} texts but {len(pairs)} text_pairs; pass one each.")
+        for name, values in (("texts", texts), ("text_pairs", pairs or [])):
+            wrong = next((v for v in values if not isinstance(v, str)), None)
+            if wrong is not None:
+                raise TypeError(f"{name} must be strings, got {type(wrong).__name__}: {wrong!r}.")
         # Predict in order of length, each batch padded to its longest text, so that little
-        # compute goes to padding; then restore the caller's order.
+        # compute goes to padding; then restore the caller's order. One cached tf.function per
+        # batch (tokenizer + model): no input pipeline or `predict` loop to set up per call.
         lengths = [len(t) + (len(pairs[i]) if pairs else 0) for i, t in enumerate(texts)]
         order = np.argsort(lengths, kind="stable")
-        data = TextClassificationData(
-            [texts[i] for i in order], None, None if pairs is None else [pairs[i] for i in order]
-        )
-        features = classification_dataset(
-            self, data, batch_size, with_labels=False, pad_to="longest"
-        )
-        sorted_logits = self.predict(features, verbose=verbose)
+        logits_of = self._logits_function(pair=pairs is not None)
+        progress = keras.utils.Progbar(len(texts)) if verbose in (1, "auto") else None
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            batch = [tf.constant([texts[i] for i in rows], tf.string)]
+            if pairs is not None:
+                batch.append(tf.constant([pairs[i] for i in rows], tf.string))
+            chunks.append(logits_of(*batch).numpy())
+            if progress is not None:
+                progress.add(len(rows))
+        sorted_logits = np.concatenate(chunks)
         logits = np.empty_like(sorted_logits)
         logits[order] = sorted_logits
         probabilities = self.probabilities(logits).numpy()
@@ -270,6 +281,28 @@ class BertClassifier(keras.Model):
                 for row in probabilities
             ]
         return result
+
+    def _logits_function(self, pair: bool) -> Any:
+        """A cached tf.function from a batch of strings (and pairs) to float32 logits, padded
+        to the batch's longest text. Reads the current weights on every call."""
+        # Cached outside Keras's attribute tracking: the functions are not part of the model.
+        cache = self.__dict__.setdefault("_logits_functions", {})
+        if pair not in cache:
+            tokenizer = self.tokenizer.with_padding("longest")
+            strings = tf.TensorSpec([None], tf.string)
+            if pair:
+                cache[pair] = tf.function(
+                    lambda text, text_pair: tf.cast(
+                        self(tokenizer((text, text_pair)), training=False), tf.float32
+                    ),
+                    input_signature=[strings, strings],
+                )
+            else:
+                cache[pair] = tf.function(
+                    lambda text: tf.cast(self(tokenizer(text), training=False), tf.float32),
+                    input_signature=[strings],
+                )
+        return cache[pair]
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
