@@ -426,14 +426,11 @@ def _tfbert_training(weights: Weights, length: int, seed: int, steps: int) -> Fa
     """Rows from the plain setting (fixed-length padding, float32) to the fastest one (length
     buckets padded to their longest text, bfloat16 Dense matmuls), one change at a time."""
     from tfbert.data.pipeline import classification_dataset
-    from tfbert.training.precision import set_precision
+    from tfbert.training.precision import PRECISIONS, dtype_policy
 
     first = _tfbert_classifier(weights, length, seed)
-    set_precision("bfloat16")
-    try:
+    with dtype_policy(PRECISIONS["bfloat16"]):  # the training policy: mixed_bfloat16
         bfloat16 = _padded_to_longest(first)
-    finally:
-        set_precision("float32")
     variants = [  # (name suffix, model, padding, length buckets, precision)
         ("", first, "max_length", False, "float32"),
         (", pad_to=longest", _padded_to_longest(first), "longest", False, "float32"),

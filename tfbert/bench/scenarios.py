@@ -491,22 +491,18 @@ def _encoder_inputs(config: BertConfig, batch: int, length: int, seed: int) -> d
 
 
 def _tfbert_encoders(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
-    import keras
     import tensorflow as tf
 
     from tfbert.modeling.bert import BertEncoder
+    from tfbert.training.precision import INFERENCE_POLICIES, dtype_policy
 
     encoder = BertEncoder(config)
     encoder.build()
     # The inference-precision copy (BertClassifier.for_inference's policy): bfloat16 Dense
     # weights and matmuls, the rest float32; same weights, rounded.
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("bfloat16")
-    try:
+    with dtype_policy(INFERENCE_POLICIES["bfloat16"]):
         fast = BertEncoder(config)
         fast.build()
-    finally:
-        keras.config.set_dtype_policy(previous)
     fast.set_weights(encoder.get_weights())
     tensors = {key: tf.constant(value) for key, value in inputs.items()}
     call = lambda x: encoder(x, training=False)

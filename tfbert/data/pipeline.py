@@ -29,7 +29,6 @@ def classification_dataset(
     drop_remainder: bool = False,
     bucket_by_length: bool = False,
     num_buckets: int = 8,
-    pad_to: str | None = None,
 ) -> tf.data.Dataset:
     """(features, targets) batches for `fit`/`evaluate`, or features only for `predict`.
 
@@ -38,9 +37,6 @@ def classification_dataset(
     count, a cheap stand-in for token count; bucket edges at length quantiles), so that with a
     tokenizer padding to the batch's longest sequence little compute is spent on padding. The
     batches are shuffled again, so training still sees lengths in random order.
-
-    `pad_to` overrides the tokenizer's padding ("longest" for prediction and evaluation, where
-    static shapes buy nothing).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -80,9 +76,7 @@ def classification_dataset(
             dataset = dataset.shuffle(64, seed=seed, reshuffle_each_iteration=True)
     else:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    tokenizer = (
-        classifier.tokenizer if pad_to is None else classifier.tokenizer.with_padding(pad_to)
-    )
+    tokenizer = classifier.tokenizer
     if with_labels:
         dataset = dataset.map(lambda x, y: (tokenizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:

