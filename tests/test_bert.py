@@ -102,3 +102,38 @@ def test_get_config_round_trip(encoder: BertEncoder) -> None:
         clone(batch)["pooled_output"], encoder(batch)["pooled_output"], atol=1e-6
     )
     assert clone.config == CONFIG
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_dropout_drops_at_its_rate_and_keeps_the_expectation(rate: float) -> None:
+    from tfbert.modeling.bert import Dropout
+
+    layer = Dropout(rate, seed=3)
+    ones = np.ones((64, 12, 128, 16), "float32")  # 1.6M values, odd counts handled below too
+    out = np.asarray(layer(ones, training=True))
+    dropped = float(np.mean(out == 0.0))
+    assert abs(dropped - rate) < 0.003  # binomial sd ~2.4e-4 at 0.1
+    assert np.allclose(out[out != 0.0], 1.0 / (1.0 - rate))
+    assert abs(float(out.mean()) - 1.0) < 0.01
+    # Each call draws a fresh mask; the layer is the identity at inference.
+    again = np.asarray(layer(ones, training=True))
+    assert np.mean((again == 0.0) != (out == 0.0)) > 0.5 * 2 * rate * (1 - rate)
+    np.testing.assert_array_equal(np.asarray(layer(ones, training=False)), ones)
+    odd = np.asarray(layer(np.ones((3, 5, 7), "float32"), training=True))
+    assert odd.shape == (3, 5, 7)
+    assert np.all(np.isclose(odd, 0.0) | np.isclose(odd, 1.0 / (1.0 - rate)))
+
+
+def test_dropout_masks_follow_the_seed_generator_state() -> None:
+    """Resume restores the seed generator's state: the same state must give the same mask."""
+    from tfbert.modeling.bert import Dropout
+
+    first, second = Dropout(0.2, seed=7), Dropout(0.2, seed=7)
+    x = np.ones((8, 33), "float32")
+    np.testing.assert_array_equal(first(x, training=True), second(x, training=True))
+    state = np.asarray(first.seed_generator.state)
+    after = np.asarray(first(x, training=True))
+    first.seed_generator.state.assign(state)
+    np.testing.assert_array_equal(first(x, training=True), after)
+    restored = keras.layers.deserialize(keras.layers.serialize(first))
+    assert isinstance(restored, Dropout) and restored.rate == 0.2

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfbert.config import BertConfig
@@ -71,6 +72,33 @@ def float32(x):
     return ops.cast(x, "float32")
 
 
+@keras.saving.register_keras_serializable(package="tfbert")
+class Dropout(keras.layers.Dropout):
+    """Keras's Dropout, drawing 16 random bits per element instead of a 32-bit float.
+
+    Random numbers are the main cost of dropout on CPUs (TensorFlow's Philox makes ~660M
+    numbers/s on 2 cores), and BERT drops ~38M values per MiniLM-sized training step, most of
+    them attention probabilities. Half the random words makes the attention dropout 40%
+    faster; the drop probability is rounded to a multiple of 1/65536 (0.1 -> 0.100006). Same
+    seed generator as Keras's layer, so checkpoints and resume see the same state.
+    """
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0 or self.noise_shape is not None:
+            return super().call(inputs, training=training)
+        seed = self.seed_generator.next()
+        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)  # as Keras does
+        count = tf.size(inputs)
+        words = tf.random.stateless_uniform(
+            [(count + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.uint32
+        )
+        halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:count]
+        threshold = tf.constant(round(self.rate * 65536), tf.uint16)
+        keep = tf.reshape(halves >= threshold, tf.shape(inputs))
+        scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
+        return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
+
+
 class _ConfiguredLayer(keras.layers.Layer):
     """A layer built from a BertConfig, serialised as the config's dict; computes in float32."""
 
@@ -103,7 +131,7 @@ class BertEmbeddings(_ConfiguredLayer):
             name="segment_embedding",
         )
         self.layer_norm = layer_norm(c, "layer_norm")
-        self.dropout = keras.layers.Dropout(c.hidden_dropout, dtype="float32")
+        self.dropout = Dropout(c.hidden_dropout, dtype="float32")
 
     def build(self, input_shape: Any = None) -> None:
         c = self.config
@@ -135,7 +163,7 @@ class SelfAttention(_ConfiguredLayer):
         self.query, self.key, self.value, self.output_dense = (
             dense_layer(c, c.hidden_size, name) for name in ("query", "key", "value", "output")
         )
-        self.dropout = keras.layers.Dropout(c.attention_dropout, dtype="float32")
+        self.dropout = Dropout(c.attention_dropout, dtype="float32")
 
     def build(self, input_shape: Any = None) -> None:
         hidden = self.config.hidden_size
@@ -183,7 +211,7 @@ class TransformerBlock(_ConfiguredLayer):
         )
         self.output_dense = dense_layer(c, c.hidden_size, "output")
         self.output_layer_norm = layer_norm(c, "output_layer_norm")
-        self.dropout = keras.layers.Dropout(c.hidden_dropout, dtype="float32")
+        self.dropout = Dropout(c.hidden_dropout, dtype="float32")
 
     def build(self, input_shape: Any = None) -> None:
         c = self.config
