@@ -885,6 +885,8 @@ def training(settings: Settings) -> dict[str, Any]:
             notes=[
                 "loss: after the first (untimed) call; updated: share of trainable tensors that "
                 "call changed; padding: longest = to each batch's longest text;",
+                "Keras rows (.fit): the compiled train step that fit runs, called on batches "
+                "from a long-lived tf.data iterator (fit's per-call set-up and teardown excluded);",
                 "X / row: how many times faster X is than the row (same rounds).",
             ],
         )
