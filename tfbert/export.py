@@ -98,30 +98,37 @@ def length_sorted_logits(
     """The classifier's logits for a padded batch, computed `micro_batch` rows at a time in
     order of length, each micro-batch cut to its own longest row, then put back in order.
 
-    A request mixing short and long texts otherwise pays for the longest one in every row.
-    Exact: the model's outputs at real tokens do not depend on padding.
+    A request mixing short and long texts otherwise pays for the longest one in every row. A
+    micro-batch also takes in every following row exactly as long as its longest (no padding
+    added), so a request of equally long texts (long texts truncated to the maximum length)
+    runs as one batch: small micro-batches cost matmul efficiency (measured at 128 tokens:
+    8 rows 180 examples/s, 32 rows 199). Exact: outputs at real tokens do not depend on padding.
     """
     lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
     order = tf.argsort(lengths, stable=True)
     ordered = {name: tf.gather(value, order) for name, value in features.items()}
     ordered_lengths = tf.gather(lengths, order)
     batch = tf.shape(lengths)[0]
-    steps = (batch + micro_batch - 1) // micro_batch
     width = classifier.head.num_outputs
 
-    def step(i: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
-        start = i * micro_batch
-        end = tf.minimum(start + micro_batch, batch)
-        longest = ordered_lengths[end - 1]  # ascending order: the last row is the longest
+    def step(
+        i: tf.Tensor, start: tf.Tensor, results: tf.TensorArray
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.TensorArray]:
+        longest = ordered_lengths[tf.minimum(start + micro_batch, batch) - 1]  # ascending order
+        end = tf.searchsorted(ordered_lengths, longest[None], side="right")[0]
         chunk = {name: value[start:end, :longest] for name, value in ordered.items()}
         logits = tf.cast(classifier(chunk, training=False), tf.float32)
-        return i + 1, results.write(i, logits)
+        return i + 1, end, results.write(i, logits)
 
     results = tf.TensorArray(
-        tf.float32, size=steps, infer_shape=False, element_shape=tf.TensorShape([None, width])
-    )
-    _, results = tf.while_loop(
-        lambda i, _: i < steps, step, (tf.constant(0), results), parallel_iterations=1
+        tf.float32, size=0, dynamic_size=True, infer_shape=False,
+        element_shape=tf.TensorShape([None, width]),
+    )  # fmt: skip
+    _, _, results = tf.while_loop(
+        lambda i, start, _: start < batch,
+        step,
+        (tf.constant(0), tf.constant(0), results),
+        parallel_iterations=1,
     )
     sorted_logits = tf.reshape(results.concat(), [batch, width])
     return tf.scatter_nd(order[:, None], sorted_logits, [batch, width])
