@@ -111,24 +111,19 @@ def length_sorted_logits(
     batch = tf.shape(lengths)[0]
     width = classifier.head.num_outputs
 
-    def step(
-        i: tf.Tensor, start: tf.Tensor, results: tf.TensorArray
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.TensorArray]:
+    def step(start: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
         longest = ordered_lengths[tf.minimum(start + micro_batch, batch) - 1]  # ascending order
         end = tf.searchsorted(ordered_lengths, longest[None], side="right")[0]
         chunk = {name: value[start:end, :longest] for name, value in ordered.items()}
         logits = tf.cast(classifier(chunk, training=False), tf.float32)
-        return i + 1, end, results.write(i, logits)
+        return end, results.write(results.size(), logits)
 
     results = tf.TensorArray(
         tf.float32, size=0, dynamic_size=True, infer_shape=False,
         element_shape=tf.TensorShape([None, width]),
     )  # fmt: skip
-    _, _, results = tf.while_loop(
-        lambda i, start, _: start < batch,
-        step,
-        (tf.constant(0), tf.constant(0), results),
-        parallel_iterations=1,
+    _, results = tf.while_loop(
+        lambda start, _: start < batch, step, (tf.constant(0), results), parallel_iterations=1
     )
     sorted_logits = tf.reshape(results.concat(), [batch, width])
     return tf.scatter_nd(order[:, None], sorted_logits, [batch, width])

@@ -484,6 +484,9 @@ def _keras_hub_training(weights: Weights, length: int, seed: int, steps: int) ->
         backbone, num_classes=len(LABELS), preprocessor=preprocessor
     )
     task.compile(optimizer=_keras_optimizer())  # loss and metrics: keras-hub's defaults
+    # The preprocessor runs in tf.data below, as keras-hub's Task.fit maps it; detached from the
+    # task so train_on_batch does not preprocess a second time, eagerly.
+    task.preprocessor = None
 
     def factory(data: Any, batch: int) -> list[Row]:
         dataset = (
@@ -491,12 +494,9 @@ def _keras_hub_training(weights: Weights, length: int, seed: int, steps: int) ->
             .shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
             .batch(batch, drop_remainder=True)
             .repeat()
-            # What keras-hub's Task.fit does with its preprocessor (detached from the task
-            # below so train_on_batch does not preprocess a second time, eagerly).
             .map(lambda x, y: preprocessor(x, y=y), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE)
         )
-        task.preprocessor = None
         info = {"precision": "float32", "padding": "max_length", "weights": source}
         run = _keras_steps(task, dataset, steps)
         name = "keras-hub BertTextClassifier.fit, tf.data"

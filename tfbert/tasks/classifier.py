@@ -285,19 +285,13 @@ class BertClassifier(keras.Model):
         cache = self.__dict__.setdefault("_logits_functions", {})
         if pair not in cache:
             tokenizer = self.tokenizer.with_padding("longest")
-            strings = tf.TensorSpec([None], tf.string)
-            if pair:
-                cache[pair] = tf.function(
-                    lambda text, text_pair: tf.cast(
-                        self(tokenizer((text, text_pair)), training=False), tf.float32
-                    ),
-                    input_signature=[strings, strings],
-                )
-            else:
-                cache[pair] = tf.function(
-                    lambda text: tf.cast(self(tokenizer(text), training=False), tf.float32),
-                    input_signature=[strings],
-                )
+
+            def logits(*strings: tf.Tensor) -> tf.Tensor:  # (texts,) or (texts, pairs)
+                features = tokenizer(strings if pair else strings[0])
+                return tf.cast(self(features, training=False), tf.float32)
+
+            signature = [tf.TensorSpec([None], tf.string)] * (2 if pair else 1)
+            cache[pair] = tf.function(logits, input_signature=signature)
         return cache[pair]
 
     # ----- saving ------------------------------------------------------------------------------
