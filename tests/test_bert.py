@@ -137,3 +137,26 @@ def test_dropout_masks_follow_the_seed_generator_state() -> None:
     np.testing.assert_array_equal(first(x, training=True), after)
     restored = keras.layers.deserialize(keras.layers.serialize(first))
     assert isinstance(restored, Dropout) and restored.rate == 0.2
+
+
+def test_exact_gelu_matches_the_erfc_form_and_its_gradient() -> None:
+    import tensorflow as tf
+
+    from tfbert.modeling.bert import exact_gelu
+
+    x = tf.constant(np.linspace(-12.0, 12.0, 4001), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, reference = exact_gelu(x), tf.nn.gelu(x, approximate=False)
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=2e-6)
+    np.testing.assert_allclose(
+        tape.gradient(ours, x).numpy(), tape.gradient(reference, x).numpy(), atol=2e-6
+    )
+    # bfloat16: off by at most two bfloat16 steps at magnitude max(|gelu|, 1), as Keras's own
+    # bfloat16 GELU is (1 + erf cancels for negative inputs, an absolute error below 0.008).
+    x16 = tf.cast(x, tf.bfloat16)
+    exact = tf.nn.gelu(tf.cast(x16, tf.float32), approximate=False).numpy()
+    step = np.maximum(np.abs(exact), 1.0) * 2.0**-8
+    for form in (exact_gelu, lambda t: tf.nn.gelu(t, approximate=False)):
+        rounded = tf.cast(form(x16), tf.float32).numpy()
+        assert np.all(np.abs(rounded - exact) <= 2 * step)
