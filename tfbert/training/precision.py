@@ -12,9 +12,10 @@ encoder makes 193 examples/s in bfloat16 against 129 in float32 (1.5x), and a bf
 step is 10% faster than with a separate float32 GELU. In training the GELU cannot stay fused
 (its gradient needs the pre-activation), so it is written with erf rather than Keras's erfc:
 a bfloat16 Erfc runs ~10x slower than Erf on real activations, and the erf form makes a
-MiniLM bfloat16 training step ~10% faster (45 vs 41 examples/s at 32 x 128 tokens). With float16, Keras's `compile` wraps the
-optimizer in a LossScaleOptimizer (dynamic loss scaling). Set the precision before building the
-model: layers read the global policy when created.
+MiniLM bfloat16 training step ~10% faster (45 vs 41 examples/s at 32 x 128 tokens).
+With float16, Keras's `compile` wraps the optimizer in a LossScaleOptimizer (dynamic loss
+scaling). Set the precision before building the model: layers read the global policy when
+created.
 """
 
 from __future__ import annotations
