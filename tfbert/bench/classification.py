@@ -400,7 +400,10 @@ def _training_recipe() -> dict[str, Any]:
 
 
 def _keras_optimizer() -> Any:
-    """tfbert's `create_optimizer` (stock Keras AdamW, no decay on LayerNorm/biases)."""
+    """tfbert's `create_optimizer` (AdamW with the fused update, no decay on LayerNorm/biases).
+
+    keras-hub's row trains with it too, so the optimizer is no part of the difference between
+    the Keras rows."""
     from tfbert.training.optimization import create_optimizer
 
     recipe = _training_recipe()
