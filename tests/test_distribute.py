@@ -46,7 +46,6 @@ def test_mirrored_over_two_devices_matches_one_device(minilm_dir) -> None:
     assert single["largest_update"] > 1e-3
 
 
-
 def test_adamw_with_clipping_trains_over_two_replicas_as_on_one_device(minilm_dir) -> None:
     """tfbert's AdamW (fused Adam kernel on each replica's copy of a variable, gradient clipping
     after the replicas' gradients are summed) trains over two devices as on one. Keras's own
@@ -63,6 +62,7 @@ def test_adamw_with_clipping_trains_over_two_replicas_as_on_one_device(minilm_di
     assert single["largest_update"] > 1e-4
     # The clipping applied in this run: Keras's per-replica clipping changes the result.
     assert abs(reference["mirrored"]["loss"][-1] - reference["single"]["loss"][-1]) > 1e-3
+
 
 def test_bad_strategy_set_ups_fail_clearly(monkeypatch) -> None:
     with pytest.raises(ValueError, match="Unknown strategy 'ring'"):

@@ -44,4 +44,3 @@ def test_create_optimizer_uses_the_fused_step_and_round_trips() -> None:
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert isinstance(restored, AdamW) and restored.weight_decay == optimizer.weight_decay
     assert float(restored.learning_rate) == float(optimizer.learning_rate)
-

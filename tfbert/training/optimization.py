@@ -110,7 +110,7 @@ class AdamW(keras.optimizers.AdamW):
         return [(gradient, variable) for gradient, (_, variable) in pairs]
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.amsgrad or keras.backend.backend() != "tensorflow":
+        if self.amsgrad:  # the fused kernel has no AMSGrad variant
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
         if isinstance(variable, keras.Variable):
