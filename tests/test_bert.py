@@ -160,3 +160,120 @@ def test_exact_gelu_matches_the_erfc_form_and_its_gradient() -> None:
     for form in (exact_gelu, lambda t: tf.nn.gelu(t, approximate=False)):
         rounded = tf.cast(form(x16), tf.float32).numpy()
         assert np.all(np.abs(rounded - exact) <= 2 * step)
+
+
+def test_fused_gelu_matches_exact_gelu_and_its_gradient() -> None:
+    import tensorflow as tf
+
+    from tfbert.modeling.bert import exact_gelu, fused_gelu
+
+    x = tf.constant(np.linspace(-12.0, 12.0, 4001), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fused, exact = fused_gelu(x), exact_gelu(x)
+    np.testing.assert_allclose(fused.numpy(), exact.numpy(), atol=2e-6)
+    np.testing.assert_allclose(tape.gradient(fused, x), tape.gradient(exact, x), atol=2e-6)
+    # bfloat16 in and out: computed in float32 and rounded once, so within one bfloat16 step of
+    # the exact value plus float32 cancellation (autodiff of the written-out form rounds after
+    # every op: off by up to 0.008 for negative inputs).
+    x16 = tf.cast(x * 0.37, tf.bfloat16)
+    upstream = tf.cast(tf.cos(x), tf.bfloat16)
+    wide = tf.cast(x16, tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x16, wide])
+        fused, exact = fused_gelu(x16), exact_gelu(wide)
+    assert fused.dtype == tf.bfloat16
+    for ours, reference in (
+        (fused, exact),
+        (
+            tape.gradient(fused, x16, output_gradients=upstream),
+            tape.gradient(exact, wide, output_gradients=tf.cast(upstream, tf.float32)),
+        ),
+    ):
+        reference = reference.numpy()
+        step = np.abs(reference) * 2.0**-8 + 1e-6
+        assert np.all(np.abs(tf.cast(ours, tf.float32).numpy() - reference) <= step)
+
+
+def test_training_uses_fused_gelu_and_learns_the_same_function(encoder: BertEncoder) -> None:
+    # Without dropout, training mode (fused_gelu) and inference (exact_gelu, fusable into
+    # the matmul) compute the same encoder.
+    from tfbert.modeling.bert import BertEncoder
+
+    quiet = BertEncoder(CONFIG.replace(hidden_dropout=0.0, attention_dropout=0.0))
+    batch = features([[2, 10, 20, 30, 3, 0]], mask=[[1, 1, 1, 1, 1, 0]])
+    quiet(batch)
+    quiet.set_weights(encoder.get_weights())
+    np.testing.assert_allclose(
+        quiet(batch, training=True)["sequence_output"],
+        quiet(batch)["sequence_output"],
+        atol=1e-5,
+    )
+
+
+def test_dense_bias_gradient_is_summed_in_float32_under_bfloat16() -> None:
+    import tensorflow as tf
+
+    from tfbert.modeling.bert import Dense
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(0, 1, (4096, 64)), tf.float32)
+    upstream = tf.constant(rng.normal(0, 1, (4096, 96)), tf.float32)
+    ours = Dense(96, dtype="mixed_bfloat16")
+    theirs = keras.layers.Dense(96, dtype="mixed_bfloat16")
+    ours.build((None, 64))
+    theirs.build((None, 64))
+    theirs.set_weights(ours.get_weights())
+
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+        return (y, *tape.gradient(loss, [x, layer.kernel, layer.bias]))
+
+    (y, dx, dkernel, dbias), (y_ref, dx_ref, dkernel_ref, _) = (
+        gradients(layer) for layer in (ours, theirs)
+    )
+    assert y.dtype == tf.bfloat16
+    np.testing.assert_array_equal(tf.cast(y, tf.float32), tf.cast(y_ref, tf.float32))
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(dkernel, dkernel_ref, rtol=1e-2, atol=0.5)
+    exact = tf.reduce_sum(tf.cast(tf.cast(upstream, tf.bfloat16), tf.float64), 0).numpy()
+    # One rounding of the float32 sum to bfloat16 (TensorFlow's BiasAddGrad, summing in
+    # bfloat16, was off by ~10% of the largest value on this input).
+    assert np.all(np.abs(dbias.numpy() - exact) <= np.abs(exact) * 2.0**-8 + 1e-6)
+    # Inference and float32 layers take Keras's own path.
+    np.testing.assert_array_equal(tf.cast(ours(x), tf.float32), tf.cast(theirs(x), tf.float32))
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_attention_dropout_keeps_the_expectation(precision: str) -> None:
+    import tensorflow as tf
+
+    from tfbert.modeling.bert import SelfAttention
+    from tfbert.training.precision import set_precision
+
+    set_precision(precision)
+    try:
+        keras.utils.set_random_seed(5)
+        attention = SelfAttention(CONFIG.replace(attention_dropout=0.3))
+        attention.build()
+        rng = np.random.default_rng(1)
+        x = tf.constant(rng.normal(0, 1, (2 * 16, CONFIG.hidden_size)), tf.float32)
+        key_bias = tf.constant([[0.0] * 16, [0.0] * 10 + [-30000.0] * 6])
+        draws = 400  # as many copies of the batch in one call: each draws its own mask
+        copies = attention(tf.tile(x, [draws, 1]), tf.tile(key_bias, [draws, 1]), training=True)
+        samples = tf.reshape(copies, (draws, *x.shape)).numpy()
+    finally:
+        set_precision("float32")
+    expected = attention(x, key_bias).numpy()
+    mean = samples.mean(axis=0)
+    assert np.abs(samples[0] - expected).max() > 0.1 * np.abs(expected).max()  # dropout acted
+    # The training output is linear in the kept probabilities, so its mean is the inference
+    # output: the same scale (a missing 1 / (1 - rate) would give 0.7) and within 6 standard
+    # errors everywhere.
+    slope = float(np.sum(mean * expected) / np.sum(expected**2))
+    assert abs(slope - 1.0) < 0.03
+    standard_error = samples.std(axis=0) / np.sqrt(draws)
+    assert np.all(np.abs(mean - expected) <= 6 * standard_error + 1e-6)
