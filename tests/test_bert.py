@@ -277,3 +277,40 @@ def test_attention_dropout_keeps_the_expectation(precision: str) -> None:
     assert abs(slope - 1.0) < 0.03
     standard_error = samples.std(axis=0) / np.sqrt(draws)
     assert np.all(np.abs(mean - expected) <= 6 * standard_error + 1e-6)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.25])
+def test_add_dropout_norm_matches_keras_layer_norm_and_its_gradients(rate: float) -> None:
+    import tensorflow as tf
+
+    from tfbert.modeling.bert import Dropout, add_dropout_norm
+
+    rng = np.random.default_rng(3)
+    norm = keras.layers.LayerNormalization(epsilon=1e-12)
+    norm.build((None, 64))
+    norm.set_weights([rng.normal(1, 0.3, 64), rng.normal(0, 0.3, 64)])
+    x, branch, upstream = (tf.constant(rng.normal(0, 2, (300, 64)), tf.float32) for _ in "xbu")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, branch])
+        fused = add_dropout_norm(x, branch, norm, Dropout(rate, seed=1))
+        loss = tf.reduce_sum(fused * upstream)
+    d_x, d_branch, d_gamma, d_beta = tape.gradient(loss, [x, branch, norm.gamma, norm.beta])
+    scale = 1.0 / (1.0 - rate)
+    kept = (d_branch.numpy() != 0.0) if rate else np.ones(branch.shape, bool)
+    if rate:  # the gradient drops what the forward pass dropped: one mask for both
+        assert abs(1.0 - kept.mean() - rate) < 0.02
+        np.testing.assert_allclose(d_branch.numpy()[kept], d_x.numpy()[kept] * scale, rtol=1e-6)
+    # Keras's LayerNormalization under autodiff, given the same kept positions.
+    dropped = tf.where(kept, branch * scale, 0.0)
+    with tf.GradientTape() as tape:
+        tape.watch([x, dropped])
+        reference = norm(x + dropped)
+        reference_loss = tf.reduce_sum(reference * upstream)
+    ref_x, ref_dropped, ref_gamma, ref_beta = tape.gradient(
+        reference_loss, [x, dropped, norm.gamma, norm.beta]
+    )
+    np.testing.assert_allclose(fused, reference, atol=2e-5)
+    np.testing.assert_allclose(d_x, ref_x, atol=2e-5)
+    np.testing.assert_allclose(d_branch, np.where(kept, ref_dropped * scale, 0.0), atol=2e-5)
+    np.testing.assert_allclose(d_gamma, ref_gamma, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(d_beta, ref_beta, rtol=1e-4, atol=1e-3)

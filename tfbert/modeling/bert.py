@@ -191,6 +191,61 @@ class Dropout(keras.layers.Dropout):
         return tf.reshape(halves >= threshold, shape)
 
 
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _add_norm_forward(x, branch, keep, scale, gamma, beta, epsilon):
+    branch = tf.cast(branch, tf.float32)
+    if keep is not None:
+        branch = tf.where(keep, branch * scale, 0.0)
+    summed = x + branch
+    centered = summed - tf.reduce_mean(summed, axis=-1, keepdims=True)
+    inverse_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), -1, keepdims=True) + epsilon)
+    normed = centered * inverse_std
+    return normed * gamma + beta, normed, inverse_std
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _add_norm_backward(upstream, normed, inverse_std, keep, scale, gamma, branch_dtype):
+    d_normed = upstream * gamma
+    d_summed = inverse_std * (
+        d_normed
+        - tf.reduce_mean(d_normed, axis=-1, keepdims=True)
+        - normed * tf.reduce_mean(d_normed * normed, axis=-1, keepdims=True)
+    )
+    d_branch = d_summed if keep is None else tf.where(keep, d_summed * scale, 0.0)
+    return (
+        d_summed,
+        tf.cast(d_branch, branch_dtype),
+        tf.reduce_sum(upstream * normed, axis=0),
+        tf.reduce_sum(upstream, axis=0),
+    )
+
+
+def add_dropout_norm(x, branch, norm: keras.layers.LayerNormalization, dropout: Dropout):
+    """norm(x + dropout(branch)) for training, forward and gradient each one XLA-fused loop.
+
+    The residual add, dropout and LayerNorm run ~25 element-wise passes over the
+    [tokens, hidden] activations under autodiff; fused they are two, and the branch (a Dense
+    output, possibly bfloat16) is widened inside. x: [rows, hidden] float32.
+    """
+    keep = dropout.keep_mask(tf.shape(branch)) if dropout.rate > 0 else None
+    scale = 1.0 / (1.0 - dropout.rate)
+
+    @tf.custom_gradient
+    def fused(x, branch, gamma, beta):
+        y, normed, inverse_std = _add_norm_forward(
+            x, branch, keep, scale, gamma, beta, norm.epsilon
+        )
+
+        def gradient(upstream):
+            return _add_norm_backward(
+                upstream, normed, inverse_std, keep, scale, gamma, branch.dtype
+            )
+
+        return y, gradient
+
+    return fused(x, branch, tf.convert_to_tensor(norm.gamma), tf.convert_to_tensor(norm.beta))
+
+
 class _ConfiguredLayer(keras.layers.Layer):
     """A layer built from a BertConfig, serialised as the config's dict; computes in float32."""
 
@@ -327,14 +382,19 @@ class TransformerBlock(_ConfiguredLayer):
     def call(self, x, key_bias, training=None):
         """x: [batch * length, hidden] float32; key_bias: [batch, length]."""
         attended = self.attention(x, key_bias, training=training)
-        x = self.attention_layer_norm(x + self.dropout(attended, training=training))
+        x = self._add_and_norm(self.attention_layer_norm, x, attended, training)
         hidden = self.intermediate(x, training=training)
         if training and self.config.hidden_act == "gelu":
             hidden = fused_gelu(hidden)
         else:
             hidden = self.activation(hidden)
-        transformed = float32(self.output_dense(hidden))
-        return self.output_layer_norm(x + self.dropout(transformed, training=training))
+        transformed = self.output_dense(hidden)
+        return self._add_and_norm(self.output_layer_norm, x, transformed, training)
+
+    def _add_and_norm(self, norm, x, branch, training):
+        if training:
+            return add_dropout_norm(x, branch, norm, self.dropout)
+        return norm(x + float32(branch))
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
