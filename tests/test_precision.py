@@ -45,7 +45,7 @@ def test_bfloat16_training_matches_float32_accuracy(
 ) -> None:
     _, float32_accuracy = _train_and_score(english_vocab, imdb_small_split, "float32")
     model, bfloat16_accuracy = _train_and_score(english_vocab, imdb_small_split, "bfloat16")
-    # The Dense matmuls ran in bfloat16; variables, the residual stream and the head in float32.
+    # The matmuls ran in bfloat16; variables, the residual stream and the head in float32.
     block = model.encoder.blocks[0]
     for dense in (block.attention.query, block.intermediate, block.output_dense):
         assert dense.compute_dtype == "bfloat16"

@@ -669,8 +669,9 @@ def _add_inference_precision(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISION_CHOICES,
         default="float32",
-        help="precision of the Dense layers' weights and matmuls: bfloat16 is about 1.5x faster "
-        "on CPUs with AVX-512 BF16, with slightly different probabilities (default: float32)",
+        help="precision of the matmuls (Dense weights and attention): bfloat16 is about 1.5x "
+        "faster on CPUs with AVX-512 BF16, with slightly different probabilities "
+        "(default: float32)",
     )
 
 

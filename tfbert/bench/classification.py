@@ -438,7 +438,7 @@ def _keras_steps(model: Any, dataset: Any, steps: int) -> Callable[[], float]:
 
 def _tfbert_training(weights: Weights, length: int, seed: int, steps: int) -> Factory:
     """Rows from the plain setting (fixed-length padding, float32) to the fastest one (length
-    buckets padded to their longest text, bfloat16 Dense matmuls), one change at a time."""
+    buckets padded to their longest text, bfloat16 matmuls), one change at a time."""
     from tfbert.data.pipeline import classification_dataset
     from tfbert.training.precision import PRECISIONS, dtype_policy
 

@@ -91,7 +91,7 @@ class MaskedLMHead(keras.layers.Layer):
         token_embedding: keras.layers.Embedding,
         **kwargs: Any,
     ) -> None:
-        kwargs["dtype"] = "float32"  # as the encoder: only the Dense matmul follows the policy
+        kwargs["dtype"] = "float32"  # as the encoder: only the matmuls follow the policy
         super().__init__(**kwargs)
         self.config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
         c = self.config
