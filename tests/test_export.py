@@ -57,6 +57,14 @@ def test_export_layout_signatures_and_size(classifier: BertClassifier, tmp_path)
     ]
 
 
+def _example(text: str) -> bytes:
+    """A serialized tf.Example with the `text` feature the Classify signature reads."""
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+    return tf.train.Example(
+        features=tf.train.Features(feature={"text": feature})
+    ).SerializeToString()
+
+
 def test_classify_signature_speaks_the_classify_api(classifier: BertClassifier, tmp_path) -> None:
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -66,16 +74,7 @@ def test_classify_signature_speaks_the_classify_api(classifier: BertClassifier, 
     assert signature.method_name == "tensorflow/serving/classify"
     assert set(signature.inputs) == {"inputs"} and set(signature.outputs) == {"classes", "scores"}
 
-    examples = [
-        tf.train.Example(
-            features=tf.train.Features(
-                feature={
-                    "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
-                }
-            )
-        ).SerializeToString()
-        for text in TEXTS
-    ]
+    examples = [_example(text) for text in TEXTS]
     result = load_exported(path).signatures["classify"](inputs=tf.constant(examples))
     expected = classifier.predict_texts(TEXTS)["probabilities"]
     np.testing.assert_allclose(result["scores"].numpy(), expected, atol=1e-6)
@@ -172,7 +171,7 @@ def test_bfloat16_export_is_smaller_and_matches_its_in_process_copy(
     fast = classifier.for_inference("bfloat16")
     path32 = classifier.export(tmp_path / "exports", warmup_texts=())
     path16 = fast.export(tmp_path / "exports", warmup_texts=())
-    assert directory_size(path16 / "variables") < directory_size(path32 / "variables")
+    assert directory_size(path16) < directory_size(path32)
     outputs = load_exported(path16).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(
         outputs["probabilities"], fast.predict_texts(texts)["probabilities"], atol=1e-4
@@ -181,3 +180,54 @@ def test_bfloat16_export_is_smaller_and_matches_its_in_process_copy(
         outputs["probabilities"].numpy() - classifier.predict_texts(texts)["probabilities"]
     ).max()
     assert 0 < difference < 0.02
+
+
+def test_low_precision_export_bakes_its_weights_in_as_constants(
+    classifier: BertClassifier, imdb_reviews, tmp_path
+) -> None:
+    texts = [text for text, _ in imdb_reviews[:30]] + TEXTS
+    fast = classifier.for_inference("bfloat16")
+    weight_bytes = sum(w.size * w.itemsize for w in fast.get_weights())
+    baked = fast.export(tmp_path / "exports", warmup_texts=())  # the default for bfloat16
+    kept = fast.export(tmp_path / "exports", warmup_texts=(), constant_weights=False)
+
+    # The weights live in the graph, once, and nothing is left to restore from variables/.
+    assert directory_size(baked / "variables") < 0.01 * weight_bytes
+    graph_growth = (baked / "saved_model.pb").stat().st_size - (
+        kept / "saved_model.pb"
+    ).stat().st_size
+    # (A weight the serving graph never reads, such as an unused pooler, is left out.)
+    assert 0.9 * weight_bytes <= graph_growth < 1.05 * weight_bytes
+    assert weight_bytes <= directory_size(kept / "variables") < 1.05 * weight_bytes
+    loaded = [load_exported(path) for path in (baked, kept)]  # referenced: they own variables
+    signatures = [model.signatures for model in loaded]
+    assert not signatures[0]["serving_default"].variables
+    assert signatures[1]["serving_default"].variables
+
+    # Same arithmetic either way, up to bfloat16 rounding (oneDNN may pick another kernel for
+    # constant weights), through both signatures.
+    outputs = [s["serving_default"](text=tf.constant(texts)) for s in signatures]
+    probabilities = [output["probabilities"].numpy() for output in outputs]
+    np.testing.assert_allclose(probabilities[0], probabilities[1], atol=1e-3)
+    top2 = np.sort(probabilities[1], axis=-1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2e-3
+    np.testing.assert_array_equal(
+        outputs[0]["label"].numpy()[clear], outputs[1]["label"].numpy()[clear]
+    )
+    examples = tf.constant([_example(text) for text in texts[:5]])
+    scores = [s["classify"](inputs=examples)["scores"] for s in signatures]
+    np.testing.assert_allclose(scores[0], probabilities[0][:5], atol=1e-6)
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-3)
+
+    # A float32 export keeps its variables unless asked (constants bring no speed there).
+    assert directory_size(classifier.export(tmp_path / "f32", warmup_texts=()) / "variables") > (
+        weight_bytes
+    )
+    frozen32 = classifier.export(tmp_path / "f32", warmup_texts=(), constant_weights=True)
+    np.testing.assert_allclose(
+        load_exported(frozen32).signatures["serving_default"](text=tf.constant(texts))[
+            "probabilities"
+        ],
+        classifier.predict_texts(texts)["probabilities"],
+        atol=1e-5,
+    )

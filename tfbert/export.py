@@ -8,7 +8,9 @@ Signatures (raw strings in; the tokenizer is in the graph):
   string and `scores` [batch, labels] float32.
 
 Why not `model.export`: Keras's ExportArchive tracks every variable twice (`variables/` and
-`_all_variables/`), doubling the artifact. Here a plain `tf.Module` tracks each variable once.
+`_all_variables/`), doubling the artifact. Here a plain `tf.Module` tracks each variable once;
+a bfloat16/float16 export (`for_inference`) stores its weights once as graph constants
+instead, which oneDNN serves faster (`weights_as_constants`).
 
 Warm-up: `assets.extra/tf_serving_warmup_requests` holds one Predict and one Classify request
 that TF Serving replays while loading the version (see `tfbert.serving.warmup`).
@@ -42,19 +44,46 @@ LABELS_FILE = "tfbert_labels.json"  # in assets.extra/, which TF Serving copies 
 
 
 class _ServingModule(tf.Module):
-    """Tracks each variable once; the serving functions close over the model untracked."""
+    """Tracks each variable once (or none, with constant weights); the serving functions close
+    over the model untracked."""
 
-    def __init__(self, classifier: BertClassifier, pair: bool, micro_batch: int | None) -> None:
+    def __init__(
+        self,
+        classifier: BertClassifier,
+        pair: bool,
+        micro_batch: int | None,
+        constant_weights: bool,
+    ) -> None:
         super().__init__(name="tfbert_serving")
-        self._weights = [v.value for v in classifier.weights]  # the tf.Variables
         label_names = tf.constant(classifier.labels)
         tokenizer = classifier.tokenizer.with_padding("longest")
 
-        def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        def numeric_logits(token_ids, segment_ids, padding_mask):
+            features = {
+                "token_ids": token_ids,
+                "segment_ids": segment_ids,
+                "padding_mask": padding_mask,
+            }
             if micro_batch is None:
-                logits = classifier(features, training=False)
-            else:
-                logits = length_sorted_logits(classifier, features, micro_batch)
+                return tf.cast(classifier(features, training=False), tf.float32)
+            return length_sorted_logits(classifier, features, micro_batch)
+
+        feature = tf.TensorSpec([None, None], tf.int32)
+        logits_function = tf.function(numeric_logits, autograph=False).get_concrete_function(
+            feature, feature, feature
+        )
+        if constant_weights:
+            logits_function = weights_as_constants(logits_function)
+            self._weights = []
+        else:
+            self._weights = [v.value for v in classifier.weights]  # the tf.Variables
+
+        def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+            logits = logits_function(
+                features["token_ids"], features["segment_ids"], features["padding_mask"]
+            )
+            if isinstance(logits, (list, tuple)):  # a frozen function returns a flat list
+                (logits,) = logits
             probabilities = classifier.probabilities(logits)
             label_id = tf.argmax(probabilities, axis=-1)
             return {
@@ -90,6 +119,23 @@ class _ServingModule(tf.Module):
         self.classify = tf.function(
             classify, input_signature=[string_batch("inputs")], autograph=False
         )
+
+
+def weights_as_constants(function: Any) -> Any:
+    """`function` (a concrete function) with every variable it reads baked in as a constant.
+
+    oneDNN reorders a bfloat16 matmul's weights into its blocked layout on every call when they
+    come from variables, and once when they are constants: a bfloat16 MiniLM export answers
+    one text 12-22% faster and batches of 32 ~10% faster this way; outputs agree up to bfloat16
+    rounding (identical on MiniLM's test texts). A float32 matmul needs no reorder (no gain
+    measured), so float32 exports keep their variables unless asked.
+    """
+    # TensorFlow's own freezing pass (the TFLite converter's); not under tf.* in TF 2.21.
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    return convert_variables_to_constants_v2(function)
 
 
 def length_sorted_logits(
@@ -149,6 +195,7 @@ def export_saved_model(
     overwrite: bool = False,
     warmup_texts: Sequence[str] | None = None,
     micro_batch: int | None = 8,
+    constant_weights: bool | None = None,
 ) -> Path:
     """Writes `classifier` to `<export_base>/<version>/` atomically and returns that path.
 
@@ -159,6 +206,11 @@ def export_saved_model(
     Requests are tokenized and padded to their longest text; with `micro_batch` (rows), the
     model then runs on micro-batches of similar length (see `length_sorted_logits`); None runs
     each request as one batch.
+
+    `constant_weights` stores the weights inside the graph as constants instead of as variables
+    (see `weights_as_constants`); None (default) does so when the Dense layers compute in
+    bfloat16 or float16 (`for_inference`), where it is faster. Such an export has no
+    `variables/` to restore or fine-tune: it is for serving.
     """
     base = Path(export_base)
     base.mkdir(parents=True, exist_ok=True)
@@ -173,7 +225,9 @@ def export_saved_model(
         )
     if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
         raise ValueError(f"micro_batch must be a positive integer or None, got {micro_batch!r}.")
-    module = _ServingModule(classifier, pair, micro_batch)
+    if constant_weights is None:
+        constant_weights = _computes_in_low_precision(classifier)
+    module = _ServingModule(classifier, pair, micro_batch, constant_weights)
     signatures = {
         PREDICT_SIGNATURE: module.predict.get_concrete_function(),
         CLASSIFY_SIGNATURE: module.classify.get_concrete_function(),
@@ -200,6 +254,11 @@ def export_saved_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _computes_in_low_precision(classifier: BertClassifier) -> bool:
+    """Whether the encoder's Dense layers multiply in bfloat16/float16 (see for_inference)."""
+    return classifier.encoder.pooler.compute_dtype in ("bfloat16", "float16")
 
 
 def _mark_classify_method(saved_model_dir: Path) -> None:
