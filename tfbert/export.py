@@ -54,23 +54,23 @@ class _ServingModule(tf.Module):
         micro_batch: int | None,
         constant_weights: bool,
     ) -> None:
+        from tfbert.text.tokenizer import FEATURE_NAMES
+
         super().__init__(name="tfbert_serving")
         label_names = tf.constant(classifier.labels)
         tokenizer = classifier.tokenizer.with_padding("longest")
 
-        def numeric_logits(token_ids, segment_ids, padding_mask):
-            features = {
-                "token_ids": token_ids,
-                "segment_ids": segment_ids,
-                "padding_mask": padding_mask,
-            }
+        # The numeric model as one concrete function of the features, in FEATURE_NAMES order
+        # (a frozen function takes positional tensors), called by both signatures.
+        def numeric_logits(*columns: tf.Tensor) -> tf.Tensor:
+            features = dict(zip(FEATURE_NAMES, columns, strict=True))
             if micro_batch is None:
                 return tf.cast(classifier(features, training=False), tf.float32)
             return length_sorted_logits(classifier, features, micro_batch)
 
         feature = tf.TensorSpec([None, None], tf.int32)
         logits_function = tf.function(numeric_logits, autograph=False).get_concrete_function(
-            feature, feature, feature
+            *[feature] * len(FEATURE_NAMES)
         )
         if constant_weights:
             logits_function = weights_as_constants(logits_function)
@@ -79,9 +79,7 @@ class _ServingModule(tf.Module):
             self._weights = [v.value for v in classifier.weights]  # the tf.Variables
 
         def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-            logits = logits_function(
-                features["token_ids"], features["segment_ids"], features["padding_mask"]
-            )
+            logits = logits_function(*(features[name] for name in FEATURE_NAMES))
             if isinstance(logits, (list, tuple)):  # a frozen function returns a flat list
                 (logits,) = logits
             probabilities = classifier.probabilities(logits)
