@@ -144,6 +144,31 @@ def test_bfloat16_inference_copy_agrees_with_float32(learned) -> None:
         model.for_inference("int4")
 
 
+def test_bfloat16_copy_predicts_with_its_weights_frozen_in_and_refreshes_on_set_weights(
+    learned,
+) -> None:
+    model, test = learned
+    texts = [t for t, _ in test[:64]]
+    fast = model.for_inference("bfloat16")
+    assert fast.stores_low_precision_weights and not model.stores_low_precision_weights
+    spec = tf.TensorSpec([None], tf.string)
+    # The bfloat16 copy's predict_texts graph reads no variables (its weights are constants);
+    # the float32 model's reads them all, so it follows training.
+    assert fast._logits_function(False).get_concrete_function(spec).variables == ()
+    assert len(model._logits_function(False).get_concrete_function(spec).variables) == len(
+        model.weights
+    )
+    before = fast.predict_texts(texts)["probabilities"]
+    through_variables = fast.text_model()(tf.constant(texts)).numpy()
+    np.testing.assert_allclose(before, through_variables, atol=2e-3)
+    # Negating the head's kernel and bias negates the logit: set_weights must take effect.
+    head = {id(v) for v in fast.head.weights}
+    flipped = [-np.asarray(v) if id(v) in head else np.asarray(v) for v in fast.weights]
+    fast.set_weights(flipped)
+    after = fast.predict_texts(texts)["probabilities"]
+    np.testing.assert_allclose(after, before[:, ::-1], atol=1e-6)
+
+
 def test_save_pretrained_and_keras_format_round_trip(classifier: BertClassifier, tmp_path) -> None:
     expected = classifier.predict_texts(TEXTS)["probabilities"]
     directory = classifier.save_pretrained(tmp_path / "model")

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,35 +54,16 @@ class _ServingModule(tf.Module):
         micro_batch: int | None,
         constant_weights: bool,
     ) -> None:
-        from tfbert.text.tokenizer import FEATURE_NAMES
-
         super().__init__(name="tfbert_serving")
         label_names = tf.constant(classifier.labels)
         tokenizer = classifier.tokenizer.with_padding("longest")
 
-        # The numeric model as one concrete function of the features, in FEATURE_NAMES order
-        # (a frozen function takes positional tensors), called by both signatures.
-        def numeric_logits(*columns: tf.Tensor) -> tf.Tensor:
-            features = dict(zip(FEATURE_NAMES, columns, strict=True))
-            if micro_batch is None:
-                return tf.cast(classifier(features, training=False), tf.float32)
-            return length_sorted_logits(classifier, features, micro_batch)
-
-        feature = tf.TensorSpec([None, None], tf.int32)
-        logits_function = tf.function(numeric_logits, autograph=False).get_concrete_function(
-            *[feature] * len(FEATURE_NAMES)
-        )
-        if constant_weights:
-            logits_function = weights_as_constants(logits_function)
-            self._weights = []
-        else:
-            self._weights = [v.value for v in classifier.weights]  # the tf.Variables
+        logits_function = numeric_logits_function(classifier, micro_batch, constant_weights)
+        # A constant-weight export holds no variables; otherwise track each one once.
+        self._weights = [] if constant_weights else [v.value for v in classifier.weights]
 
         def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-            logits = logits_function(*(features[name] for name in FEATURE_NAMES))
-            if isinstance(logits, (list, tuple)):  # a frozen function returns a flat list
-                (logits,) = logits
-            probabilities = classifier.probabilities(logits)
+            probabilities = classifier.probabilities(logits_function(features))
             label_id = tf.argmax(probabilities, axis=-1)
             return {
                 "probabilities": probabilities,
@@ -117,6 +98,38 @@ class _ServingModule(tf.Module):
         self.classify = tf.function(
             classify, input_signature=[string_batch("inputs")], autograph=False
         )
+
+
+def numeric_logits_function(
+    classifier: BertClassifier, micro_batch: int | None = None, constant_weights: bool = False
+) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
+    """The classifier's numeric part, features -> float32 logits, traced once for any batch
+    and length; with `constant_weights`, its weights frozen in (`weights_as_constants`).
+
+    Shared by the export's signatures and by `predict_texts`, so both run the same graph.
+    """
+    from tfbert.text.tokenizer import FEATURE_NAMES
+
+    def logits(*columns: tf.Tensor) -> tf.Tensor:  # FEATURE_NAMES order: frozen functions
+        features = dict(zip(FEATURE_NAMES, columns, strict=True))  # take positional tensors
+        if micro_batch is None:
+            return tf.cast(classifier(features, training=False), tf.float32)
+        return length_sorted_logits(classifier, features, micro_batch)
+
+    feature = tf.TensorSpec([None, None], tf.int32)
+    concrete = tf.function(logits, autograph=False).get_concrete_function(
+        *[feature] * len(FEATURE_NAMES)
+    )
+    if constant_weights:
+        concrete = weights_as_constants(concrete)
+
+    def call(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        result = concrete(*(features[name] for name in FEATURE_NAMES))
+        if isinstance(result, (list, tuple)):  # a frozen function returns a flat list
+            (result,) = result
+        return result
+
+    return call
 
 
 def weights_as_constants(function: Any) -> Any:
@@ -224,7 +237,7 @@ def export_saved_model(
     if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
         raise ValueError(f"micro_batch must be a positive integer or None, got {micro_batch!r}.")
     if constant_weights is None:
-        constant_weights = _computes_in_low_precision(classifier)
+        constant_weights = computes_in_low_precision(classifier)
     module = _ServingModule(classifier, pair, micro_batch, constant_weights)
     signatures = {
         PREDICT_SIGNATURE: module.predict.get_concrete_function(),
@@ -254,7 +267,7 @@ def export_saved_model(
     return target
 
 
-def _computes_in_low_precision(classifier: BertClassifier) -> bool:
+def computes_in_low_precision(classifier: BertClassifier) -> bool:
     """Whether the encoder's Dense layers multiply in bfloat16/float16 (see for_inference)."""
     return classifier.encoder.pooler.compute_dtype in ("bfloat16", "float16")
 

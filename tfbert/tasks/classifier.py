@@ -190,7 +190,10 @@ class BertClassifier(keras.Model):
 
         bfloat16 runs the encoder about 1.5x faster on CPUs with AVX-512 BF16 and halves the
         Dense weights; predictions move slightly (benchmarks/results has the accuracy change on
-        real test splits). The copy is for inference: train the float32 model.
+        real test splits). The copy is for inference: train the float32 model. Its
+        `predict_texts` and exports bake the weights in as constants, taken when first used:
+        change them with `set_weights`/`load_weights` (which refresh `predict_texts`), not by
+        assigning to the variables.
         """
         from tfbert.training.precision import INFERENCE_POLICIES, dtype_policy
 
@@ -281,19 +284,43 @@ class BertClassifier(keras.Model):
 
     def _logits_function(self, pair: bool) -> Any:
         """A cached tf.function from a batch of strings (and pairs) to float32 logits, padded
-        to the batch's longest text. Reads the current weights on every call."""
+        to the batch's longest text.
+
+        A `for_inference` copy in bfloat16/float16 runs with its weights frozen in as
+        constants, as its export does (oneDNN then lays them out once, not on every call);
+        `set_weights` and `load_weights` refresh it. Other models read their current weights
+        on every call, so predicting between epochs sees the trained weights.
+        """
+        from tfbert.export import numeric_logits_function
+
         # Cached outside Keras's attribute tracking: the functions are not part of the model.
         cache = self.__dict__.setdefault("_logits_functions", {})
         if pair not in cache:
             tokenizer = self.tokenizer.with_padding("longest")
+            numeric = numeric_logits_function(
+                self, constant_weights=self.stores_low_precision_weights
+            )
 
             def logits(*strings: tf.Tensor) -> tf.Tensor:  # (texts,) or (texts, pairs)
-                features = tokenizer(strings if pair else strings[0])
-                return tf.cast(self(features, training=False), tf.float32)
+                return numeric(tokenizer(strings if pair else strings[0]))
 
             signature = [tf.TensorSpec([None], tf.string)] * (2 if pair else 1)
             cache[pair] = tf.function(logits, input_signature=signature)
         return cache[pair]
+
+    @property
+    def stores_low_precision_weights(self) -> bool:
+        """Whether the Dense weights are stored in bfloat16/float16: a `for_inference` copy."""
+        return self.encoder.pooler.kernel.dtype in ("bfloat16", "float16")
+
+    def set_weights(self, weights: Any) -> None:
+        super().set_weights(weights)
+        self.__dict__.pop("_logits_functions", None)  # frozen weights are stale now
+
+    def load_weights(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().load_weights(*args, **kwargs)
+        self.__dict__.pop("_logits_functions", None)
+        return result
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
