@@ -166,7 +166,8 @@ def encoder_probe(batch: int, length: int, rounds: int) -> None:
     }
     reference = functions["float32"](inputs).numpy()
     print(f"\nMiniLM-L6 encoder, {batch} x {length} tokens")
-    times = interleaved({n: (lambda f=f: f(inputs).numpy()) for n, f in functions.items()}, rounds, 3)
+    calls = {name: (lambda f=f: f(inputs).numpy()) for name, f in functions.items()}
+    times = interleaved(calls, rounds, 3)
     for name, seconds in times.items():
         error = np.abs(functions[name](inputs).numpy() - reference).mean()
         print(f"  {name:26s} {batch / seconds:7.1f} ex/s  mean |diff| vs float32 {error:.4f}")
