@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfbert.config import BertConfig
 from tfbert.modeling.bert import BertEncoder
@@ -277,6 +278,41 @@ def test_attention_dropout_keeps_the_expectation(precision: str) -> None:
     assert abs(slope - 1.0) < 0.03
     standard_error = samples.std(axis=0) / np.sqrt(draws)
     assert np.all(np.abs(mean - expected) <= 6 * standard_error + 1e-6)
+
+
+def test_layer_norm_equals_keras_layer_normalization_and_its_gradients() -> None:
+    from tfbert.modeling.bert import LayerNorm
+
+    rng = np.random.default_rng(0)
+    # Real-looking activations: an offset and a few large features, as BERT's residual stream has.
+    x = rng.normal(0.3, 1.0, (2, 7, 48)).astype(np.float32)
+    x[..., 5] *= 20.0
+    ours, keras_norm = LayerNorm(epsilon=1e-12), keras.layers.LayerNormalization(epsilon=1e-12)
+    for layer in (ours, keras_norm):
+        layer.build((None, None, 48))
+    weights = [
+        rng.normal(1.0, 0.2, 48).astype(np.float32),
+        rng.normal(0, 0.2, 48).astype(np.float32),
+    ]
+    ours.set_weights(weights)
+    keras_norm.set_weights(weights)
+    upstream = tf.constant(rng.normal(size=x.shape).astype(np.float32))
+    results = []
+    for layer in (ours, keras_norm):
+        inputs = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = layer(inputs)
+            loss = tf.reduce_sum(y * upstream)
+        results.append((y, *tape.gradient(loss, [inputs, layer.gamma, layer.beta])))
+    for mine, reference in zip(results[0], results[1], strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=2e-5)
+    normed = (results[0][0].numpy() - weights[1]) / weights[0]  # per row: mean 0, variance 1
+    np.testing.assert_allclose(normed.mean(-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(normed.var(-1), 1.0, rtol=1e-4)
+    # Round-trips through its config like any Keras layer.
+    clone = LayerNorm.from_config(ours.get_config())
+    assert clone.epsilon == ours.epsilon and isinstance(clone, LayerNorm)
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.25])

@@ -149,10 +149,29 @@ def dense_layer(config: BertConfig, units: int, name: str, **kwargs: Any) -> Den
     return Dense(units, kernel_initializer=weight_initializer(config), name=name, **kwargs)
 
 
-def layer_norm(config: BertConfig, name: str) -> keras.layers.LayerNormalization:
-    return keras.layers.LayerNormalization(
-        epsilon=config.layer_norm_epsilon, dtype="float32", name=name
-    )
+@keras.saving.register_keras_serializable(package="tfbert")
+class LayerNorm(keras.layers.LayerNormalization):
+    """Keras's LayerNormalization over the last axis (same weights and result, float32), as
+    five plain ops: mean, centre, mean of squares, scale, shift.
+
+    Keras's version runs about 1.7x slower on CPU (2.4 vs 1.4 ms on [32, 128, 384]), and a
+    MiniLM-sized BERT has 13: the bfloat16 encoder's inference is ~5% faster this way (1 x 128
+    and 32 x 128 tokens), a bfloat16 training step ~4% (the embeddings' LayerNorm; the blocks'
+    run inside add_dropout_norm when training). Frozen exports gain less (0-3%).
+    """
+
+    def call(self, inputs):
+        last_axis = self.axis in ([-1], [len(inputs.shape) - 1])
+        if not last_axis or self.gamma is None or self.beta is None:
+            return super().call(inputs)
+        x = ops.cast(inputs, "float32")
+        centered = x - ops.mean(x, axis=-1, keepdims=True)
+        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
+        return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+
+def layer_norm(config: BertConfig, name: str) -> LayerNorm:
+    return LayerNorm(epsilon=config.layer_norm_epsilon, dtype="float32", name=name)
 
 
 def float32(x):
