@@ -280,6 +280,31 @@ def test_attention_dropout_keeps_the_expectation(precision: str) -> None:
     assert np.all(np.abs(mean - expected) <= 6 * standard_error + 1e-6)
 
 
+def test_bfloat16_inference_softmax_is_bit_identical_to_the_float32_one() -> None:
+    from tfbert.modeling.bert import SelfAttention
+    from tfbert.training.precision import set_precision
+
+    set_precision("bfloat16")
+    try:
+        keras.utils.set_random_seed(6)
+        attention = SelfAttention(CONFIG.replace(attention_dropout=0.0))
+        attention.build()
+    finally:
+        set_precision("float32")
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(0, 3, (2 * 16, CONFIG.hidden_size)), tf.float32)
+    key_bias = tf.constant([[0.0] * 16, [0.0] * 10 + [-30000.0] * 6])
+    # training=True without dropout is the same computation with the softmax in float32.
+    inference = tf.function(lambda x, b: attention(x, b, training=False))
+    softmaxes = [
+        op for op in inference.get_concrete_function(x, key_bias).graph.get_operations()
+        if op.type == "Softmax"
+    ]  # fmt: skip
+    assert [op.get_attr("T") for op in softmaxes] == [tf.bfloat16]
+    float32_softmax = attention(x, key_bias, training=True).numpy()
+    np.testing.assert_array_equal(inference(x, key_bias).numpy(), float32_softmax)
+
+
 def test_layer_norm_equals_keras_layer_normalization_and_its_gradients() -> None:
     from tfbert.modeling.bert import LayerNorm
 
