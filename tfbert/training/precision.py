@@ -13,7 +13,8 @@ its Dense layer (fused into the matmul by oneDNN, in the Dense's precision): the
 (its gradient needs the pre-activation), so it runs as `fused_gelu`, whose forward pass and
 gradient are each one XLA-compiled loop in float32 (autodiff of the written-out form took ~14
 bfloat16 passes over the activations). Bias gradients are summed in float32 (TensorFlow's
-bfloat16 BiasAddGrad accumulates in bfloat16).
+bfloat16 BiasAddGrad accumulates in bfloat16). At inference the bfloat16 softmax is oneDNN's
+bfloat16 kernel, which accumulates in float32 (bit-identical to the float32 one, rounded).
 With float16, Keras's `compile` wraps the optimizer in a LossScaleOptimizer (dynamic loss
 scaling). Set the precision before building the model: layers read the global policy when
 created.
