@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh datasets,serving,dev,reference
-.venv/bin/ruff check tfbert tests
+.venv/bin/ruff check tfbert tests benchmarks
 exec .venv/bin/python -m pytest "$@"
