@@ -237,7 +237,7 @@ def export_saved_model(
     if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
         raise ValueError(f"micro_batch must be a positive integer or None, got {micro_batch!r}.")
     if constant_weights is None:
-        constant_weights = computes_in_low_precision(classifier)
+        constant_weights = _computes_in_low_precision(classifier)
     module = _ServingModule(classifier, pair, micro_batch, constant_weights)
     signatures = {
         PREDICT_SIGNATURE: module.predict.get_concrete_function(),
@@ -267,7 +267,7 @@ def export_saved_model(
     return target
 
 
-def computes_in_low_precision(classifier: BertClassifier) -> bool:
+def _computes_in_low_precision(classifier: BertClassifier) -> bool:
     """Whether the encoder's Dense layers multiply in bfloat16/float16 (see for_inference)."""
     return classifier.encoder.pooler.compute_dtype in ("bfloat16", "float16")
 

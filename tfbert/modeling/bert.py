@@ -151,8 +151,8 @@ def dense_layer(config: BertConfig, units: int, name: str, **kwargs: Any) -> Den
 
 @keras.saving.register_keras_serializable(package="tfbert")
 class LayerNorm(keras.layers.LayerNormalization):
-    """Keras's LayerNormalization over the last axis (same weights and result, float32), as
-    five plain ops: mean, centre, mean of squares, scale, shift.
+    """Keras's LayerNormalization over the last axis (same weights and result), computed in
+    float32 from a few plain ops: mean, centre, mean of squares, scale and shift.
 
     Keras's version runs about 1.7x slower on CPU (2.4 vs 1.4 ms on [32, 128, 384]), and a
     MiniLM-sized BERT has 13: the bfloat16 encoder's inference is ~5% faster this way (1 x 128
@@ -167,7 +167,8 @@ class LayerNorm(keras.layers.LayerNormalization):
         x = ops.cast(inputs, "float32")
         centered = x - ops.mean(x, axis=-1, keepdims=True)
         variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
-        return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        normed = centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return ops.cast(normed, self.compute_dtype)  # as Keras's layer returns
 
 
 def layer_norm(config: BertConfig, name: str) -> LayerNorm:

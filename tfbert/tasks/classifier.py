@@ -315,12 +315,16 @@ class BertClassifier(keras.Model):
 
     def set_weights(self, weights: Any) -> None:
         super().set_weights(weights)
-        self.__dict__.pop("_logits_functions", None)  # frozen weights are stale now
+        self._forget_logits_functions()
 
     def load_weights(self, *args: Any, **kwargs: Any) -> Any:
         result = super().load_weights(*args, **kwargs)
-        self.__dict__.pop("_logits_functions", None)
+        self._forget_logits_functions()
         return result
+
+    def _forget_logits_functions(self) -> None:
+        """Drops the cached predict functions: frozen weights in them are stale now."""
+        self.__dict__.pop("_logits_functions", None)
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
