@@ -375,3 +375,47 @@ def test_add_dropout_norm_matches_keras_layer_norm_and_its_gradients(rate: float
     np.testing.assert_allclose(d_branch, np.where(kept, ref_dropped * scale, 0.0), atol=2e-5)
     np.testing.assert_allclose(d_gamma, ref_gamma, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(d_beta, ref_beta, rtol=1e-4, atol=1e-3)
+
+
+def test_cls_only_computes_the_first_position_alone_with_the_same_values_and_gradients(
+    encoder: BertEncoder,
+) -> None:
+    # Training mode without dropout exercises the training kernels (fused GELU, add-norm).
+    quiet = BertEncoder(CONFIG.replace(hidden_dropout=0.0, attention_dropout=0.0))
+    batch = features(
+        [[2, 10, 20, 30, 3, 0, 0], [2, 40, 50, 60, 70, 80, 3], [2, 7, 3, 0, 0, 0, 0]],
+        segment_ids=[[0, 0, 0, 1, 1, 0, 0], [0] * 7, [0] * 7],
+        mask=[[1] * 5 + [0] * 2, [1] * 7, [1] * 3 + [0] * 4],
+    )
+    quiet(batch)
+    quiet.set_weights(encoder.get_weights())
+    last = quiet.blocks[-1]
+    rows_seen = []
+    forward = last.intermediate.call
+    last.intermediate.call = lambda x, **kw: rows_seen.append(x.shape[0]) or forward(x, **kw)
+
+    def run(cls_only: bool, training: bool):
+        with tf.GradientTape() as tape:
+            out = quiet(batch, training=training, cls_only=cls_only)
+            loss = tf.reduce_sum(out["pooled_output"] * np.linspace(-1, 1, CONFIG.hidden_size))
+        grads = tape.gradient(loss, quiet.trainable_variables)
+        first = out["cls_output"] if cls_only else out["sequence_output"][:, 0]
+        return out["pooled_output"], first, grads
+
+    for training in (False, True):
+        pooled, first, grads = run(cls_only=True, training=training)
+        assert rows_seen[-1] == 3  # the last block's feed-forward saw one row per sequence
+        pooled_ref, first_ref, grads_ref = run(cls_only=False, training=training)
+        assert rows_seen[-1] == 3 * 7
+        np.testing.assert_allclose(pooled, pooled_ref, atol=1e-5)
+        np.testing.assert_allclose(first, first_ref, atol=1e-5)
+        for variable, grad, grad_ref in zip(
+            quiet.trainable_variables, grads, grads_ref, strict=True
+        ):
+            if grad_ref is None:  # e.g. nothing reads an unused segment embedding row
+                assert grad is None, variable.path
+                continue
+            dense = [tf.convert_to_tensor(g) for g in (grad, grad_ref)]  # embeddings: sparse
+            np.testing.assert_allclose(*dense, atol=1e-5, err_msg=variable.path)
+    with pytest.raises(ValueError, match="return_all_layers"):
+        quiet(batch, cls_only=True, return_all_layers=True)

@@ -40,6 +40,24 @@ def test_text_and_numeric_faces_give_identical_outputs(classifier: BertClassifie
     assert predicted["labels"] == [classifier.labels[i] for i in from_text.argmax(-1)]
 
 
+def test_cls_classifier_runs_the_last_layer_on_cls_alone_and_agrees_with_the_full_encoder(
+    classifier: BertClassifier,
+) -> None:
+    features = classifier.tokenizer(TEXTS)
+    last = classifier.encoder.blocks[-1].intermediate
+    rows_seen = []
+    forward = last.call
+    last.call = lambda x, **kwargs: rows_seen.append(x.shape[0]) or forward(x, **kwargs)
+    try:
+        full = classifier.encoder(features)  # every position through every layer
+        logits = classifier(features)
+    finally:
+        del last.call
+    tokens = int(np.prod(features["token_ids"].shape))
+    assert rows_seen == [tokens, len(TEXTS)]  # the classifier: one row per text
+    np.testing.assert_allclose(logits, classifier.head(full["pooled_output"]), atol=1e-5)
+
+
 def test_padding_to_longest_or_to_max_length_gives_the_same_predictions(english_vocab) -> None:
     keras.utils.set_random_seed(4)
     model = BertClassifier.from_preset(

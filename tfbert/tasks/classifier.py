@@ -85,7 +85,8 @@ class BertClassifier(keras.Model):
             initializer_range=config.initializer_range,
             name="classifier",
         )
-        outputs = encoder(inputs)
+        # A [CLS] head needs only that position from the last layer (see BertEncoder).
+        outputs = encoder(inputs, cls_only=pooling == "cls")
         if pooling == "mean":
             # float32: a bfloat16 sum over hundreds of positions loses precision.
             summary = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(
