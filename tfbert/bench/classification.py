@@ -154,7 +154,11 @@ def _case(name: str, library: str, run: Callable[[], Any], units: float, **info:
 # Inference
 # =================================================================================================
 def _tfbert_classifier(weights: Weights, length: int, seed: int) -> Any:
-    """The user path: `classifier_from_pretrained` (or a random classifier of the preset)."""
+    """The user path: `classifier_from_pretrained` (or a random classifier of the preset).
+
+    With the peers' head: BERT's pooler over [CLS] (transformers' BertForSequenceClassification,
+    keras-hub's BertTextClassifier), not the mean pooling MiniLM's checkpoint declares.
+    """
     import keras
 
     from tfbert.modeling.checkpoints import classifier_from_pretrained
@@ -162,7 +166,9 @@ def _tfbert_classifier(weights: Weights, length: int, seed: int) -> Any:
 
     keras.utils.set_random_seed(seed)  # the fresh head
     if weights.directory is not None:
-        return classifier_from_pretrained(PRETRAINED, list(LABELS), max_length=length)
+        return classifier_from_pretrained(
+            PRETRAINED, list(LABELS), max_length=length, pooling="cls"
+        )
     vocabulary = weights.vocabulary
     return BertClassifier.from_preset(
         weights.preset,
