@@ -377,7 +377,7 @@ def test_add_dropout_norm_matches_keras_layer_norm_and_its_gradients(rate: float
     np.testing.assert_allclose(d_beta, ref_beta, rtol=1e-4, atol=1e-3)
 
 
-def test_cls_only_computes_the_first_position_alone_with_the_same_values_and_gradients(
+def test_output_positions_compute_those_positions_alone_with_the_same_values_and_gradients(
     encoder: BertEncoder,
 ) -> None:
     # Training mode without dropout exercises the training kernels (fused GELU, add-norm).
@@ -393,29 +393,31 @@ def test_cls_only_computes_the_first_position_alone_with_the_same_values_and_gra
     rows_seen = []
     forward = last.intermediate.call
     last.intermediate.call = lambda x, **kw: rows_seen.append(x.shape[0]) or forward(x, **kw)
+    weights = np.linspace(-1, 1, CONFIG.hidden_size)
 
-    def run(cls_only: bool, training: bool):
+    def run(positions, training: bool):
         with tf.GradientTape() as tape:
-            out = quiet(batch, training=training, cls_only=cls_only)
-            loss = tf.reduce_sum(out["pooled_output"] * np.linspace(-1, 1, CONFIG.hidden_size))
-        grads = tape.gradient(loss, quiet.trainable_variables)
-        first = out["cls_output"] if cls_only else out["sequence_output"][:, 0]
-        return out["pooled_output"], first, grads
+            out = quiet(batch, training=training, output_positions=positions)
+            sequence = out["sequence_output"]
+            if positions is None:  # the same positions, gathered from the full output
+                sequence = tf.gather(sequence, chosen, batch_dims=1)
+            loss = tf.reduce_sum(out["pooled_output"] * weights) + tf.reduce_sum(
+                tf.tanh(sequence) * weights
+            )
+        return out["pooled_output"], sequence, tape.gradient(loss, quiet.trainable_variables)
 
-    for training in (False, True):
-        pooled, first, grads = run(cls_only=True, training=training)
-        assert rows_seen[-1] == 3  # the last block's feed-forward saw one row per sequence
-        pooled_ref, first_ref, grads_ref = run(cls_only=False, training=training)
-        assert rows_seen[-1] == 3 * 7
-        np.testing.assert_allclose(pooled, pooled_ref, atol=1e-5)
-        np.testing.assert_allclose(first, first_ref, atol=1e-5)
-        for variable, grad, grad_ref in zip(
-            quiet.trainable_variables, grads, grads_ref, strict=True
-        ):
-            if grad_ref is None:  # e.g. nothing reads an unused segment embedding row
-                assert grad is None, variable.path
-                continue
-            dense = [tf.convert_to_tensor(g) for g in (grad, grad_ref)]  # embeddings: sparse
-            np.testing.assert_allclose(*dense, atol=1e-5, err_msg=variable.path)
+    # [CLS] alone (a classifier), and [CLS] plus positions in any order (masked-LM).
+    for chosen in (np.zeros((3, 1), np.int32), np.array([[0, 4, 1], [0, 6, 6], [0, 2, 0]])):
+        for training in (False, True):
+            pooled, sequence, grads = run(chosen, training)
+            assert rows_seen[-1] == chosen.size  # the last block's feed-forward saw p per text
+            pooled_ref, sequence_ref, grads_ref = run(None, training)
+            assert rows_seen[-1] == 3 * 7
+            np.testing.assert_allclose(pooled, pooled_ref, atol=1e-5)
+            np.testing.assert_allclose(sequence, sequence_ref, atol=1e-5)
+            pairs = zip(quiet.trainable_variables, grads, grads_ref, strict=True)
+            for variable, grad, grad_ref in pairs:
+                dense = [tf.convert_to_tensor(g) for g in (grad, grad_ref)]  # embeddings: sparse
+                np.testing.assert_allclose(*dense, rtol=1e-5, atol=1e-5, err_msg=variable.path)
     with pytest.raises(ValueError, match="return_all_layers"):
-        quiet(batch, cls_only=True, return_all_layers=True)
+        quiet(batch, output_positions=chosen, return_all_layers=True)

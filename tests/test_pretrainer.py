@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfbert.data import load_dataset
 from tfbert.data.pretraining import documents_from_texts, pretraining_dataset
@@ -223,3 +224,38 @@ def test_continued_pretraining_of_minilm_loads_its_encoder_and_starts_fresh_head
     assert np.isfinite(mlm).all() and mlm[2] < mlm[1] < mlm[0]
     moved = weights["layer_0/attention/query/kernel"].numpy()
     assert not np.array_equal(moved, checkpoint.encoder_weights["layer_0/attention/query/kernel"])
+
+
+def test_pretrainer_matches_transformers_bert_for_pretraining(minilm_dir, tmp_path) -> None:
+    # A reference for the whole model: the encoder (its last layer computing only [CLS] and
+    # the masked positions), the tied masked-LM decoder and NSP, against transformers.
+    import shutil
+
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)  # the heads MiniLM lacks start random, then are saved with it
+    reference = transformers.BertForPreTraining.from_pretrained(str(minilm_dir)).eval()
+    reference.save_pretrained(str(tmp_path / "pretraining"))
+    shutil.copy(minilm_dir / "vocab.txt", tmp_path / "pretraining" / "vocab.txt")
+    model = BertPretrainer.from_pretrained(tmp_path / "pretraining", max_length=32)
+    assert model.fresh_heads == []
+
+    features = model.tokenizer(
+        (
+            ["The film was [MASK] good.", "A slow, dull story about nothing at all."],
+            ["I liked it.", "Nobody should watch it."],
+        )
+    )
+    positions = np.array([[4, 1, 0], [2, 7, 9]], np.int32)  # any order; [CLS] too
+    ours = model({**features, "mask_positions": tf.constant(positions)})
+    with torch.no_grad():
+        theirs = reference(
+            input_ids=torch.tensor(np.asarray(features["token_ids"]), dtype=torch.long),
+            token_type_ids=torch.tensor(np.asarray(features["segment_ids"]), dtype=torch.long),
+            attention_mask=torch.tensor(np.asarray(features["padding_mask"]), dtype=torch.long),
+        )
+    expected = np.take_along_axis(theirs.prediction_logits.numpy(), positions[:, :, None], axis=1)
+    np.testing.assert_allclose(ours["mlm_logits"], expected, rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(
+        ours["nsp_logits"], theirs.seq_relationship_logits.numpy(), rtol=1e-4, atol=2e-4
+    )

@@ -413,19 +413,19 @@ class TransformerBlock(_ConfiguredLayer):
         self.output_layer_norm.build((None, None, c.hidden_size))
         self.built = True
 
-    def call(self, x, key_bias, training=None, first_token_only=False):
+    def call(self, x, key_bias, training=None, positions=None):
         """x: [batch * length, hidden] float32; key_bias: [batch, length].
 
-        Returns x's shape, or with `first_token_only` just each sequence's first position,
-        [batch, hidden]: that position still attends to every token, but the rest of the
-        block (the attention output, the feed-forward and both LayerNorms) runs on one row
-        per sequence instead of `length`.
+        Returns x's shape, or with `positions` ([batch, p] int) only those positions,
+        [batch * p, hidden]: they still attend to every token, but the rest of the block (the
+        attention output, the feed-forward and both LayerNorms) runs on p rows per sequence
+        instead of `length`.
         """
         queries, residual = None, x
-        if first_token_only:
+        if positions is not None:
             hidden_size = self.config.hidden_size
             shape = (ops.shape(key_bias)[0], ops.shape(key_bias)[1], hidden_size)
-            queries = ops.reshape(x, shape)[:, :1]  # [batch, 1, hidden]
+            queries = tf.gather(ops.reshape(x, shape), positions, batch_dims=1)  # [batch, p, h]
             residual = ops.reshape(queries, (-1, hidden_size))
         attended = self.attention(x, key_bias, training=training, queries=queries)
         x = self._add_and_norm(self.attention_layer_norm, residual, attended, training)
@@ -452,10 +452,13 @@ class BertEncoder(_ConfiguredLayer):
     `pooled_output` and, with `return_all_layers=True`, `hidden_states` (the embedding output
     followed by every block's output).
 
-    With `cls_only=True` (for heads that read only the pooled output) it returns
-    `pooled_output` and `cls_output` (sequence_output[:, 0]) and the last block computes only
-    that position: the same values, and 10 of that block's 12 hidden^2-sized matmuls per token
-    skipped (only the keys and values need every token), ~14% of a 6-layer encoder's FLOPs.
+    `output_positions` ([batch, p] int32) asks for the outputs at those positions only:
+    `sequence_output` is then [batch, p, hidden] and the pooler reads its first row (put
+    position 0 first for BERT's [CLS] pooler). The last block then computes only those p
+    positions: the same values, with 10 of that block's 12 hidden^2-sized matmuls per token
+    skipped (only its keys and values need every token): ~14% of a 6-layer encoder's FLOPs
+    for a [CLS] classifier, which asks for position 0 alone, and for masked-LM pretraining,
+    which asks for [CLS] and the masked positions.
     """
 
     def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
@@ -472,11 +475,11 @@ class BertEncoder(_ConfiguredLayer):
         self.pooler.build((None, self.config.hidden_size))
         self.built = True
 
-    def call(self, inputs, training=None, return_all_layers=False, cls_only=False):
-        if cls_only and return_all_layers:
+    def call(self, inputs, training=None, return_all_layers=False, output_positions=None):
+        if output_positions is not None and return_all_layers:
             raise ValueError(
-                "cls_only=True computes only the [CLS] position of the last "
-                "layer; ask for return_all_layers without it."
+                "output_positions computes only those positions in the last layer; ask for "
+                "return_all_layers without it."
             )
         embedded = self.embeddings(inputs["token_ids"], inputs["segment_ids"], training=training)
         shape = ops.shape(embedded)
@@ -488,11 +491,11 @@ class BertEncoder(_ConfiguredLayer):
         hidden_states = [embedded]
         for index, block in enumerate(self.blocks):
             last = index == len(self.blocks) - 1
-            x = block(x, key_bias, training=training, first_token_only=cls_only and last)
+            x = block(x, key_bias, training=training, positions=output_positions if last else None)
             if return_all_layers:
                 hidden_states.append(ops.reshape(x, shape))
-        if cls_only:  # x: [batch, hidden], the last layer's [CLS] vectors
-            return {"cls_output": x, "pooled_output": float32(self.pooler(x))}
+        if output_positions is not None:
+            shape = (shape[0], ops.shape(output_positions)[1], shape[2])
         sequence = ops.reshape(x, shape)
         pooled = float32(self.pooler(sequence[:, 0]))
         outputs = {"sequence_output": sequence, "pooled_output": pooled}
@@ -500,16 +503,15 @@ class BertEncoder(_ConfiguredLayer):
             outputs["hidden_states"] = hidden_states
         return outputs
 
-    def compute_output_spec(self, inputs, training=None, return_all_layers=False, cls_only=False):
+    def compute_output_spec(
+        self, inputs, training=None, return_all_layers=False, output_positions=None
+    ):
         token_ids = inputs["token_ids"]
         batch, length = token_ids.shape[0], token_ids.shape[1]
+        if output_positions is not None:
+            length = output_positions.shape[1]
         hidden = self.config.hidden_size
         dtype = self.compute_dtype
-        if cls_only:
-            return {
-                "cls_output": keras.KerasTensor((batch, hidden), dtype=dtype),
-                "pooled_output": keras.KerasTensor((batch, hidden), dtype=dtype),
-            }
         sequence = keras.KerasTensor((batch, length, hidden), dtype=dtype)
         outputs = {
             "sequence_output": sequence,

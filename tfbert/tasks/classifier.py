@@ -86,7 +86,8 @@ class BertClassifier(keras.Model):
             name="classifier",
         )
         # A [CLS] head needs only that position from the last layer (see BertEncoder).
-        outputs = encoder(inputs, cls_only=pooling == "cls")
+        first = keras.ops.zeros_like(inputs["token_ids"][:, :1])
+        outputs = encoder(inputs, output_positions=first if pooling == "cls" else None)
         if pooling == "mean":
             # float32: a bfloat16 sum over hundreds of positions loses precision.
             summary = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(

@@ -1,8 +1,10 @@
 """BertPretrainer: BERT's masked-LM and next-sentence-prediction pretraining, as one Keras model.
 
     token_ids, segment_ids, padding_mask [batch, length], mask_positions [batch, predictions]
-      -> BertEncoder (named "encoder", as in BertClassifier, so weights move between the two)
-      -> masked LM:  sequence_output gathered at mask_positions -> Dense(hidden, act) ->
+      -> BertEncoder (named "encoder", as in BertClassifier, so weights move between the two),
+         asked for the outputs at [CLS] and mask_positions only (its last layer computes just
+         those)
+      -> masked LM:  the outputs at mask_positions -> Dense(hidden, act) ->
                      LayerNorm -> x @ token_embeddings^T + output_bias  "mlm_logits" [b, p, vocab]
       -> NSP:        pooled_output -> Dense(2)                           "nsp_logits" [b, 2]
 
@@ -111,17 +113,22 @@ class MaskedLMHead(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, sequence_output, mask_positions):
-        positions = ops.cast(mask_positions, "int32")[:, :, None]
-        gathered = ops.take_along_axis(sequence_output, positions, axis=1)  # [b, p, hidden]
+    def call(self, sequence_output, mask_positions=None):
+        """Logits at `mask_positions` of `sequence_output`; without them, at every position of
+        `sequence_output` (the encoder's outputs already gathered at the masked positions)."""
+        gathered = sequence_output
+        if mask_positions is not None:
+            positions = ops.cast(mask_positions, "int32")[:, :, None]
+            gathered = ops.take_along_axis(sequence_output, positions, axis=1)  # [b, p, hidden]
         x = self.layer_norm(self.activation(float32(self.transform(gathered))))
         # The decoder in float32 (softmax over the vocabulary needs the range).
         embeddings = ops.cast(self._token_embeddings(), "float32")
         logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)
         return logits + ops.cast(self.output_bias, "float32")
 
-    def compute_output_spec(self, sequence_output, mask_positions):
-        shape = (sequence_output.shape[0], mask_positions.shape[1], self.config.vocab_size)
+    def compute_output_spec(self, sequence_output, mask_positions=None):
+        predictions = (sequence_output if mask_positions is None else mask_positions).shape[1]
+        shape = (sequence_output.shape[0], predictions, self.config.vocab_size)
         return keras.KerasTensor(shape, dtype="float32")
 
     def get_config(self) -> dict[str, Any]:
@@ -182,7 +189,12 @@ class BertPretrainer(keras.Model):
             name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES
         }
         encoder = BertEncoder(config, name="encoder")
-        encoded = encoder({name: inputs[name] for name in FEATURE_NAMES})
+        # The last layer computes only what the heads read: [CLS] and the masked positions.
+        first = ops.zeros_like(inputs["mask_positions"][:, :1])
+        encoded = encoder(
+            {name: inputs[name] for name in FEATURE_NAMES},
+            output_positions=ops.concatenate([first, inputs["mask_positions"]], axis=1),
+        )
         mlm_head = MaskedLMHead(config, encoder.embeddings.token_embedding, name="mlm")
         nsp_head = keras.layers.Dense(
             2, kernel_initializer=weight_initializer(config), dtype="float32", name="nsp"
@@ -190,7 +202,7 @@ class BertPretrainer(keras.Model):
         # Identity layers give the outputs their names (Keras names outputs after layers).
         outputs = {
             "mlm_logits": keras.layers.Activation("linear", dtype="float32", name="mlm_logits")(
-                mlm_head(encoded["sequence_output"], inputs["mask_positions"])
+                mlm_head(encoded["sequence_output"][:, 1:])
             ),
             "nsp_logits": keras.layers.Activation("linear", dtype="float32", name="nsp_logits")(
                 nsp_head(encoded["pooled_output"])
