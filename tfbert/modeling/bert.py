@@ -8,6 +8,9 @@
       -> sequence_output [batch, length, hidden]
       -> pooler: tanh(Dense(sequence_output[:, 0]))  -> pooled_output [batch, hidden]
 
+Heads that read only some positions (a [CLS] classifier, masked-LM pretraining) pass
+`output_positions`: the last block then computes just those rows (BertEncoder).
+
 Padding positions are removed from attention with an additive bias, so padding never changes the
 outputs at real positions. Layer and weight names mirror the original checkpoint's structure so
 importers can map names one to one.
