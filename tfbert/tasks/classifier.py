@@ -86,8 +86,10 @@ class BertClassifier(keras.Model):
             name="classifier",
         )
         # A [CLS] head needs only that position from the last layer (see BertEncoder).
-        first = keras.ops.zeros_like(inputs["token_ids"][:, :1])
-        outputs = encoder(inputs, output_positions=first if pooling == "cls" else None)
+        cls_position = (
+            keras.ops.zeros_like(inputs["token_ids"][:, :1]) if pooling == "cls" else None
+        )
+        outputs = encoder(inputs, output_positions=cls_position)
         if pooling == "mean":
             # float32: a bfloat16 sum over hundreds of positions loses precision.
             summary = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(

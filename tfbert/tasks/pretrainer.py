@@ -113,22 +113,17 @@ class MaskedLMHead(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, sequence_output, mask_positions=None):
-        """Logits at `mask_positions` of `sequence_output`; without them, at every position of
-        `sequence_output` (the encoder's outputs already gathered at the masked positions)."""
-        gathered = sequence_output
-        if mask_positions is not None:
-            positions = ops.cast(mask_positions, "int32")[:, :, None]
-            gathered = ops.take_along_axis(sequence_output, positions, axis=1)  # [b, p, hidden]
-        x = self.layer_norm(self.activation(float32(self.transform(gathered))))
+    def call(self, masked_output):
+        """Logits for the encoder's outputs at the masked positions, [b, p, hidden] (the
+        encoder selects them: its `output_positions`)."""
+        x = self.layer_norm(self.activation(float32(self.transform(masked_output))))
         # The decoder in float32 (softmax over the vocabulary needs the range).
         embeddings = ops.cast(self._token_embeddings(), "float32")
         logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)
         return logits + ops.cast(self.output_bias, "float32")
 
-    def compute_output_spec(self, sequence_output, mask_positions=None):
-        predictions = (sequence_output if mask_positions is None else mask_positions).shape[1]
-        shape = (sequence_output.shape[0], predictions, self.config.vocab_size)
+    def compute_output_spec(self, masked_output):
+        shape = (*masked_output.shape[:2], self.config.vocab_size)
         return keras.KerasTensor(shape, dtype="float32")
 
     def get_config(self) -> dict[str, Any]:
