@@ -1,0 +1,31 @@
+"""The serving contract: every name that an export, `tfbert serve` and a client must agree on.
+
+Written once here and imported by the text, export and serving code, so that a renamed
+signature or feature cannot drift between the writer and the readers. Importing this module
+imports nothing else (a client-only install reads it without TensorFlow).
+"""
+
+from __future__ import annotations
+
+# The numeric features a preprocessor hands a backbone, [batch, length] int32 each, in this
+# order (frozen functions take them positionally).
+FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+# String inputs of an export's Predict signature and feature names inside a Classify request's
+# tf.Example: the text, and the second text of a sentence-pair model.
+TEXT_INPUT, TEXT_PAIR_INPUT = "text", "text_pair"
+
+# Signatures of an export: the Predict API's default one and the Classify API's.
+PREDICT_SIGNATURE, CLASSIFY_SIGNATURE = "serving_default", "classify"
+# TF Serving's method names; `tf.saved_model.save` marks every signature as a Predict one.
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+# The Classify signature's tensor names, fixed by TF Serving's Classify API.
+CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
+
+# Files in a version's `assets.extra/` (TF Serving copies that folder but reads only the
+# warm-up file): the warm-up requests replayed at load, and the label names in column order.
+ASSETS_EXTRA = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+LABELS_FILE = "tfbert_labels.json"
