@@ -20,7 +20,7 @@ the Dense layers, the feed-forward GELU and the two attention matmuls, as PyTorc
 does); the residual stream, embeddings, LayerNorm and the attention softmax and dropout always run
 in float32. On CPUs, bfloat16 matmuls through oneDNN run about twice as fast as float32 while
 stand-alone bfloat16 element-wise ops (erf, moments) run slower than float32 ones, so this split
-is both the faster and the more accurate one (tfbert.training.precision has the numbers).
+is both the faster and the more accurate one (tfbert.modeling.precision).
 
 Layout: inside the stack the hidden states are kept as one [batch * length, hidden] matrix, so
 every Dense layer is a plain 2-D matmul that TensorFlow's graph optimiser fuses with its bias and
@@ -37,236 +37,23 @@ import tensorflow as tf
 from keras import ops
 
 from tfbert.config import BertConfig
-
-FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
-
-
-def weight_initializer(config: BertConfig) -> keras.initializers.Initializer:
-    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
-
-
-def exact_gelu(x):
-    """GELU in the exact erf form of the original BERT: x * Phi(x).
-
-    Written out rather than Keras's gelu, which uses erfc: on CPUs a bfloat16 Erfc runs about
-    10x slower than Erf on real activations (most of a training step's GELU cost), and this
-    form is still the pattern TensorFlow's graph optimiser fuses into the Dense matmul at
-    inference. Same function: equal to within 2e-6 in float32; in bfloat16 within two bfloat16
-    steps at magnitude max(|gelu|, 1), as Keras's own bfloat16 GELU (1 + erf cancels for
-    negative inputs).
-    """
-    return 0.5 * x * (1.0 + tf.math.erf(x * tf.constant(0.7071067811865476, x.dtype)))
-
-
-_INV_SQRT_2PI = 0.3989422804014327
-
-
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _fused_gelu_forward(x):
-    wide = tf.cast(x, tf.float32)
-    return tf.cast(0.5 * wide * (1.0 + tf.math.erf(wide * 0.7071067811865476)), x.dtype)
-
-
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _fused_gelu_backward(x, upstream):
-    wide = tf.cast(x, tf.float32)
-    cdf = 0.5 * (1.0 + tf.math.erf(wide * 0.7071067811865476))
-    pdf = tf.exp(-0.5 * wide * wide) * _INV_SQRT_2PI
-    return tf.cast(tf.cast(upstream, tf.float32) * (cdf + wide * pdf), x.dtype)
-
-
-@tf.custom_gradient
-def fused_gelu(x):
-    """exact_gelu for training: the forward pass and the gradient each one XLA-fused loop.
-
-    Autodiff of the written-out GELU runs ~14 element-wise ops over the [tokens, intermediate]
-    activations, each a full pass in memory (a third of the element-wise time of a bfloat16
-    training step); fused, forward and gradient take less than half the time, computed in
-    float32 and rounded once. Not for inference: there TensorFlow fuses exact_gelu into the
-    matmul itself, which this custom gradient would block.
-    """
-    return _fused_gelu_forward(x), lambda upstream: _fused_gelu_backward(x, upstream)
-
-
-def activation_function(name: str):
-    if name == "gelu":
-        return exact_gelu
-    if name == "gelu_approximate":
-        return lambda x: keras.activations.gelu(x, approximate=True)
-    return keras.activations.get(name)
+from tfbert.modeling.backbone import Backbone
+from tfbert.modeling.kernels import add_dropout_norm, fused_gelu
+from tfbert.modeling.layers import (  # noqa: F401  (re-exported: the layers BERT is built from)
+    Dense,
+    Dropout,
+    LayerNorm,
+    activation_function,
+    dense_layer,
+    exact_gelu,
+    float32,
+    layer_norm,
+    weight_initializer,
+)
 
 
 def _as_config(config: BertConfig | dict[str, Any]) -> BertConfig:
     return config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
-
-
-@tf.custom_gradient
-def _matmul_add_bias(x, kernel, bias):
-    """x @ kernel + bias for 2-D x, whose bias gradient sums the rows with a float32 accumulator.
-
-    TensorFlow's BiasAddGrad (what autodiff of a Dense layer's bias becomes) accumulates a
-    bfloat16 gradient in bfloat16 on CPUs: over the 4,096 rows of a 32 x 128 batch, a bias
-    gradient of magnitude ~270 came out up to 25 off. A [1, rows] x [rows, units] matmul sums
-    in float32 inside oneDNN (only the result is rounded) and is faster as well. The matmul
-    stays one op feeding the bias add, so the forward pass still fuses into one kernel.
-    """
-    y = tf.nn.bias_add(tf.matmul(x, kernel), bias)
-
-    def gradient(upstream):
-        ones = tf.ones([1, tf.shape(upstream)[0]], upstream.dtype)
-        return (
-            tf.matmul(upstream, kernel, transpose_b=True),
-            tf.matmul(x, upstream, transpose_a=True),
-            tf.reshape(tf.matmul(ones, upstream), [-1]),
-        )
-
-    return y, gradient
-
-
-@keras.saving.register_keras_serializable(package="tfbert")
-class Dense(keras.layers.Dense):
-    """Keras's Dense; in training under a bfloat16/float16 policy its bias gradient is summed
-    in float32 (see _matmul_add_bias). Same weights, same forward result, same inference graph.
-    """
-
-    def call(self, inputs, training=None):
-        plain = (
-            not training
-            or self.bias is None
-            or self.compute_dtype == "float32"
-            or self.lora_enabled
-            or self.quantization_mode is not None
-        )
-        if plain:
-            return super().call(inputs, training=training)
-        dtype = self.compute_dtype
-        rows = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
-        x = _matmul_add_bias(rows, ops.cast(self.kernel, dtype), ops.cast(self.bias, dtype))
-        if len(inputs.shape) != 2:
-            x = ops.reshape(x, (*ops.shape(inputs)[:-1], self.units))
-        return x if self.activation is None else self.activation(x)
-
-
-def dense_layer(config: BertConfig, units: int, name: str, **kwargs: Any) -> Dense:
-    """A Dense layer under the global dtype policy: the one place lower precision applies."""
-    return Dense(units, kernel_initializer=weight_initializer(config), name=name, **kwargs)
-
-
-@keras.saving.register_keras_serializable(package="tfbert")
-class LayerNorm(keras.layers.LayerNormalization):
-    """Keras's LayerNormalization over the last axis (same weights and result), computed in
-    float32 from a few plain ops: mean, centre, mean of squares, scale and shift.
-
-    Keras's version runs about 1.7x slower on CPU (2.4 vs 1.4 ms on [32, 128, 384]), and a
-    MiniLM-sized BERT has 13: the bfloat16 encoder's inference is ~5% faster this way (1 x 128
-    and 32 x 128 tokens), a bfloat16 training step ~4% (the embeddings' LayerNorm; the blocks'
-    run inside add_dropout_norm when training). Frozen exports gain less (0-3%).
-    """
-
-    def call(self, inputs):
-        last_axis = self.axis in ([-1], [len(inputs.shape) - 1])
-        if not last_axis or self.gamma is None or self.beta is None:
-            return super().call(inputs)
-        x = ops.cast(inputs, "float32")
-        centered = x - ops.mean(x, axis=-1, keepdims=True)
-        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
-        normed = centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
-        return ops.cast(normed, self.compute_dtype)  # as Keras's layer returns
-
-
-def layer_norm(config: BertConfig, name: str) -> LayerNorm:
-    return LayerNorm(epsilon=config.layer_norm_epsilon, dtype="float32", name=name)
-
-
-def float32(x):
-    """Back to the float32 residual stream after a (possibly bfloat16) Dense layer."""
-    return ops.cast(x, "float32")
-
-
-@keras.saving.register_keras_serializable(package="tfbert")
-class Dropout(keras.layers.Dropout):
-    """Keras's Dropout, drawing 16 random bits per element instead of a 32-bit float.
-
-    Random numbers are the main cost of dropout on CPUs (TensorFlow's Philox makes ~660M
-    numbers/s on 2 cores), and BERT drops ~38M values per MiniLM-sized training step, most of
-    them attention probabilities. Half the random words makes the attention dropout 40%
-    faster; the drop probability is rounded to a multiple of 1/65536 (0.1 -> 0.100006). Same
-    seed generator as Keras's layer, so checkpoints and resume see the same state.
-    """
-
-    def call(self, inputs, training=False):
-        if not training or self.rate == 0.0 or self.noise_shape is not None:
-            return super().call(inputs, training=training)
-        scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
-        return tf.where(self.keep_mask(tf.shape(inputs)), inputs * scale, tf.zeros_like(inputs))
-
-    def keep_mask(self, shape) -> tf.Tensor:
-        """A fresh boolean mask of `shape`, True with probability 1 - rate (no 1/(1 - rate)
-        scaling: for callers that fold the scale into a smaller tensor)."""
-        seed = self.seed_generator.next()
-        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)  # as Keras does
-        count = tf.reduce_prod(shape)
-        words = tf.random.stateless_uniform(
-            [(count + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.uint32
-        )
-        halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:count]
-        threshold = tf.constant(round(self.rate * 65536), tf.uint16)
-        return tf.reshape(halves >= threshold, shape)
-
-
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _add_norm_forward(x, branch, keep, scale, gamma, beta, epsilon):
-    branch = tf.cast(branch, tf.float32)
-    if keep is not None:
-        branch = tf.where(keep, branch * scale, 0.0)
-    summed = x + branch
-    centered = summed - tf.reduce_mean(summed, axis=-1, keepdims=True)
-    inverse_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), -1, keepdims=True) + epsilon)
-    normed = centered * inverse_std
-    return normed * gamma + beta, normed, inverse_std
-
-
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _add_norm_backward(upstream, normed, inverse_std, keep, scale, gamma, branch_dtype):
-    d_normed = upstream * gamma
-    d_summed = inverse_std * (
-        d_normed
-        - tf.reduce_mean(d_normed, axis=-1, keepdims=True)
-        - normed * tf.reduce_mean(d_normed * normed, axis=-1, keepdims=True)
-    )
-    d_branch = d_summed if keep is None else tf.where(keep, d_summed * scale, 0.0)
-    return (
-        d_summed,
-        tf.cast(d_branch, branch_dtype),
-        tf.reduce_sum(upstream * normed, axis=0),
-        tf.reduce_sum(upstream, axis=0),
-    )
-
-
-def add_dropout_norm(x, branch, norm: keras.layers.LayerNormalization, dropout: Dropout):
-    """norm(x + dropout(branch)) for training, forward and gradient each one XLA-fused loop.
-
-    The residual add, dropout and LayerNorm run ~25 element-wise passes over the
-    [tokens, hidden] activations under autodiff; fused they are two, and the branch (a Dense
-    output, possibly bfloat16) is widened inside. x: [rows, hidden] float32.
-    """
-    keep = dropout.keep_mask(tf.shape(branch)) if dropout.rate > 0 else None
-    scale = 1.0 / (1.0 - dropout.rate)
-
-    @tf.custom_gradient
-    def fused(x, branch, gamma, beta):
-        y, normed, inverse_std = _add_norm_forward(
-            x, branch, keep, scale, gamma, beta, norm.epsilon
-        )
-
-        def gradient(upstream):
-            return _add_norm_backward(
-                upstream, normed, inverse_std, keep, scale, gamma, branch.dtype
-            )
-
-        return y, gradient
-
-    return fused(x, branch, tf.convert_to_tensor(norm.gamma), tf.convert_to_tensor(norm.beta))
 
 
 class _ConfiguredLayer(keras.layers.Layer):
@@ -447,7 +234,7 @@ class TransformerBlock(_ConfiguredLayer):
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
-class BertEncoder(_ConfiguredLayer):
+class BertEncoder(_ConfiguredLayer, Backbone):
     """Embeddings, the transformer stack and the pooler.
 
     Call with a dict of `token_ids`, `segment_ids`, `padding_mask` ([batch, length] int32; any
@@ -527,7 +314,29 @@ class BertEncoder(_ConfiguredLayer):
             ]
         return outputs
 
-    def dummy_inputs(self, batch: int = 1, length: int = 8) -> dict[str, Any]:
-        """Numeric inputs of the right structure, for building weights before loading them."""
-        ones = ops.ones((batch, length), dtype="int32")
-        return {"token_ids": ones, "segment_ids": ops.zeros_like(ones), "padding_mask": ones}
+    # ----- the Backbone contract ----------------------------------------------------------------
+    supports_output_positions = True
+
+    @property
+    def output_size(self) -> int:
+        return self.config.hidden_size
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def max_length(self) -> int:
+        return self.config.max_position_embeddings
+
+    @property
+    def token_embeddings(self) -> keras.Variable:
+        return self.embeddings.token_embedding.embeddings
+
+    @property
+    def matmul_dtype(self) -> str:
+        return self.pooler.compute_dtype  # the layer itself computes in float32
+
+    @property
+    def stores_low_precision_weights(self) -> bool:
+        return self.pooler.kernel.dtype in ("bfloat16", "float16")

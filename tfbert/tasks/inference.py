@@ -1,0 +1,156 @@
+"""The inference graph a task shares between `predict_texts` and its export.
+
+- `numeric_function`: a task's numeric part (features -> float32 outputs) traced once for any
+  batch and length, optionally with its weights frozen in as constants (`weights_as_constants`).
+- `length_sorted_rows`: runs a padded batch in micro-batches of similar length, so a request
+  mixing short and long texts does not pay for its longest text in every row.
+- `predict_in_length_order`: the Python side of `predict_texts`: batches of strings in order of
+  length, each padded to its longest, results put back in the caller's order.
+
+    numeric = numeric_function(model, micro_batch=8, constant_weights=True)
+    logits = numeric(preprocessor(texts))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfbert.contract import FEATURE_NAMES
+
+
+def numeric_function(
+    model: keras.Model,
+    micro_batch: int | None = None,
+    constant_weights: bool = False,
+    width: int | None = None,
+) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
+    """`model` (features -> one output row per text) as a traced function returning float32.
+
+    With `micro_batch` (rows) the batch runs in length-sorted micro-batches
+    (`length_sorted_rows`; `width` is the output row's size); with `constant_weights` the
+    weights are frozen into the graph (`weights_as_constants`). The same function serves a
+    task's `predict_texts` and its export, so both run one graph.
+    """
+
+    def rows(*columns: tf.Tensor) -> tf.Tensor:  # FEATURE_NAMES order: frozen functions
+        features = dict(zip(FEATURE_NAMES, columns, strict=True))  # take positional tensors
+        if micro_batch is None:
+            return tf.cast(model(features, training=False), tf.float32)
+        return length_sorted_rows(model, features, micro_batch, width)
+
+    feature = tf.TensorSpec([None, None], tf.int32)
+    concrete = tf.function(rows, autograph=False).get_concrete_function(
+        *[feature] * len(FEATURE_NAMES)
+    )
+    if constant_weights:
+        concrete = weights_as_constants(concrete)
+
+    def call(features: dict[str, tf.Tensor]) -> tf.Tensor:
+        result = concrete(*(features[name] for name in FEATURE_NAMES))
+        if isinstance(result, (list, tuple)):  # a frozen function returns a flat list
+            (result,) = result
+        return result
+
+    return call
+
+
+def weights_as_constants(function: Any) -> Any:
+    """`function` (a concrete function) with every variable it reads baked in as a constant.
+
+    oneDNN reorders a bfloat16 matmul's weights into its blocked layout on every call when they
+    come from variables, and once when they are constants, so bfloat16 inference runs faster
+    this way; outputs agree up to bfloat16 rounding. A float32 matmul needs no reorder, so
+    float32 exports keep their variables unless asked.
+    """
+    # TensorFlow's own freezing pass (the TFLite converter's); not under tf.* in TF 2.21.
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    return convert_variables_to_constants_v2(function)
+
+
+def length_sorted_rows(
+    model: keras.Model, features: dict[str, tf.Tensor], micro_batch: int, width: int | None
+) -> tf.Tensor:
+    """`model`'s float32 output rows for a padded batch, computed `micro_batch` rows at a time
+    in order of length, each micro-batch cut to its own longest row, then put back in order.
+
+    A micro-batch also takes in every following row exactly as long as its longest (no padding
+    added), so a request of equally long texts (long texts truncated to the maximum length)
+    runs as one batch: small micro-batches cost matmul efficiency. Exact: outputs at real
+    tokens do not depend on padding.
+    """
+    width = int(width if width is not None else model.outputs[0].shape[-1])
+    lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
+    order = tf.argsort(lengths, stable=True)
+    ordered = {name: tf.gather(value, order) for name, value in features.items()}
+    ordered_lengths = tf.gather(lengths, order)
+    batch = tf.shape(lengths)[0]
+
+    def step(start: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
+        longest = ordered_lengths[tf.minimum(start + micro_batch, batch) - 1]  # ascending order
+        end = tf.searchsorted(ordered_lengths, longest[None], side="right")[0]
+        chunk = {name: value[start:end, :longest] for name, value in ordered.items()}
+        rows = tf.cast(model(chunk, training=False), tf.float32)
+        return end, results.write(results.size(), rows)
+
+    results = tf.TensorArray(
+        tf.float32, size=0, dynamic_size=True, infer_shape=False,
+        element_shape=tf.TensorShape([None, width]),
+    )  # fmt: skip
+    _, results = tf.while_loop(
+        lambda start, _: start < batch, step, (tf.constant(0), results), parallel_iterations=1
+    )
+    sorted_rows = tf.reshape(results.concat(), [batch, width])
+    return tf.scatter_nd(order[:, None], sorted_rows, [batch, width])
+
+
+def check_texts(texts: Any, text_pairs: Any = None) -> tuple[list[str], list[str] | None]:
+    """The texts (and pairs) as lists of str, or a clear error for anything else."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    pairs = None if text_pairs is None else list(text_pairs)
+    if pairs is not None and len(pairs) != len(texts):
+        raise ValueError(f"Got {len(texts)} texts but {len(pairs)} text_pairs; pass one each.")
+    for name, values in (("texts", texts), ("text_pairs", pairs or [])):
+        wrong = next((v for v in values if not isinstance(v, str)), None)
+        if wrong is not None:
+            raise TypeError(f"{name} must be strings, got {type(wrong).__name__}: {wrong!r}.")
+    return texts, pairs
+
+
+def predict_in_length_order(
+    function: Callable[..., tf.Tensor],
+    texts: Sequence[str],
+    pairs: Sequence[str] | None,
+    batch_size: int,
+    verbose: int | str = 0,
+) -> np.ndarray:
+    """`function(texts[, pairs])` over batches of strings in order of length, its output rows
+    returned in the order of `texts`.
+
+    Each batch then pads to a similar longest text, so little compute goes to padding.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    lengths = [len(t) + (len(pairs[i]) if pairs else 0) for i, t in enumerate(texts)]
+    order = np.argsort(lengths, kind="stable")
+    progress = keras.utils.Progbar(len(texts)) if verbose in (1, "auto") else None
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        rows = order[start : start + batch_size]
+        batch = [tf.constant([texts[i] for i in rows], tf.string)]
+        if pairs is not None:
+            batch.append(tf.constant([pairs[i] for i in rows], tf.string))
+        chunks.append(function(*batch).numpy())
+        if progress is not None:
+            progress.add(len(rows))
+    sorted_rows = np.concatenate(chunks)
+    result = np.empty_like(sorted_rows)
+    result[order] = sorted_rows
+    return result
