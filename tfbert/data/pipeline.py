@@ -1,4 +1,8 @@
-"""tf.data pipelines that feed a classifier: tokenize in `map`, batch, prefetch.
+"""tf.data pipelines that feed a task: tokenize in `map`, batch, prefetch.
+
+`text_dataset` takes a preprocessor (the in-graph tokenizer) and optional targets, so any task
+can use it; `classification_dataset` is the one for a task that encodes its own labels (a
+classifier's `encode_labels`).
 
 Tokenization runs inside the input pipeline, not the model, so that `fit` only ever sees numeric
 tensors (this is what makes every `tf.distribute` strategy work, see RESOURCES trap 1) and so that
@@ -7,19 +11,25 @@ tokenizing the next batches overlaps with training on the current one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
 from tfbert.data.readers import TextClassificationData
 
-if TYPE_CHECKING:
-    from tfbert.tasks.classifier import BertClassifier
+
+class LabelledTask(Protocol):
+    """What a pipeline needs of a task: its preprocessor and its label encoding."""
+
+    preprocessor: Callable[[Any], dict[str, tf.Tensor]]
+
+    def encode_labels(self, labels: Sequence[Any]) -> np.ndarray: ...
 
 
 def classification_dataset(
-    classifier: BertClassifier,
+    task: LabelledTask,
     data: TextClassificationData,
     batch_size: int = 32,
     *,
@@ -30,7 +40,45 @@ def classification_dataset(
     bucket_by_length: bool = False,
     num_buckets: int = 8,
 ) -> tf.data.Dataset:
-    """(features, targets) batches for `fit`/`evaluate`, or features only for `predict`.
+    """(features, targets) batches of `data` for `task`'s `fit`/`evaluate`, or features only
+    (`with_labels=False`) for `predict`; the targets are `task.encode_labels(data.labels)`.
+    The options are `text_dataset`'s."""
+    targets = None
+    if with_labels:
+        if data.labels is None:
+            raise ValueError(
+                "these examples have no labels; pass labelled data to train or evaluate."
+            )
+        targets = task.encode_labels(data.labels)
+    return text_dataset(
+        task.preprocessor,
+        data,
+        targets,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        drop_remainder=drop_remainder,
+        bucket_by_length=bucket_by_length,
+        num_buckets=num_buckets,
+    )
+
+
+def text_dataset(
+    preprocessor: Callable[[Any], dict[str, tf.Tensor]],
+    data: TextClassificationData,
+    targets: np.ndarray | None = None,
+    batch_size: int = 32,
+    *,
+    shuffle: bool = False,
+    seed: int | None = None,
+    drop_remainder: bool = False,
+    bucket_by_length: bool = False,
+    num_buckets: int = 8,
+) -> tf.data.Dataset:
+    """(features, targets) batches for `fit`/`evaluate`, or features only without `targets`.
+
+    `preprocessor` turns a batch of texts (or a {"text", "text_pair"} dict of them) into
+    features inside the pipeline; `targets` has one row per text of `data`.
 
     Shuffling happens on whole examples before batching, reshuffled every epoch with `seed`.
     With `bucket_by_length`, each batch is drawn from examples of similar length (character
@@ -44,12 +92,11 @@ def classification_dataset(
     inputs = (
         texts if data.text_pairs is None else {"text": texts, "text_pair": list(data.text_pairs)}
     )
+    with_labels = targets is not None
     if with_labels:
-        if data.labels is None:
-            raise ValueError(
-                "these examples have no labels; pass labelled data to train or evaluate."
-            )
-        elements = (inputs, classifier.encode_labels(data.labels))
+        if len(targets) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(targets)} targets; pass one each.")
+        elements = (inputs, targets)
     else:
         elements = inputs
     if bucket_by_length:
@@ -76,7 +123,7 @@ def classification_dataset(
             dataset = dataset.shuffle(64, seed=seed, reshuffle_each_iteration=True)
     else:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    tokenizer = classifier.tokenizer
+    tokenizer = preprocessor
     if with_labels:
         dataset = dataset.map(lambda x, y: (tokenizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:

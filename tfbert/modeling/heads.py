@@ -1,10 +1,18 @@
-"""Task heads that sit on the encoder's outputs."""
+"""Task heads that sit on a backbone's outputs: classification and masked-LM.
+
+A head is a Keras layer a task builds on `backbone(features)`; its logits are float32 so that
+softmax, sigmoid and the losses stay accurate under mixed precision.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import keras
+from keras import ops
+
+from tfbert.config import BertConfig
+from tfbert.modeling.layers import activation_function, dense_layer, float32, layer_norm
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
@@ -47,3 +55,55 @@ class ClassificationHead(keras.layers.Layer):
             "dropout": self.dropout_rate,
             "initializer_range": self.initializer_range,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class MaskedLMHead(keras.layers.Layer):
+    """Gathers the masked positions, transforms them and decodes with the tied embeddings.
+
+    Built by a pretraining task around its backbone's token embedding layer (which this layer uses
+    but does not own: its matrix is trained and saved with the encoder).
+    """
+
+    def __init__(
+        self,
+        config: BertConfig | dict[str, Any],
+        token_embedding: keras.layers.Embedding,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["dtype"] = "float32"  # as the encoder: only the matmuls follow the policy
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
+        c = self.config
+        self.transform = dense_layer(c, c.hidden_size, "transform")
+        self.activation = activation_function(c.hidden_act)
+        self.layer_norm = layer_norm(c, "transform_layer_norm")
+        # A function, not an attribute: Keras would otherwise track the embedding layer as a
+        # sub-layer of this head too.
+        self._token_embeddings = lambda: token_embedding.embeddings
+
+    def build(self, input_shape: Any = None) -> None:
+        hidden = self.config.hidden_size
+        self.transform.build((None, None, hidden))
+        self.layer_norm.build((None, None, hidden))
+        self.output_bias = self.add_weight(
+            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias"
+        )
+        self.built = True
+
+    def call(self, masked_output):
+        """Logits for the encoder's outputs at the masked positions, [b, p, hidden] (the
+        encoder selects them: its `output_positions`)."""
+        x = self.layer_norm(self.activation(float32(self.transform(masked_output))))
+        # The decoder in float32 (softmax over the vocabulary needs the range).
+        embeddings = ops.cast(self._token_embeddings(), "float32")
+        logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)
+        return logits + ops.cast(self.output_bias, "float32")
+
+    def compute_output_spec(self, masked_output):
+        shape = (*masked_output.shape[:2], self.config.vocab_size)
+        return keras.KerasTensor(shape, dtype="float32")
+
+    def get_config(self) -> dict[str, Any]:
+        # Only a task rebuilds this layer (it needs the backbone's embedding layer).
+        return {**super().get_config(), "config": self.config.to_dict()}

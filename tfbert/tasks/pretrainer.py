@@ -46,19 +46,19 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+from safetensors.numpy import save_file
 
 from tfbert.config import BertConfig
+from tfbert.contract import FEATURE_NAMES
+from tfbert.data.pretraining import pretraining_dataset
 from tfbert.errors import ModelFileError
-from tfbert.modeling.bert import (
-    FEATURE_NAMES,
-    BertEncoder,
-    activation_function,
-    dense_layer,
-    float32,
-    layer_norm,
-    weight_initializer,
-)
-from tfbert.text.tokenizer import BertTokenizer, check_tokenizer_fits
+from tfbert.modeling.bert import BertEncoder
+from tfbert.modeling.checkpoints import export_huggingface, load_encoder_weights, load_pretrained
+from tfbert.modeling.heads import MaskedLMHead
+from tfbert.modeling.layers import weight_initializer
+from tfbert.tasks.task import Task, default_optimizer
+from tfbert.text.tokenizer import BertTokenizer
+from tfbert.weights import read_safetensors
 
 INPUT_NAMES = (*FEATURE_NAMES, "mask_positions")
 OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
@@ -77,58 +77,6 @@ HEAD_NAMES: dict[str, tuple[str, bool]] = {
     "seq_relationship/kernel": ("cls.seq_relationship.weight", True),
     "seq_relationship/bias": ("cls.seq_relationship.bias", False),
 }
-
-
-@keras.saving.register_keras_serializable(package="tfbert")
-class MaskedLMHead(keras.layers.Layer):
-    """Gathers the masked positions, transforms them and decodes with the tied embeddings.
-
-    Built by BertPretrainer around its encoder's token embedding layer (which this layer uses
-    but does not own: its matrix is trained and saved with the encoder).
-    """
-
-    def __init__(
-        self,
-        config: BertConfig | dict[str, Any],
-        token_embedding: keras.layers.Embedding,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["dtype"] = "float32"  # as the encoder: only the matmuls follow the policy
-        super().__init__(**kwargs)
-        self.config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
-        c = self.config
-        self.transform = dense_layer(c, c.hidden_size, "transform")
-        self.activation = activation_function(c.hidden_act)
-        self.layer_norm = layer_norm(c, "transform_layer_norm")
-        # A function, not an attribute: Keras would otherwise track the embedding layer as a
-        # sub-layer of this head too.
-        self._token_embeddings = lambda: token_embedding.embeddings
-
-    def build(self, input_shape: Any = None) -> None:
-        hidden = self.config.hidden_size
-        self.transform.build((None, None, hidden))
-        self.layer_norm.build((None, None, hidden))
-        self.output_bias = self.add_weight(
-            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias"
-        )
-        self.built = True
-
-    def call(self, masked_output):
-        """Logits for the encoder's outputs at the masked positions, [b, p, hidden] (the
-        encoder selects them: its `output_positions`)."""
-        x = self.layer_norm(self.activation(float32(self.transform(masked_output))))
-        # The decoder in float32 (softmax over the vocabulary needs the range).
-        embeddings = ops.cast(self._token_embeddings(), "float32")
-        logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)
-        return logits + ops.cast(self.output_bias, "float32")
-
-    def compute_output_spec(self, masked_output):
-        shape = (*masked_output.shape[:2], self.config.vocab_size)
-        return keras.KerasTensor(shape, dtype="float32")
-
-    def get_config(self) -> dict[str, Any]:
-        # Only BertPretrainer rebuilds this layer (it needs the encoder's embedding layer).
-        return {**super().get_config(), "config": self.config.to_dict()}
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
@@ -158,7 +106,7 @@ class MaskedLMPerplexity(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
-class BertPretrainer(keras.Model):
+class BertPretrainer(Task):
     """A BERT encoder with the masked-LM and next-sentence-prediction heads, and its tokenizer.
 
     Args:
@@ -179,11 +127,11 @@ class BertPretrainer(keras.Model):
         config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
         if isinstance(tokenizer, dict):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
-        check_tokenizer_fits(config, tokenizer)
+        encoder = BertEncoder(config, name="encoder")
+        self.check_parts(encoder, tokenizer)
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES
         }
-        encoder = BertEncoder(config, name="encoder")
         # The last layer computes only what the heads read: [CLS] and the masked positions.
         first = ops.zeros_like(inputs["mask_positions"][:, :1])
         encoded = encoder(
@@ -203,12 +151,12 @@ class BertPretrainer(keras.Model):
                 nsp_head(encoded["pooled_output"])
             ),
         }
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(
+            inputs=inputs, outputs=outputs, backbone=encoder, preprocessor=tokenizer, **kwargs
+        )
         self.bert_config = config
-        self.encoder = encoder
         self.mlm_head = mlm_head
         self.nsp_head = nsp_head
-        self.tokenizer = tokenizer
         self.fresh_heads = sorted(HEAD_NAMES)  # heads not loaded from a checkpoint
 
     # ----- construction ------------------------------------------------------------------------
@@ -245,8 +193,6 @@ class BertPretrainer(keras.Model):
         sentence-embedding model, has none), which `self.fresh_heads` lists. `max_length`
         defaults to the saved one, else 128; `dropout` replaces the checkpoint's.
         """
-        from tfbert.modeling.checkpoints import load_encoder_weights, load_pretrained
-
         pretrained = load_pretrained(path_or_name)
         options: dict[str, Any] = {"lowercase": pretrained.lowercase}
         if pretrained.strip_accents is not None:
@@ -321,9 +267,7 @@ class BertPretrainer(keras.Model):
         and perplexity (weighted metrics), NSP accuracy.
         """
         if optimizer == "auto":
-            from tfbert.training.optimization import create_optimizer
-
-            optimizer = create_optimizer(1e-4)
+            optimizer = default_optimizer(1e-4)
         if loss == "auto":
             loss = {
                 "mlm_logits": keras.losses.SparseCategoricalCrossentropy(
@@ -357,18 +301,11 @@ class BertPretrainer(keras.Model):
 
     def pretraining_dataset(self, source: Any, **options: Any):
         """`tfbert.data.pretraining.pretraining_dataset(source, self.tokenizer, **options)`."""
-        from tfbert.data.pretraining import pretraining_dataset
-
         return pretraining_dataset(source, self.tokenizer, **options)
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         """Writes a `BertForPreTraining`-layout directory (see the module docstring)."""
-        from safetensors.numpy import save_file
-
-        from tfbert.modeling.checkpoints import export_huggingface
-        from tfbert.weights import read_safetensors
-
         directory = Path(directory)
         tokenizer = self.tokenizer
         export_huggingface(
@@ -400,8 +337,11 @@ class BertPretrainer(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "config": self.bert_config.to_dict(),
-            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "tokenizer": keras.saving.serialize_keras_object(self.preprocessor),
         }
+
+    def _rebuilt(self) -> BertPretrainer:
+        return type(self).from_config(self.get_config())
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BertPretrainer:

@@ -1,4 +1,4 @@
-"""Fine-tuning a BertClassifier with `model.fit`: the recipe, its callbacks, its artefacts.
+"""Fine-tuning a task (a classifier today) with `model.fit`: the recipe, its callbacks, its artefacts.
 
 Stock Keras where it suffices (AdamW, a schedule, EarlyStopping, TensorBoard); the loop itself
 runs through `tfbert.training.resume`, because Keras's BackupAndRestore cannot resume a run
@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
-from tfbert.tasks.classifier import BertClassifier
+from tfbert.tasks.task import Task
 from tfbert.training.callbacks import BestWeights, PeriodicProgress
 from tfbert.training.distribute import is_chief, worker_directory
 from tfbert.training.optimization import create_optimizer
@@ -76,7 +76,7 @@ def balanced_class_weights(targets: np.ndarray, num_labels: int) -> dict[int, fl
 
 
 def fine_tune(
-    classifier: BertClassifier,
+    classifier: Task,
     train: TextClassificationData,
     validation: TextClassificationData | None = None,
     *,
@@ -182,7 +182,7 @@ def fine_tune(
         )
     class_weight = None
     if config.class_weights:
-        if classifier.problem_type == "multilabel":
+        if getattr(classifier, "problem_type", None) == "multilabel":
             raise ValueError("class weights apply to single-label problems; drop --class-weights.")
         targets = classifier.encode_labels(train.labels)
         class_weight = balanced_class_weights(targets, classifier.num_labels)
