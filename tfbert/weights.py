@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from tfbert.errors import ModelFileError
+from tfbert.files import atomic_write
 
 
 def model_weights(model: keras.Model) -> dict[str, keras.Variable]:
@@ -31,10 +32,8 @@ def save_safetensors(
         name: np.ascontiguousarray(keras.ops.convert_to_numpy(v))
         for name, v in model_weights(model).items()
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata or {})
-    tmp.replace(path)  # atomic: a crash never leaves a half-written weight file behind
-    return path
+    # Atomic, so a crash never leaves a half-written weight file behind; readable by others.
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata or {}))
 
 
 def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:

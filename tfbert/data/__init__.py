@@ -1,9 +1,9 @@
-"""Reading labelled text files and loading the built-in real datasets."""
+"""Reading labelled text files, label vocabularies and the built-in real datasets."""
 
 from tfbert.data.datasets import DatasetSplits, available_datasets, cache_dir, load_dataset
+from tfbert.data.labels import LabelVocabulary
 from tfbert.data.readers import (
     SUPPORTED_FORMATS,
-    LabelVocabulary,
     TextClassificationData,
     clean_text,
     detect_format,

