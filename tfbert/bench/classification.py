@@ -161,7 +161,7 @@ def _tfbert_classifier(weights: Weights, length: int, seed: int) -> Any:
     """
     import keras
 
-    from tfbert.modeling.checkpoints import classifier_from_pretrained
+    from tfbert.tasks.pretrained import classifier_from_pretrained
     from tfbert.tasks.classifier import BertClassifier
 
     keras.utils.set_random_seed(seed)  # the fresh head

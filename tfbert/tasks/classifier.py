@@ -377,7 +377,7 @@ class BertClassifier(keras.Model):
         (Hugging Face, Google BERT, tfbert, or the name "minilm-l6") and the head is new.
         """
         if labels is not None or num_classes is not None:
-            from tfbert.modeling.checkpoints import classifier_from_pretrained
+            from tfbert.tasks.pretrained import classifier_from_pretrained
 
             if labels is None:
                 labels = [str(i) for i in range(num_classes)]
