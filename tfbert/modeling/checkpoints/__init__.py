@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 
-
 def __getattr__(name: str):
     # classifier_from_pretrained builds a task, and this package never imports one: it moved.
     if name == "classifier_from_pretrained":
