@@ -492,7 +492,7 @@ def _build_classifier(
 
     keras.utils.set_random_seed(args.seed)
     if args.init_from:
-        from tfbert.modeling.checkpoints import classifier_from_pretrained
+        from tfbert.tasks.classifier import classifier_from_pretrained
 
         options = {k: v for k, v in tokenizer_options.items() if k != "lowercase"}
         classifier = classifier_from_pretrained(

@@ -35,7 +35,7 @@ from tfbert.errors import ModelFileError
 from tfbert.export.classifier import ClassifierServingModule, write_classifier
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.checkpoints import load_encoder_weights, load_pretrained
+from tfbert.modeling.checkpoints import TFBERT_FORMAT, load_encoder_weights, load_pretrained
 from tfbert.modeling.heads import ClassificationHead
 from tfbert.tasks.inference import check_texts, numeric_function, predict_in_length_order
 from tfbert.tasks.task import (
@@ -50,7 +50,7 @@ from tfbert.text.tokenizer import BertTokenizer
 
 PROBLEM_TYPES = ("binary", "multiclass", "multilabel")
 POOLINGS = ("cls", "mean")
-FORMAT_NAME = "tfbert-classifier"
+FORMAT_NAME = TFBERT_FORMAT  # what a classifier directory's config.json says it is
 
 
 @keras.saving.register_keras_serializable(package="tfbert")

@@ -1,4 +1,4 @@
-"""Fine-tuning a task (a classifier today) with `model.fit`: the recipe, its callbacks, its artefacts.
+"""Fine-tuning a task with `model.fit`: the recipe, its callbacks, its artefacts.
 
 Stock Keras where it suffices (AdamW, a schedule, EarlyStopping, TensorBoard); the loop itself
 runs through `tfbert.training.resume`, because Keras's BackupAndRestore cannot resume a run

@@ -1,0 +1,64 @@
+"""Pretrained BERT checkpoints in, and out: Hugging Face, Google's original TF, keras-hub, tfbert.
+
+One module per format, each with its reader and writer, plus the shared pieces:
+
+- `loader`: `load_pretrained(path_or_name)` detects the format of a directory (or takes a
+  built-in name such as `"minilm-l6"`) and returns a `PretrainedBert`; `resolve_checkpoint`.
+- `pretrained`: the `PretrainedBert` record (config, encoder weights, vocabulary, lowercasing,
+  pooling, pretraining-head weights) and the checks every reader applies.
+- `encoder`: `load_encoder_weights(encoder, pretrained)` assigns a checkpoint to a `BertEncoder`.
+- `names`: tensor-name and config-field tables; `encoder_weight_shapes(config)`.
+- `huggingface`: `export_huggingface` (loadable by `transformers.BertModel.from_pretrained`).
+- `google`: `write_google_checkpoint` (the original TF variable names and `bert_config.json`).
+- `keras_hub`: `export_keras_hub` (loadable by `keras_hub.models.BertBackbone.from_preset`).
+- `native`: tfbert's own `save_pretrained` directories (`TFBERT_FORMAT`).
+
+This package never imports a task: building a classifier from a checkpoint is
+`tfbert.tasks.classifier.classifier_from_pretrained` (or `BertClassifier.from_pretrained`).
+
+    from tfbert.modeling.bert import BertEncoder
+    from tfbert.modeling.checkpoints import load_encoder_weights, load_pretrained
+
+    pretrained = load_pretrained("path/to/bert")     # any of the formats above
+    encoder = BertEncoder(pretrained.config)
+    load_encoder_weights(encoder, pretrained)
+"""
+
+from __future__ import annotations
+
+from tfbert.modeling.checkpoints.encoder import load_encoder_weights
+from tfbert.modeling.checkpoints.google import write_google_checkpoint
+from tfbert.modeling.checkpoints.huggingface import export_huggingface
+from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
+from tfbert.modeling.checkpoints.loader import (
+    KNOWN_CHECKPOINTS,
+    load_pretrained,
+    resolve_checkpoint,
+)
+from tfbert.modeling.checkpoints.names import encoder_weight_shapes, huggingface_config
+from tfbert.modeling.checkpoints.native import TFBERT_FORMAT
+from tfbert.modeling.checkpoints.pretrained import PretrainedBert
+
+__all__ = [
+    "KNOWN_CHECKPOINTS",
+    "TFBERT_FORMAT",
+    "PretrainedBert",
+    "encoder_weight_shapes",
+    "export_huggingface",
+    "export_keras_hub",
+    "huggingface_config",
+    "load_encoder_weights",
+    "load_pretrained",
+    "resolve_checkpoint",
+    "write_google_checkpoint",
+]
+
+
+def __getattr__(name: str):
+    # classifier_from_pretrained builds a task, and this package never imports one: it moved.
+    if name == "classifier_from_pretrained":
+        raise ImportError(
+            "classifier_from_pretrained moved to tfbert.tasks.classifier: "
+            "from tfbert.tasks.classifier import classifier_from_pretrained"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

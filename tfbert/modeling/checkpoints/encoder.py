@@ -1,0 +1,90 @@
+"""Moving weights between a `PretrainedBert` (or a writer) and a Keras `BertEncoder`.
+
+`load_encoder_weights(encoder, pretrained)` assigns a checkpoint's weights, strictly; the
+writers read an encoder's weights back as numpy arrays under the same relative paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from tfbert.errors import ModelFileError
+from tfbert.modeling.bert import BertEncoder
+from tfbert.modeling.checkpoints.pretrained import PretrainedBert
+from tfbert.text.vocab import validate_vocabulary
+from tfbert.weights import assign_weights, model_weights
+
+
+def _encoder_variables(encoder: BertEncoder) -> tuple[str, dict[str, keras.Variable]]:
+    """(path prefix, variables by path relative to the encoder), building the encoder if needed."""
+    if not encoder.built:
+        encoder.build()
+    anchor = encoder.embeddings.position_embedding.path
+    suffix = "embeddings/position_embedding"
+    if not anchor.endswith(suffix):
+        raise RuntimeError(f"Unexpected encoder variable path {anchor!r}.")
+    prefix = anchor[: -len(suffix)]
+    variables = {}
+    for name, variable in model_weights(encoder).items():
+        if not name.startswith(prefix):
+            raise RuntimeError(f"Encoder variable {name!r} lies outside {prefix!r}.")
+        variables[name[len(prefix) :]] = variable
+    return prefix, variables
+
+
+def load_encoder_weights(
+    encoder: BertEncoder, pretrained: PretrainedBert, *, allow_missing: bool = False
+) -> None:
+    """Assigns the checkpoint's encoder weights, strictly (see `tfbert.weights.assign_weights`).
+
+    Raises ModelFileError listing every missing, unexpected and mis-shaped tensor. With
+    `allow_missing=True`, variables the checkpoint lacks (e.g. a pooler) keep their
+    initialisation. The encoder must be configured like the checkpoint: sizes are checked via
+    the shapes, and head count, activation and LayerNorm epsilon (which shapes do not reveal)
+    are compared explicitly.
+    """
+    mine, theirs = encoder.config, pretrained.config
+    differences = [
+        f"{field} {getattr(mine, field)!r} vs {getattr(theirs, field)!r}"
+        for field in ("num_heads", "hidden_act", "layer_norm_epsilon")
+        if getattr(mine, field) != getattr(theirs, field)
+    ]
+    if differences:
+        raise ModelFileError(
+            f"The encoder is configured differently from the {pretrained.source} "
+            f"({'; '.join(differences)}): its outputs would be wrong. Build the encoder with "
+            "the checkpoint's config (PretrainedBert.config)."
+        )
+    prefix, _ = _encoder_variables(encoder)
+    assign_weights(
+        encoder,
+        {prefix + name: value for name, value in pretrained.encoder_weights.items()},
+        source=pretrained.source,
+        allow_missing=allow_missing,
+    )
+
+
+def _encoder_arrays(encoder: BertEncoder) -> dict[str, np.ndarray]:
+    _, variables = _encoder_variables(encoder)
+    return {
+        name: np.ascontiguousarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+        for name, variable in variables.items()
+    }
+
+
+def _checked_vocabulary(encoder: BertEncoder, vocabulary: Sequence[str]) -> list[str]:
+    vocabulary = list(vocabulary)
+    try:
+        validate_vocabulary(vocabulary)
+    except (ValueError, TypeError) as error:
+        raise ModelFileError(f"Cannot export this vocabulary: {error}") from None
+    if len(vocabulary) != encoder.config.vocab_size:
+        raise ModelFileError(
+            f"The vocabulary has {len(vocabulary)} tokens but the encoder embeds "
+            f"{encoder.config.vocab_size}; Hugging Face and Google checkpoints need one "
+            "embedding row per token: pass the vocabulary the encoder was trained with."
+        )
+    return vocabulary
