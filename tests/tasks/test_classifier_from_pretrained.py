@@ -88,5 +88,5 @@ def test_dropout_override_changes_only_dropout(minilm, features, baseline) -> No
 
 
 def test_the_old_import_path_names_the_new_one() -> None:
-    with pytest.raises(ImportError, match=r"moved to tfbert\.tasks\.pretrained"):
+    with pytest.raises(ImportError, match=r"moved to tfbert\.tasks\.classifier"):
         from tfbert.modeling.checkpoints import classifier_from_pretrained  # noqa: F401

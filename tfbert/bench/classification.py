@@ -161,8 +161,7 @@ def _tfbert_classifier(weights: Weights, length: int, seed: int) -> Any:
     """
     import keras
 
-    from tfbert.tasks.classifier import BertClassifier
-    from tfbert.tasks.classifier import classifier_from_pretrained
+    from tfbert.tasks.classifier import BertClassifier, classifier_from_pretrained
 
     keras.utils.set_random_seed(seed)  # the fresh head
     if weights.directory is not None:
