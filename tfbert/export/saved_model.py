@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfbert.contract import ASSETS_EXTRA, LABELS_FILE
 from tfbert.errors import ModelFileError
+from tfbert.files import public_mode
 
 
 def next_version(export_base: str | Path) -> int:
@@ -130,13 +131,10 @@ def _publish(staging: Path, base: Path, version: int, *, automatic: bool, overwr
 def publish_modes(directory: Path) -> None:
     """Gives a staged directory tree the modes a normal write would have (the umask's):
     `mkdtemp` creates it owner-only, which a server running as another user cannot read."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for root, dirs, files in os.walk(directory):
-        os.chmod(root, 0o777 & ~umask)
+    for root, _, files in os.walk(directory):
+        os.chmod(root, public_mode(directory=True))
         for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~umask)
-        del dirs  # os.walk visits them as roots
+            os.chmod(os.path.join(root, name), public_mode())
 
 
 def _set_methods(saved_model_dir: Path, methods: Mapping[str, str]) -> None:
