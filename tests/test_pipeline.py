@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfbert.data import TextClassificationData
 from tfbert.data.pipeline import classification_dataset
-from tfbert.modeling.bert import FEATURE_NAMES
+from tfbert.contract import FEATURE_NAMES
 from tfbert.tasks.classifier import BertClassifier
 
 
