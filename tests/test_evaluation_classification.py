@@ -151,3 +151,180 @@ def test_validation_errors(y_true, probabilities, names, problem_type, message) 
 def test_multilabel_threshold_out_of_range() -> None:
     with pytest.raises(ValueError, match="threshold must be in"):
         evaluate_predictions(MULTI_Y, MULTI_P, ["a", "b", "c"], "multilabel", threshold=1.5)
+
+
+# ----- models and exports on real text -----------------------------------------------------------
+def _imdb(imdb_reviews, start: int, per_label: int):
+    """`per_label` real IMDB reviews of each label, interleaved, from position `start` of each."""
+    from tfbert.data import TextClassificationData
+
+    negative = [t for t, y in imdb_reviews if y == "0"][start : start + per_label]
+    positive = [t for t, y in imdb_reviews if y == "1"][start : start + per_label]
+    texts = [t for pair in zip(negative, positive, strict=True) for t in pair]
+    return TextClassificationData(texts, ["negative", "positive"] * per_label)
+
+
+def _tiny(english_vocab, labels, **kwargs):
+    import keras
+
+    from tfbert.tasks.classifier import BertClassifier
+
+    keras.utils.set_random_seed(5)
+    return BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=list(labels), max_length=48, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_export(english_vocab, imdb_reviews, tmp_path_factory):
+    """A tiny binary classifier trained on 160 real IMDB reviews and exported twice (mean
+    pooling: a [CLS] vector this untrained barely varies between texts)."""
+    from tfbert.training.fine_tune import TrainingConfig, fine_tune
+
+    model = _tiny(english_vocab, ["negative", "positive"], pooling="mean")
+    config = TrainingConfig(epochs=2, batch_size=16, learning_rate=1e-3)
+    fine_tune(model, _imdb(imdb_reviews, 0, 80), None, config=config, verbose=0)
+    base = tmp_path_factory.mktemp("exports") / "imdb"
+    model.export(base, warmup_texts=[])
+    model.export(base, warmup_texts=[])  # version 2: the base directory evaluates this one
+    return model, base
+
+
+def assert_same_report(exported: EvaluationReport, original: EvaluationReport) -> None:
+    """Same counts exactly; scores equal up to float32 noise in the probabilities."""
+    assert exported.problem_type == original.problem_type
+    assert exported.label_names == original.label_names
+    assert exported.num_examples == original.num_examples
+    assert exported.confusion_matrix == original.confusion_matrix
+    assert [c.support for c in exported.per_class] == [c.support for c in original.per_class]
+    assert _flat(exported.to_dict()) == pytest.approx(_flat(original.to_dict()), abs=1e-5)
+    assert exported.format_table() == original.format_table()
+
+
+def _flat(data, prefix=""):
+    """Numbers of a nested report dict by path, for an approximate comparison."""
+    if isinstance(data, dict):
+        return {
+            k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()
+        }
+    if isinstance(data, list):
+        return {
+            k: v for i, value in enumerate(data) for k, v in _flat(value, f"{prefix}{i}.").items()
+        }
+    return {prefix: data}
+
+
+def test_saved_model_report_matches_the_model_it_was_exported_from(
+    trained_export, imdb_reviews
+) -> None:
+    from tfbert.evaluation import evaluate_classifier, evaluate_saved_model
+
+    model, base = trained_export
+    test = _imdb(imdb_reviews, 300, 40)  # 80 reviews the model never saw
+    original = evaluate_classifier(model, test)
+    assert original.problem_type == "binary" and original.num_examples == 80
+    # Probabilities that differ from review to review: equal ROC AUCs mean equal rankings.
+    probabilities = model.predict_texts(test.texts)["probabilities"][:, 1]
+    assert probabilities.std() > 1e-3
+    assert "roc_auc" in original.extra
+
+    from_base = evaluate_saved_model(base, test)  # highest version, 2
+    assert_same_report(from_base, original)
+    from_version = evaluate_saved_model(base / "1", test, batch_size=7)
+    assert_same_report(from_version, original)
+
+
+def test_exported_classifier_reads_the_export(trained_export, imdb_reviews) -> None:
+    from tfbert.evaluation import ExportedClassifier, TextClassifier
+
+    model, base = trained_export
+    exported = ExportedClassifier(base)
+    assert exported.path == base / "2"
+    assert exported.labels == ["negative", "positive"]
+    assert exported.problem_type == "binary" and not exported.pair
+    assert isinstance(exported, TextClassifier)
+    texts = [t for t, _ in imdb_reviews[300:310]]
+    got = exported.predict_texts(texts, batch_size=3)
+    expected = model.predict_texts(texts)
+    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-5)
+    assert got["labels"] == expected["labels"]
+
+
+def test_saved_model_problem_type_read_from_the_outputs(english_vocab, tmp_path) -> None:
+    """Softmax rows make a multiclass export, sigmoid rows a multilabel one; either way the
+    report equals the model's own."""
+    from tfbert.data import TextClassificationData
+    from tfbert.evaluation import evaluate_classifier, evaluate_saved_model
+
+    texts = ["A fine film.", "Dull and long.", "Funny, sad and far too long.", "Okay.", "Wow!"]
+    single = TextClassificationData(texts, ["good", "bad", "mixed", "mixed", "good"])
+    multi = TextClassificationData(
+        texts, [["good"], ["bad"], ["good", "bad"], [], ["good", "funny"]]
+    )
+    for labels, problem_type, data in (
+        (["bad", "good", "mixed"], "multiclass", single),
+        (["bad", "funny", "good"], "multilabel", multi),
+    ):
+        model = _tiny(english_vocab, labels, problem_type=problem_type)
+        path = model.export(tmp_path / problem_type, warmup_texts=[])
+        report = evaluate_saved_model(path, data)
+        assert report.problem_type == problem_type
+        assert_same_report(report, evaluate_classifier(model, data))
+
+
+def test_saved_model_pair_export(english_vocab, imdb_reviews, tmp_path) -> None:
+    from tfbert.data import TextClassificationData
+    from tfbert.evaluation import evaluate_classifier, evaluate_saved_model
+    from tfbert.export import export_saved_model
+
+    model = _tiny(english_vocab, ["no", "yes"])
+    path = export_saved_model(model, tmp_path / "pairs", pair=True, warmup_texts=[])
+    reviews = [t for t, _ in imdb_reviews[:12]]
+    data = TextClassificationData(reviews[:6], ["no", "yes"] * 3, text_pairs=reviews[6:])
+    assert_same_report(evaluate_saved_model(path, data), evaluate_classifier(model, data))
+    with pytest.raises(ValueError, match="sentence-pair model; the data needs a second text"):
+        evaluate_saved_model(path, TextClassificationData(reviews[:2], ["no", "yes"]))
+
+
+def test_saved_model_bad_input_is_one_line(trained_export, tmp_path) -> None:
+    from tfbert.data import TextClassificationData
+    from tfbert.errors import DataError, ModelFileError
+    from tfbert.evaluation import evaluate_saved_model
+
+    _, base = trained_export
+    with pytest.raises(ModelFileError, match="neither a tfbert model directory nor a SavedModel"):
+        evaluate_saved_model(tmp_path, TextClassificationData(["a"], ["positive"]))
+    with pytest.raises(DataError, match="no labels"):
+        evaluate_saved_model(base, TextClassificationData(["a", "b"], None))
+    with pytest.raises(DataError, match="not in the label vocabulary: 'meh'"):
+        evaluate_saved_model(base, TextClassificationData(["a", "b"], ["positive", "meh"]))
+    with pytest.raises(DataError, match="paired texts"):
+        evaluate_saved_model(base, TextClassificationData(["a"], ["positive"], text_pairs=["b"]))
+    with pytest.raises(DataError, match="Unknown problem_type 'ner'"):
+        evaluate_saved_model(base, TextClassificationData(["a"], ["positive"]), problem_type="ner")
+
+
+def test_evaluate_classifier_takes_any_text_classifier(imdb_reviews) -> None:
+    """Not a BertClassifier: a word-count rule with the three things evaluation needs."""
+    from tfbert.evaluation import evaluate_classifier
+
+    class WordRule:
+        labels = ["negative", "positive"]
+        problem_type = "binary"
+
+        def predict_texts(self, texts, text_pairs=None, batch_size=32, verbose=0):
+            good = np.array([t.lower().count("great") + t.lower().count("best") for t in texts])
+            bad = np.array([t.lower().count("bad") + t.lower().count("worst") for t in texts])
+            positive = np.where(good > bad, 0.8, np.where(good < bad, 0.2, 0.5))
+            return {"probabilities": np.stack([1 - positive, positive], axis=1)}
+
+    data = _imdb(imdb_reviews, 0, 50)
+    report = evaluate_classifier(WordRule(), data)
+    expected = evaluate_predictions(
+        [0 if label == "negative" else 1 for label in data.labels],
+        WordRule().predict_texts(data.texts)["probabilities"],
+        ["negative", "positive"],
+        "binary",
+    )
+    assert report == expected
+    assert 0.5 < report.accuracy < 1.0  # the rule is real but imperfect on real reviews
