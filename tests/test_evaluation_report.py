@@ -81,3 +81,70 @@ def test_format_table_multilabel() -> None:
     assert re.search(r"^micro avg\s+1\.000\s+0\.833\s+0\.909\s+6$", table, re.M)
     assert re.search(r"^hamming_loss\s+0\.083$", table, re.M)
     assert re.search(r"^insult\s+2\s+0\s+1\s+1$", table, re.M)  # tn fp fn tp
+
+
+# ----- report kinds and files --------------------------------------------------------------------
+def test_load_report_reads_the_kind_it_was_written_with(
+    tmp_path: Path, multiclass_report: EvaluationReport
+) -> None:
+    from dataclasses import dataclass
+
+    from tfbert.errors import DataError
+    from tfbert.evaluation import Report, load_report
+
+    path = multiclass_report.to_json(tmp_path / "eval.json")
+    assert json.loads(path.read_text(encoding="utf-8"))["kind"] == "classification"
+    assert load_report(path) == multiclass_report
+    data = multiclass_report.to_dict()
+    del data["kind"]  # written before report kinds existed
+    assert Report.from_dict(data) == multiclass_report
+
+    @dataclass
+    class PerplexityReport(Report, kind="test_masked_lm"):
+        perplexity: float
+
+        def format_table(self, digits: int = 3) -> str:
+            return f"perplexity {self.perplexity:.{digits}f}"
+
+    other = load_report(PerplexityReport(12.5).to_json(tmp_path / "mlm.json"))
+    assert other == PerplexityReport(12.5) and str(other) == "perplexity 12.500"
+    with pytest.raises(DataError, match="'test_masked_lm' report, not a 'classification' one"):
+        EvaluationReport.from_json(tmp_path / "mlm.json")
+    with pytest.raises(DataError, match="Unknown evaluation report kind 'ner'"):
+        Report.from_dict({"kind": "ner"})
+
+
+def test_to_json_refuses_a_directory(tmp_path: Path, multiclass_report: EvaluationReport) -> None:
+    from tfbert.errors import DataError
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        multiclass_report.to_json(tmp_path / "taken")
+    (tmp_path / "file").write_text("mine", encoding="utf-8")
+    with pytest.raises(DataError, match="a file stands where a directory"):
+        multiclass_report.to_json(tmp_path / "file" / "eval.json")
+    assert (tmp_path / "file").read_text(encoding="utf-8") == "mine"
+
+
+# ----- majority baseline -------------------------------------------------------------------------
+def test_majority_baseline_equals_scoring_a_constant_prediction(
+    multiclass_report: EvaluationReport,
+) -> None:
+    baseline = multiclass_report.majority_baseline()
+    assert baseline.label == "cat"  # cat and dog both have 3 examples: the first one wins
+    y_true = [0, 0, 0, 1, 1, 1, 2, 2]
+    constant = evaluate_predictions(y_true, one_hot_probs([0] * 8, 3), NAMES, "multiclass")
+    assert baseline.accuracy == pytest.approx(constant.accuracy) == pytest.approx(3 / 8)
+    assert baseline.macro_f1 == pytest.approx(constant.macro_f1) == pytest.approx(2 / 11)
+    assert baseline.weighted_f1 == pytest.approx(constant.weighted_f1)
+
+
+def test_majority_baseline_multilabel() -> None:
+    y = [[1, 0, 1], [1, 1, 0], [1, 0, 0], [0, 0, 1]]  # a: mostly yes, b: mostly no, c: a tie
+    report = evaluate_predictions(y, MULTI_P, ["a", "b", "c"], "multilabel")
+    baseline = report.majority_baseline()
+    constant = evaluate_predictions(y, [[0.9, 0.1, 0.1]] * 4, ["a", "b", "c"], "multilabel")
+    assert baseline.label is None
+    assert baseline.accuracy == pytest.approx(1 - constant.extra["hamming_loss"])
+    assert baseline.macro_f1 == pytest.approx(constant.macro_f1) == pytest.approx(6 / 7 / 3)
+    assert baseline.weighted_f1 == pytest.approx(constant.weighted_f1)
