@@ -1,0 +1,150 @@
+"""tfbert.evaluation.report: the report's JSON round trip, text table and baselines."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from evaluation_cases import MULTI_P, MULTI_Y, NAMES, multiclass_case, one_hot_probs
+
+from tfbert.evaluation import ClassReport, EvaluationReport, evaluate_predictions
+from tfbert.evaluation.report import _width
+
+
+@pytest.fixture(scope="module")
+def multiclass_report() -> EvaluationReport:
+    return multiclass_case()
+
+
+def test_json_round_trip(tmp_path: Path, multiclass_report: EvaluationReport) -> None:
+    path = multiclass_report.to_json(tmp_path / "nested" / "eval.json")
+    assert path.is_file()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["accuracy"] == pytest.approx(5 / 8)
+    assert data["per_class"][0] == {
+        "label": "cat",
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx(2 / 3),
+        "support": 3,
+    }
+    loaded = EvaluationReport.from_json(path)
+    assert loaded == multiclass_report
+    assert isinstance(loaded.per_class[0], ClassReport)
+
+
+def test_json_round_trip_multilabel_and_unicode(tmp_path: Path) -> None:
+    report = evaluate_predictions(MULTI_Y, MULTI_P, ["体育", "财经", "科技"], "multilabel")
+    loaded = EvaluationReport.from_json(report.to_json(tmp_path / "ml.json"))
+    assert loaded == report
+    assert "体育" in (tmp_path / "ml.json").read_text(encoding="utf-8")
+
+
+def test_from_dict_names_missing_keys(multiclass_report: EvaluationReport) -> None:
+    data = multiclass_report.to_dict()
+    del data["macro_f1"], data["per_class"]
+    with pytest.raises(ValueError, match="missing macro_f1, per_class"):
+        EvaluationReport.from_dict(data)
+
+
+def test_format_table_multiclass(multiclass_report: EvaluationReport) -> None:
+    table = multiclass_report.format_table()
+    for name in NAMES:
+        assert name in table
+    assert re.search(r"^accuracy\s+0\.625\s+8$", table, re.M)
+    assert re.search(r"^macro avg\s+0\.722\s+0\.611\s+0\.635\s+8$", table, re.M)  # 13/18 11/18
+    assert re.search(r"^weighted avg\s+.*0\.631\s+8$", table, re.M)  # 53/84
+    assert re.search(r"^dog\s+0\.500\s+0\.667\s+0\.571\s+3$", table, re.M)
+    # Confusion matrix rows are labelled with the true class and hold its counts.
+    assert re.search(r"^bird\s+0\s+1\s+1$", table, re.M)
+    header = next(line for line in table.splitlines() if line.startswith("true \\ pred"))
+    assert header.split()[-3:] == NAMES
+
+
+def test_format_table_truncates_long_and_aligns_wide_names() -> None:
+    names = ["a label name that is far too long for any table column", "体育新闻", "x"]
+    report = evaluate_predictions([0, 1, 2], one_hot_probs([0, 1, 2], 3), names, "multiclass")
+    lines = report.format_table().splitlines()
+    assert any("…" in line for line in lines)
+    assert all(_width(line) <= 100 for line in lines)
+    start = next(i for i, line in enumerate(lines) if line.startswith("label"))
+    block = lines[start : start + 2 + len(names)]  # header, rule, one row per label
+    assert len({_width(line) for line in block}) == 1  # CJK counted as two columns
+
+
+def test_format_table_multilabel() -> None:
+    report = evaluate_predictions(MULTI_Y, MULTI_P, ["toxic", "insult", "threat"], "multilabel")
+    table = report.format_table()
+    assert re.search(r"^subset accuracy\s+0\.750\s+4$", table, re.M)
+    assert re.search(r"^micro avg\s+1\.000\s+0\.833\s+0\.909\s+6$", table, re.M)
+    assert re.search(r"^hamming_loss\s+0\.083$", table, re.M)
+    assert re.search(r"^insult\s+2\s+0\s+1\s+1$", table, re.M)  # tn fp fn tp
+
+
+# ----- report kinds and files --------------------------------------------------------------------
+def test_load_report_reads_the_kind_it_was_written_with(
+    tmp_path: Path, multiclass_report: EvaluationReport
+) -> None:
+    from dataclasses import dataclass
+
+    from tfbert.errors import DataError
+    from tfbert.evaluation import Report, load_report
+
+    path = multiclass_report.to_json(tmp_path / "eval.json")
+    assert json.loads(path.read_text(encoding="utf-8"))["kind"] == "classification"
+    assert load_report(path) == multiclass_report
+    data = multiclass_report.to_dict()
+    del data["kind"]  # written before report kinds existed
+    assert Report.from_dict(data) == multiclass_report
+
+    @dataclass
+    class PerplexityReport(Report, kind="test_masked_lm"):
+        perplexity: float
+
+        def format_table(self, digits: int = 3) -> str:
+            return f"perplexity {self.perplexity:.{digits}f}"
+
+    other = load_report(PerplexityReport(12.5).to_json(tmp_path / "mlm.json"))
+    assert other == PerplexityReport(12.5) and str(other) == "perplexity 12.500"
+    with pytest.raises(DataError, match="'test_masked_lm' report, not a 'classification' one"):
+        EvaluationReport.from_json(tmp_path / "mlm.json")
+    with pytest.raises(DataError, match="Unknown evaluation report kind 'ner'"):
+        Report.from_dict({"kind": "ner"})
+
+
+def test_to_json_refuses_a_directory(tmp_path: Path, multiclass_report: EvaluationReport) -> None:
+    from tfbert.errors import DataError
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        multiclass_report.to_json(tmp_path / "taken")
+    (tmp_path / "file").write_text("mine", encoding="utf-8")
+    with pytest.raises(DataError, match="a file stands where a directory"):
+        multiclass_report.to_json(tmp_path / "file" / "eval.json")
+    assert (tmp_path / "file").read_text(encoding="utf-8") == "mine"
+
+
+# ----- majority baseline -------------------------------------------------------------------------
+def test_majority_baseline_equals_scoring_a_constant_prediction(
+    multiclass_report: EvaluationReport,
+) -> None:
+    baseline = multiclass_report.majority_baseline()
+    assert baseline.label == "cat"  # cat and dog both have 3 examples: the first one wins
+    y_true = [0, 0, 0, 1, 1, 1, 2, 2]
+    constant = evaluate_predictions(y_true, one_hot_probs([0] * 8, 3), NAMES, "multiclass")
+    assert baseline.accuracy == pytest.approx(constant.accuracy) == pytest.approx(3 / 8)
+    assert baseline.macro_f1 == pytest.approx(constant.macro_f1) == pytest.approx(2 / 11)
+    assert baseline.weighted_f1 == pytest.approx(constant.weighted_f1)
+
+
+def test_majority_baseline_multilabel() -> None:
+    y = [[1, 0, 1], [1, 1, 0], [1, 0, 0], [0, 0, 1]]  # a: mostly yes, b: mostly no, c: a tie
+    report = evaluate_predictions(y, MULTI_P, ["a", "b", "c"], "multilabel")
+    baseline = report.majority_baseline()
+    constant = evaluate_predictions(y, [[0.9, 0.1, 0.1]] * 4, ["a", "b", "c"], "multilabel")
+    assert baseline.label is None
+    assert baseline.accuracy == pytest.approx(1 - constant.extra["hamming_loss"])
+    assert baseline.macro_f1 == pytest.approx(constant.macro_f1) == pytest.approx(6 / 7 / 3)
+    assert baseline.weighted_f1 == pytest.approx(constant.weighted_f1)

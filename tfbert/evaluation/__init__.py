@@ -1,0 +1,59 @@
+"""Measuring trained models: metrics per task kind, one report face, and plots.
+
+- `classification`: `evaluate_predictions` (arrays), `evaluate_classifier` (any text
+  classifier over labelled data), `evaluate_saved_model` (an exported SavedModel).
+- `report`: `EvaluationReport` and the `Report` base every task kind's report builds on
+  (JSON round trip, text table); `load_report` reads any of them back.
+- `plots`: confusion matrices, per-class scores with the majority-class baseline, training
+  curves; titles name the dataset and split they measure.
+
+A new task kind adds its own module here (metrics and a `Report` subclass with its `kind`)
+without changing these.
+
+Importing this package is cheap: scikit-learn, matplotlib and TensorFlow are imported by the
+functions that need them.
+"""
+
+from tfbert.evaluation.classification import (
+    PROBLEM_TYPES,
+    ExportedClassifier,
+    TextClassifier,
+    evaluate_classifier,
+    evaluate_predictions,
+    evaluate_saved_model,
+)
+from tfbert.evaluation.plots import (
+    confusion_matrix_figure,
+    per_class_figure,
+    plot_confusion_matrix,
+    plot_per_class,
+    plot_training_curves,
+    training_curves_figure,
+)
+from tfbert.evaluation.report import (
+    ClassReport,
+    EvaluationReport,
+    MajorityBaseline,
+    Report,
+    load_report,
+)
+
+__all__ = [
+    "PROBLEM_TYPES",
+    "ClassReport",
+    "EvaluationReport",
+    "ExportedClassifier",
+    "MajorityBaseline",
+    "Report",
+    "TextClassifier",
+    "confusion_matrix_figure",
+    "evaluate_classifier",
+    "evaluate_predictions",
+    "evaluate_saved_model",
+    "load_report",
+    "per_class_figure",
+    "plot_confusion_matrix",
+    "plot_per_class",
+    "plot_training_curves",
+    "training_curves_figure",
+]
