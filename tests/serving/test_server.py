@@ -19,6 +19,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfbert.serving.models import ModelConfig
+from tfbert.serving.server import ModelServer, ServerOptions
+
 
 # ----- every RPC ----------------------------------------------------------------------------------
 def test_predict_matches_the_savedmodel_in_process(server, stubs, exports) -> None:
@@ -108,6 +111,90 @@ def test_bad_grpc_requests_get_the_right_status_and_the_server_stays_up(server, 
     # Still serving, with the same answers.
     response = predict.Predict(predict_request(TEXTS[:1]), timeout=30)
     assert tf.make_ndarray(response.outputs["probabilities"]).shape == (1, 3)
+
+
+def test_bad_input_is_refused_with_what_to_send_instead(server, stubs, exports) -> None:
+    predict, _ = stubs
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+
+    # A Classify example without the text feature is not classified as an empty text.
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name = "reviews"
+    classify.model_spec.signature_name = "classify"
+    feature = classify.input.example_list.examples.add().features.feature
+    feature["review"].bytes_list.value.append(b"fine")
+    with pytest.raises(grpc.RpcError) as caught:
+        predict.Classify(classify, timeout=30)
+    assert caught.value.code() == invalid
+    assert "no feature 'text'" in caught.value.details()
+
+    # Predict on the classify signature: serialized tf.Examples work (as in TF Serving) ...
+    examples = []
+    for text in TEXTS:
+        example = tf.train.Example()
+        example.features.feature["text"].bytes_list.value.append(text.encode())
+        examples.append(example.SerializeToString())
+    request = predict_request(examples, alias="inputs")
+    request.model_spec.signature_name = "classify"
+    response = predict.Predict(request, timeout=30)
+    np.testing.assert_allclose(
+        tf.make_ndarray(response.outputs["scores"]),
+        in_process(exports[0] / "1", TEXTS)["probabilities"],
+        atol=1e-6,
+    )
+    # ... and plain text there is refused with which signature takes what.
+    request = predict_request(TEXTS, alias="inputs")
+    request.model_spec.signature_name = "classify"
+    with pytest.raises(grpc.RpcError) as caught:
+        predict.Predict(request, timeout=30)
+    assert caught.value.code() == invalid
+    assert (
+        "Classify API" in caught.value.details() and "'serving_default'" in caught.value.details()
+    )
+    assert "UTF-8" not in caught.value.details()
+
+    # A few bytes declaring 20 million texts: refused on the declared shape.
+    huge = predict_request(["x"])
+    huge.inputs["text"].tensor_shape.dim[0].size = 20_000_000
+    with pytest.raises(grpc.RpcError) as caught:
+        predict.Predict(huge, timeout=30)
+    assert caught.value.code() == invalid and "limit of 64" in caught.value.details()
+
+    # Too many Classify examples: INVALID_ARGUMENT with the limit, not "retry later".
+    many = classification_pb2.ClassificationRequest()
+    many.CopyFrom(classify)
+    del many.input.example_list.examples[:]
+    for _ in range(65):
+        many.input.example_list.examples.add().features.feature["text"].bytes_list.value.append(
+            b"a"
+        )
+    with pytest.raises(grpc.RpcError) as caught:
+        predict.Classify(many, timeout=30)
+    assert caught.value.code() == invalid and "limit of 64" in caught.value.details()
+
+
+class _ToNumber(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def parse(self, text):
+        return {"number": tf.strings.to_number(text)}
+
+
+def test_model_errors_give_the_ops_message_not_graph_execution_error(tmp_path) -> None:
+    module = _ToNumber()
+    tf.saved_model.save(module, str(tmp_path / "numbers" / "1"), signatures=module.parse)
+    options = ServerOptions(port=0, rest_api_port=None, file_system_poll_wait_seconds=0)
+    with ModelServer([ModelConfig("numbers", tmp_path / "numbers")], options) as srv:
+        channel = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        good = stub.Predict(predict_request(["2.5"], model="numbers"), timeout=30)
+        assert tf.make_ndarray(good.outputs["number"]).tolist() == [2.5]
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Predict(predict_request(["abc"], model="numbers"), timeout=30)
+        channel.close()
+    details = caught.value.details()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Graph execution error" not in details
+    assert "could not correctly convert string: abc" in details
 
 
 def free_port() -> int:
