@@ -52,6 +52,7 @@ _C = TypeVar("_C", bound="_Client")
 _HTTP_CODES = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",  # over a size limit: the same request would fail again
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     501: "UNIMPLEMENTED",
