@@ -30,7 +30,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfbert.contract import CLASSIFY_METHOD
+from tfbert.contract import ASSETS_EXTRA, CLASSIFY_METHOD, WARMUP_FILE
 from tfbert.serving.metrics import ServerMetrics
 from tfbert.serving.models import BatchingOptions, ModelConfig, ModelManager
 from tfbert.serving.protocol import (
@@ -354,7 +354,7 @@ def add_serve_command(commands: Any) -> None:
         "enable_model_warmup",
         type=lambda v: v.lower() in ("1", "true", "yes"),
         default=True,
-        help="replay assets.extra/tf_serving_warmup_requests on load (default: true)",
+        help=f"replay {ASSETS_EXTRA}/{WARMUP_FILE} on load (default: true)",
     )
     serve.set_defaults(handler=cmd_serve)
 
