@@ -13,6 +13,10 @@ HTTP status), the server's message and a hint. Only "server not reachable" failu
 UNAVAILABLE; REST connection refused or 503) are retried, with exponential backoff: they are the
 ones a restarting or still-loading server produces, and retrying anything else would just repeat
 a deterministic error.
+
+Dependencies: `RestClient` needs only numpy and the standard library, so it works in a
+client-only install without TensorFlow. `GrpcClient` needs grpcio and tensorflow-serving-api,
+whose message classes are built on TensorFlow's own protos and so import TensorFlow.
 """
 
 from __future__ import annotations
@@ -32,9 +36,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from tfbert.contract import (
+    CLASSIFY_SIGNATURE,
+    PREDICT_SIGNATURE,
+    TEXT_INPUT,
+    TEXT_PAIR_INPUT,
+)
 from tfbert.errors import MissingDependencyError, TfbertError
 
-PREDICT_SIGNATURE, CLASSIFY_SIGNATURE = "serving_default", "classify"
 DEFAULT_GRPC_PORT, DEFAULT_REST_PORT = 8500, 8501
 _T = TypeVar("_T")
 _C = TypeVar("_C", bound="_Client")
@@ -43,6 +52,7 @@ _C = TypeVar("_C", bound="_Client")
 _HTTP_CODES = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",  # over a size limit: the same request would fail again
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     501: "UNIMPLEMENTED",
@@ -424,8 +434,9 @@ class GrpcClient(_Client):
             )
         except ImportError as error:
             raise MissingDependencyError(
-                f"the gRPC client needs grpcio and tensorflow-serving-api ({error}); "
-                "pip install 'tfbert[serving]', or use the REST client (--rest)."
+                f"the gRPC client needs grpcio and tensorflow-serving-api, which brings "
+                f"TensorFlow ({error}); pip install 'tfbert[serving]', or use the REST client, "
+                "which needs neither (RestClient, protocol='rest', or --rest)."
             ) from None
         self._grpc = grpc
         size = int(max_message_mb * 1024 * 1024)
@@ -491,9 +502,9 @@ class GrpcClient(_Client):
 
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, PREDICT_SIGNATURE)
-        request.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
+        request.inputs[TEXT_INPUT].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
         if pairs is not None:
-            request.inputs["text_pair"].CopyFrom(tf.make_tensor_proto(pairs, dtype=tf.string))
+            request.inputs[TEXT_PAIR_INPUT].CopyFrom(tf.make_tensor_proto(pairs, dtype=tf.string))
         response = self._rpc("Predict", self._predictions.Predict, request)
         outputs = {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
         return outputs, self._served_version(response)
@@ -506,11 +517,11 @@ class GrpcClient(_Client):
         self._spec(request.model_spec, CLASSIFY_SIGNATURE)
         for index, text in enumerate(texts):
             feature = request.input.example_list.examples.add().features.feature
-            feature["text"].CopyFrom(
+            feature[TEXT_INPUT].CopyFrom(
                 tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")]))
             )
             if pairs is not None:
-                feature["text_pair"].CopyFrom(
+                feature[TEXT_PAIR_INPUT].CopyFrom(
                     tf.train.Feature(
                         bytes_list=tf.train.BytesList(value=[pairs[index].encode("utf-8")])
                     )
@@ -563,6 +574,38 @@ def _signature_dict(signatures: Any, json_format: Any) -> dict[str, Any]:
     return json_format.MessageToDict(signatures, preserving_proto_field_name=True).get(
         "signature_def", {}
     )
+
+
+# Fields of a SignatureDefMap whose keys are names chosen by the model (maps), not field names.
+_MAP_FIELDS = frozenset({"signature_def", "inputs", "outputs", "defaults"})
+
+
+def _proto_field_names(message: dict[str, Any]) -> dict[str, Any]:
+    """A SignatureDefMap in JSON with proto field names (`method_name`), however it was written.
+
+    The protobuf JSON form uses lowerCamelCase (`methodName`), TF Serving's REST API the proto
+    names; map keys (signature and tensor names) are kept as they are. This needs no protos,
+    so the REST client reads metadata without TensorFlow.
+    """
+
+    def snake(name: str) -> str:
+        return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return _proto_field_names(value)
+        if isinstance(value, list):
+            return [convert(item) for item in value]
+        return value
+
+    result: dict[str, Any] = {}
+    for key, value in message.items():
+        name = snake(key)
+        if name in _MAP_FIELDS and isinstance(value, dict):
+            result[name] = {entry: convert(item) for entry, item in value.items()}
+        else:
+            result[name] = convert(value)
+    return result
 
 
 class RestClient(_Client):
@@ -678,7 +721,7 @@ class RestClient(_Client):
         instances: list[Any] = (
             list(texts)
             if pairs is None
-            else [{"text": t, "text_pair": p} for t, p in zip(texts, pairs, strict=True)]
+            else [{TEXT_INPUT: t, TEXT_PAIR_INPUT: p} for t, p in zip(texts, pairs, strict=True)]
         )
         body = {"signature_name": PREDICT_SIGNATURE, "instances": instances}
         answer = self._request("Predict", f"{self._model_url()}:predict", body)
@@ -700,7 +743,9 @@ class RestClient(_Client):
 
     def _classify(self, texts: list[str], pairs: list[str] | None) -> list[list[tuple[str, float]]]:
         examples = [
-            {"text": text} if pairs is None else {"text": text, "text_pair": pairs[index]}
+            {TEXT_INPUT: text}
+            if pairs is None
+            else {TEXT_INPUT: text, TEXT_PAIR_INPUT: pairs[index]}
             for index, text in enumerate(texts)
         ]
         body = {"signature_name": CLASSIFY_SIGNATURE, "examples": examples}
@@ -715,21 +760,15 @@ class RestClient(_Client):
             ) from None
 
     def metadata(self) -> dict[str, Any]:
-        from google.protobuf import json_format
-        from tensorflow_serving.apis import get_model_metadata_pb2
-
         answer = self._request("GetModelMetadata", f"{self._model_url()}/metadata")
-        signatures = get_model_metadata_pb2.SignatureDefMap()
         try:
-            json_format.ParseDict(
-                answer["metadata"]["signature_def"], signatures, ignore_unknown_fields=True
-            )
-        except (KeyError, TypeError, json_format.ParseError) as error:
+            signatures = _proto_field_names(answer["metadata"]["signature_def"])
+            return signatures.get("signature_def", {})  # the same form as GrpcClient's
+        except (KeyError, TypeError, AttributeError) as error:
             raise self._error(
                 "GetModelMetadata",
                 _Failure(None, f"unexpected answer ({error}): {str(answer)[:200]}", retry=False),
             ) from None
-        return _signature_dict(signatures, json_format)  # the same form as GrpcClient's
 
     def status(self) -> list[dict[str, Any]]:
         answer = self._request("GetModelStatus", self._model_url())

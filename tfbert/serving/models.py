@@ -24,26 +24,29 @@ import grpc
 import numpy as np
 import tensorflow as tf
 
+from tfbert.contract import (
+    ASSETS_EXTRA,
+    CLASSIFY_METHOD,
+    CLASSIFY_SIGNATURE,
+    MAX_WARMUP_RECORDS,
+    PREDICT_SIGNATURE,
+    WARMUP_FILE,
+)
 from tfbert.errors import TfbertError
 
+# RequestError and invalid are defined in protocol (the wire layer) and re-exported here for
+# code that imported them from this module.
+from tfbert.serving.protocol import (  # noqa: F401
+    RequestError,
+    check_batch_size,
+    classify_features,
+    classify_inputs,
+    invalid,
+    op_message,
+    predict_inputs,
+)
+
 log = logging.getLogger("tfbert.serving")
-
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-WARMUP_FILE = "tf_serving_warmup_requests"
-MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
-
-
-class RequestError(Exception):
-    """A request the server refuses, with the gRPC status it answers (and its HTTP twin)."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def invalid(message: str) -> RequestError:
-    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 # ----- configuration -----------------------------------------------------------------------------
@@ -294,6 +297,8 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.signature_defs = read_signature_defs(path)
         self.max_request_examples = max_request_examples
+        # The tf.Example features the Classify signature reads (tfbert exports: text[, pair]).
+        self.example_features = classify_features(self.signature_defs)
         self.warmup_requests = 0  # replayed from assets.extra/ when loaded
         self._observe_batch = observe_batch  # (model name, examples) of every model run
         self._module = tf.saved_model.load(str(path))
@@ -312,7 +317,7 @@ class Servable:
             batcher.close()
 
     def signature(self, key: str, method: str | None = None):
-        key = key or "serving_default"
+        key = key or PREDICT_SIGNATURE
         if key not in self.signature_defs or key not in self._functions:
             raise invalid(
                 f'Serving signature key "{key}" not found; this model has '
@@ -323,7 +328,7 @@ class Servable:
             raise invalid(
                 f"Expected {key!r} to be a signature of method {method}, but its method is "
                 f"{signature.method_name}; pick a signature of that method (tfbert exports "
-                "name their Classify signature 'classify')."
+                f"name their Classify signature '{CLASSIFY_SIGNATURE}')."
             )
         return key, signature
 
@@ -337,12 +342,7 @@ class Servable:
         size = next(iter(sizes.values()))
         if size == 0:
             raise invalid("the request is an empty batch; send at least one example.")
-        if size > self.max_request_examples:
-            raise RequestError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the request has {size} examples, more than the server's limit of "
-                f"{self.max_request_examples} (--max_request_examples); split it.",
-            )
+        check_batch_size(size, self.max_request_examples)
         batcher = self._batchers.get(key)
         return batcher(inputs, size) if batcher is not None else self._call(key, inputs)
 
@@ -352,9 +352,11 @@ class Servable:
         try:
             outputs = self._functions[key](**{k: tf.constant(v) for k, v in inputs.items()})
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-            message = getattr(error, "message", None) or str(error)
-            raise invalid(
-                f"the model rejected the input: {message.strip().splitlines()[0]}"
+            raise invalid(f"the model rejected the input: {op_message(error)}") from None
+        except tf.errors.OpError as error:  # a fault inside the model, not the request's
+            raise RequestError(
+                grpc.StatusCode.INTERNAL,
+                f"the model failed on this input ({type(error).__name__}): {op_message(error)}",
             ) from None
         return {name: value.numpy() for name, value in outputs.items()}
 
@@ -512,7 +514,7 @@ class ModelManager:
             if self.warmup:
                 servable.warmup_requests = replay_warmup(servable)
         except Exception as error:  # a bad version must not take the server down
-            message = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:500]}"
+            message = f"{type(error).__name__}: {op_message(error)[:500]}"
             log.error("failed to load %s version %d: %s", config.name, version, message)
             with self._lock:
                 statuses[version] = dataclasses.replace(status, state="END", error=message)
@@ -549,9 +551,7 @@ def replay_warmup(servable: Servable) -> int:
     """
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from tfbert.serving.protocol import classify_inputs, predict_inputs
-
-    path = servable.path / "assets.extra" / WARMUP_FILE
+    path = servable.path / ASSETS_EXTRA / WARMUP_FILE
     if not path.is_file():
         return 0
     count = 0
@@ -561,11 +561,23 @@ def replay_warmup(servable: Servable) -> int:
         if kind == "predict_log":
             request = log_entry.predict_log.request
             key, signature = servable.signature(request.model_spec.signature_name)
-            servable.run(key, predict_inputs(request, signature))
+            inputs = predict_inputs(
+                request,
+                signature,
+                max_examples=servable.max_request_examples,
+                example_features=servable.example_features,
+            )
+            servable.run(key, inputs)
         elif kind == "classify_log":
             request = log_entry.classify_log.request
             key, signature = servable.signature(request.model_spec.signature_name, CLASSIFY_METHOD)
-            servable.run(key, classify_inputs(request.input, signature))
+            inputs = classify_inputs(
+                request.input,
+                signature,
+                max_examples=servable.max_request_examples,
+                example_features=servable.example_features,
+            )
+            servable.run(key, inputs)
         else:
             raise TfbertError(f"{path}: warm-up record of type {kind} is not supported.")
         count += 1

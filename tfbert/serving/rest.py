@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,9 +21,20 @@ import grpc
 import numpy as np
 import tensorflow as tf
 
+from tfbert.contract import CLASSIFY_CLASSES, CLASSIFY_METHOD, CLASSIFY_SCORES
 from tfbert.serving.metrics import ServerMetrics
-from tfbert.serving.models import CLASSIFY_METHOD, ModelManager, RequestError, invalid
-from tfbert.serving.protocol import check_shape, check_utf8, classify_inputs, signature_def_map
+from tfbert.serving.models import ModelManager
+from tfbert.serving.protocol import (
+    RequestError,
+    check_batch_size,
+    check_serialized_examples,
+    check_shape,
+    check_utf8,
+    classify_inputs,
+    invalid,
+    signature_def_map,
+    too_large,
+)
 
 log = logging.getLogger("tfbert.serving")
 
@@ -92,13 +104,24 @@ def _to_array(values: Any, dtype: tf.DType, alias: str) -> np.ndarray:
         raise invalid(
             f"input '{alias}' is not a well-formed {dtype.name} tensor: {error}"
         ) from None
-    if dtype == tf.string:
-        check_utf8(array, alias)
     return array
 
 
-def json_predict_inputs(body: dict[str, Any], signature: Any) -> tuple[dict[str, np.ndarray], bool]:
-    """Request JSON -> inputs; the flag says row format (`instances`) rather than columns."""
+def json_predict_inputs(
+    body: dict[str, Any],
+    signature: Any,
+    *,
+    max_examples: int | None = None,
+    example_features: Sequence[str] = (),
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Request JSON -> inputs; the flag says row format (`instances`) rather than columns.
+
+    The checks are those of the gRPC Predict API (`protocol.predict_inputs`).
+    """
+
+    def checked(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _checked(inputs, signature, example_features)
+
     aliases = sorted(signature.inputs)
     dtypes = {a: tf.dtypes.as_dtype(signature.inputs[a].dtype) for a in aliases}
     if ("instances" in body) == ("inputs" in body):
@@ -109,6 +132,7 @@ def json_predict_inputs(body: dict[str, Any], signature: Any) -> tuple[dict[str,
             raise invalid('"instances" must be a list (one entry per example).')
         if not rows:
             raise invalid("the request is an empty batch; send at least one example.")
+        check_batch_size(len(rows), max_examples)
         named = all(isinstance(r, dict) and "b64" not in r for r in rows)
         if len(aliases) > 1 and not named:
             raise invalid(f"each instance must be an object with the inputs {aliases}.")
@@ -121,23 +145,33 @@ def json_predict_inputs(body: dict[str, Any], signature: Any) -> tuple[dict[str,
             columns = {a: [row[a] for row in rows] for a in aliases}
         else:
             columns = {aliases[0]: rows}
-        return _checked(
-            {a: _to_array(v, dtypes[a], a) for a, v in columns.items()}, signature
-        ), True
+        return checked({a: _to_array(v, dtypes[a], a) for a, v in columns.items()}), True
     inputs = body["inputs"]
     if isinstance(inputs, dict) and "b64" not in inputs:
         if set(inputs) != set(aliases):
             raise invalid(f'"inputs" has keys {sorted(inputs)}; the inputs are {aliases}.')
-        return _checked({a: _to_array(inputs[a], dtypes[a], a) for a in aliases}, signature), False
+        for alias in aliases:
+            if isinstance(inputs[alias], list):
+                check_batch_size(len(inputs[alias]), max_examples)
+        return checked({a: _to_array(inputs[a], dtypes[a], a) for a in aliases}), False
     if len(aliases) > 1:
         raise invalid(f'"inputs" must be an object with the inputs {aliases}.')
     alias = aliases[0]
-    return _checked({alias: _to_array(inputs, dtypes[alias], alias)}, signature), False
+    if isinstance(inputs, list):
+        check_batch_size(len(inputs), max_examples)
+    return checked({alias: _to_array(inputs, dtypes[alias], alias)}), False
 
 
-def _checked(inputs: dict[str, np.ndarray], signature: Any) -> dict[str, np.ndarray]:
+def _checked(
+    inputs: dict[str, np.ndarray], signature: Any, example_features: Sequence[str]
+) -> dict[str, np.ndarray]:
+    takes_examples = signature.method_name == CLASSIFY_METHOD
     for alias, value in inputs.items():
         check_shape(value, signature.inputs[alias].tensor_shape, alias)
+        if value.dtype == object and takes_examples:
+            check_serialized_examples(value, alias, example_features)
+        elif value.dtype == object:
+            check_utf8(value, alias)
     return inputs
 
 
@@ -251,6 +285,7 @@ class RestGateway(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: RestGateway
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may stall mid-request before its connection is dropped
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         log.debug("rest %s " + format, self.address_string(), *args)
@@ -300,8 +335,14 @@ class _Handler(BaseHTTPRequestHandler):
         except RequestError as error:
             code = error.code.name
             status, payload = (
-                HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR),
+                error.http_status or HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR),
                 {"error": error.message},
+            )
+        except RecursionError:  # JSON nested deeper than Python's stack: a bad request
+            code = grpc.StatusCode.INVALID_ARGUMENT.name
+            status, payload = (
+                HTTPStatus.BAD_REQUEST,
+                {"error": "the request body nests JSON too deeply; send flat instances."},
             )
         except Exception as error:  # keep serving; tell the caller what broke
             log.exception("REST request failed")
@@ -313,15 +354,42 @@ class _Handler(BaseHTTPRequestHandler):
         return status, payload, code
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > self.server.max_body_bytes:
-            self.close_connection = True  # the unread body must not be parsed as a request
-            raise RequestError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the request body has {length} bytes, more than the server's limit of "
-                f"{self.server.max_body_bytes} (--max_request_mb).",
+        """The body of a POST, refused before reading when its Content-Length is not usable."""
+        header = self.headers.get("Content-Length")
+        if header is None:
+            if self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # the unread body must not be parsed as a request
+                raise RequestError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "chunked request bodies are not supported; send a Content-Length header.",
+                    http_status=HTTPStatus.LENGTH_REQUIRED,
+                )
+            return b""
+        header = header.strip()
+        if not header.isdigit():  # also refuses "-1", "+5" and "1e3"
+            self.close_connection = True
+            raise invalid(
+                f"the Content-Length header is {header!r}; it must be the body's size in bytes "
+                "(a non-negative integer)."
             )
-        return self.rfile.read(length)
+        length = int(header)
+        if length > self.server.max_body_bytes:
+            self.close_connection = True
+            raise too_large(
+                f"the request body has {length} bytes, more than the server's limit of "
+                f"{self.server.max_body_bytes} (--max_request_mb)."
+            )
+        try:
+            data = self.rfile.read(length)
+        except TimeoutError:
+            data = b""
+        if len(data) != length:
+            self.close_connection = True
+            raise invalid(
+                f"the request body ended after {len(data)} of the {length} bytes its "
+                f"Content-Length announced (or stalled for {self.timeout:g} s)."
+            )
+        return data
 
     def _route(self, method: str, match: re.Match, body: bytes) -> tuple[int, Any]:
         manager = self.server.manager
@@ -358,12 +426,22 @@ class _Handler(BaseHTTPRequestHandler):
             raise invalid("the request body must be a JSON object.")
         if action == ":predict":
             key, signature = servable.signature(request.get("signature_name", ""))
-            inputs, rows = json_predict_inputs(request, signature)
+            inputs, rows = json_predict_inputs(
+                request,
+                signature,
+                max_examples=servable.max_request_examples,
+                example_features=servable.example_features,
+            )
             return HTTPStatus.OK, json_predict_outputs(servable.run(key, inputs), rows)
         key, signature = servable.signature(request.get("signature_name", ""), CLASSIFY_METHOD)
-        inputs = classify_inputs(json_classify_input(request), signature)
+        inputs = classify_inputs(
+            json_classify_input(request),
+            signature,
+            max_examples=servable.max_request_examples,
+            example_features=servable.example_features,
+        )
         outputs = servable.run(key, inputs)
-        classes, scores = outputs.get("classes"), outputs["scores"]
+        classes, scores = outputs.get(CLASSIFY_CLASSES), outputs[CLASSIFY_SCORES]
         results = [
             [
                 [classes[i, j].decode("utf-8") if classes is not None else str(j), float(s)]

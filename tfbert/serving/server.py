@@ -30,18 +30,14 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfbert.contract import ASSETS_EXTRA, CLASSIFY_METHOD, WARMUP_FILE
 from tfbert.serving.metrics import ServerMetrics
-from tfbert.serving.models import (
-    CLASSIFY_METHOD,
-    BatchingOptions,
-    ModelConfig,
-    ModelManager,
-    RequestError,
-    invalid,
-)
+from tfbert.serving.models import BatchingOptions, ModelConfig, ModelManager
 from tfbert.serving.protocol import (
+    RequestError,
     classification_result,
     classify_inputs,
+    invalid,
     predict_inputs,
     predict_response,
     signature_def_map,
@@ -103,7 +99,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def handle():
             servable = _servable_for(self.manager, request.model_spec)
             key, signature = servable.signature(request.model_spec.signature_name)
-            outputs = servable.run(key, predict_inputs(request, signature))
+            inputs = predict_inputs(
+                request,
+                signature,
+                max_examples=servable.max_request_examples,
+                example_features=servable.example_features,
+            )
+            outputs = servable.run(key, inputs)
             response = predict_response(outputs, list(request.output_filter), request)
             response.model_spec.version.value = servable.version
             response.model_spec.signature_name = key
@@ -115,7 +117,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def handle():
             servable = _servable_for(self.manager, request.model_spec)
             key, signature = servable.signature(request.model_spec.signature_name, CLASSIFY_METHOD)
-            outputs = servable.run(key, classify_inputs(request.input, signature))
+            inputs = classify_inputs(
+                request.input,
+                signature,
+                max_examples=servable.max_request_examples,
+                example_features=servable.example_features,
+            )
+            outputs = servable.run(key, inputs)
             response = classification_pb2.ClassificationResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
@@ -346,7 +354,7 @@ def add_serve_command(commands: Any) -> None:
         "enable_model_warmup",
         type=lambda v: v.lower() in ("1", "true", "yes"),
         default=True,
-        help="replay assets.extra/tf_serving_warmup_requests on load (default: true)",
+        help=f"replay {ASSETS_EXTRA}/{WARMUP_FILE} on load (default: true)",
     )
     serve.set_defaults(handler=cmd_serve)
 

@@ -192,6 +192,19 @@ def test_clients_match_in_process_predictions(served, protocol) -> None:
     assert [(s["version"], s["state"]) for s in status] == [(1, "AVAILABLE")]
 
 
+def test_rest_and_grpc_metadata_are_the_same(served) -> None:
+    server, _, _ = served
+    with (
+        GrpcClient(f"127.0.0.1:{server.port}", "reviews") as grpc_client,
+        RestClient(f"127.0.0.1:{server.rest_port}", "reviews") as rest_client,
+    ):
+        grpc_metadata = grpc_client.metadata()
+        rest_metadata = rest_client.metadata()
+    assert rest_metadata == grpc_metadata
+    assert grpc_metadata["classify"]["method_name"] == "tensorflow/serving/classify"
+    assert "tensor_shape" in grpc_metadata["serving_default"]["inputs"]["text"]
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_clients_report_unknown_models_and_versions(served, protocol) -> None:
     server, _, _ = served

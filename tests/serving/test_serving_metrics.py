@@ -22,7 +22,7 @@ from tfbert.serving.models import ModelConfig
 from tfbert.serving.server import ModelServer, ServerOptions
 from tfbert.tasks.classifier import BertClassifier
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OPTIONS = ServerOptions(port=0, rest_api_port=0, file_system_poll_wait_seconds=0)
 
 
