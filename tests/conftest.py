@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
+from registry_data import package_dir  # noqa: E402
 
 import tfbert  # noqa: E402,F401  (imports TensorFlow quietly, once)
-
-
-def package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail(f"package {name} is not installed; run `bash .ci/run` or see README.md")
-    return Path(spec.submodule_search_locations[0])
 
 
 @pytest.fixture(scope="session")

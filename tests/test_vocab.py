@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
-from conftest import package_dir
+from registry_data import package_dir
 
 from tfbert.text.vocab import (
     SPECIAL_TOKENS,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfbert.contract import FEATURE_NAMES
 from tfbert.data import TextClassificationData
 from tfbert.data.pipeline import classification_dataset
-from tfbert.contract import FEATURE_NAMES
 from tfbert.tasks.classifier import BertClassifier
 
 

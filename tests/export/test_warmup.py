@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfbert.export import export_saved_model, load_exported
-from tfbert.serving.warmup import (
+from tfbert.export.warmup import (
     DEFAULT_WARMUP_TEXTS,
     build_warmup_logs,
     read_warmup_requests,
