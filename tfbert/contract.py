@@ -29,3 +29,6 @@ ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 LABELS_FILE = "tfbert_labels.json"
+# What the export holds, for readers that need more than the labels (evaluation of an export):
+# {"task": "classifier", "labels": [...], "problem_type": ..., "threshold": ...}.
+MODEL_INFO_FILE = "tfbert_model.json"

@@ -272,6 +272,21 @@ def test_saved_model_problem_type_read_from_the_outputs(english_vocab, tmp_path)
         assert_same_report(report, evaluate_classifier(model, data))
 
 
+def test_an_export_records_its_problem_type_and_threshold(english_vocab, tmp_path) -> None:
+    """The export's model-info file carries the settings; without it they are inferred."""
+    from tfbert.contract import ASSETS_EXTRA, MODEL_INFO_FILE
+    from tfbert.evaluation import ExportedClassifier
+
+    model = _tiny(english_vocab, ["bad", "funny", "good"], problem_type="multilabel")
+    model.threshold = 0.3
+    path = model.export(tmp_path / "multi", warmup_texts=[])
+    exported = ExportedClassifier(path)
+    assert (exported.problem_type, exported.threshold) == ("multilabel", 0.3)
+    (path / ASSETS_EXTRA / MODEL_INFO_FILE).unlink()  # an export from before the file existed
+    older = ExportedClassifier(path)
+    assert (older.problem_type, older.threshold) == ("multilabel", 0.5)
+
+
 def test_saved_model_pair_export(english_vocab, imdb_reviews, tmp_path) -> None:
     from tfbert.data import TextClassificationData
     from tfbert.evaluation import evaluate_classifier, evaluate_saved_model

@@ -285,15 +285,15 @@ def evaluate_saved_model(
     batch_size: int = 32,
     *,
     problem_type: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     verbose: int | str = 0,
 ) -> EvaluationReport:
     """Scores an exported SavedModel on labelled `data` through its Predict signature.
 
     `path` is a version directory (`exports/imdb/3`) or an export base directory, whose
     highest version is used. The report is the one `evaluate_classifier` gives for the model
-    the export was written from. `problem_type` (None: read from the export's outputs, see
-    `ExportedClassifier`) and the multilabel `threshold` can be given explicitly.
+    the export was written from. `problem_type` and the multilabel `threshold` (None: as
+    the export records them, see `ExportedClassifier`) can be given explicitly.
     """
     model = ExportedClassifier(path, problem_type=problem_type, threshold=threshold)
     return evaluate_classifier(model, data, batch_size=batch_size, verbose=verbose)
@@ -310,9 +310,14 @@ class ExportedClassifier:
     """
 
     def __init__(
-        self, path: str | Path, *, problem_type: str | None = None, threshold: float = 0.5
+        self,
+        path: str | Path,
+        *,
+        problem_type: str | None = None,
+        threshold: float | None = None,
     ) -> None:
         from tfbert.export import find_version_dir, load_exported, signature_labels
+        from tfbert.export.saved_model import read_model_info
 
         self.path: Path = find_version_dir(path)
         self.labels: list[str] = [str(name) for name in signature_labels(self.path)]
@@ -329,8 +334,11 @@ class ExportedClassifier:
             raise DataError(
                 f"Unknown problem_type {problem_type!r}; use one of {', '.join(PROBLEM_TYPES)}."
             )
-        self.problem_type: str = problem_type or self._infer_problem_type()
-        self.threshold = float(threshold)
+        info = read_model_info(self.path)  # exports since the model-info file: the settings
+        self.problem_type: str = (
+            problem_type or info.get("problem_type") or self._infer_problem_type()
+        )
+        self.threshold = float(threshold if threshold is not None else info.get("threshold", 0.5))
 
     def _infer_problem_type(self) -> str:
         probe = ["", "a", "The end."]

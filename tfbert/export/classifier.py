@@ -32,7 +32,7 @@ from tfbert.contract import (
     TEXT_INPUT,
     TEXT_PAIR_INPUT,
 )
-from tfbert.export.saved_model import write_labels, write_saved_model
+from tfbert.export.saved_model import write_labels, write_model_info, write_saved_model
 from tfbert.export.warmup import DEFAULT_WARMUP_TEXTS, write_warmup_requests
 
 
@@ -109,17 +109,21 @@ def write_classifier(
     pair: bool = False,
     overwrite: bool = False,
     warmup_texts: Sequence[str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Path:
     """Writes a classifier's serving module as `<export_base>/<version>/` (see the module doc).
 
     `warmup_texts` (default: a few fixed English and Chinese samples; an empty sequence writes
     none) become TF Serving warm-up requests, so a server's first real request is not the one
-    paying for tracing.
+    paying for tracing. `settings` (problem type, threshold) are recorded beside the labels.
     """
     texts = DEFAULT_WARMUP_TEXTS if warmup_texts is None else warmup_texts
 
     def extra(directory: Path) -> None:
         write_labels(directory, list(labels))
+        write_model_info(
+            directory, {"task": "classifier", "labels": list(labels), **(settings or {})}
+        )
         if len(texts):
             write_warmup_requests(directory, texts, pair=pair)
 

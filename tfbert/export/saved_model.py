@@ -24,7 +24,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfbert.contract import ASSETS_EXTRA, LABELS_FILE
+from tfbert.contract import ASSETS_EXTRA, LABELS_FILE, MODEL_INFO_FILE
 from tfbert.errors import ModelFileError
 from tfbert.files import public_mode
 
@@ -157,6 +157,29 @@ def write_labels(version_dir: Path, labels: list[str]) -> Path:
     path = extra / LABELS_FILE
     path.write_text(json.dumps(labels, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def write_model_info(version_dir: Path, info: Mapping[str, Any]) -> Path:
+    """Writes what the export holds (task kind and its settings) to `assets.extra/`."""
+    extra = Path(version_dir) / ASSETS_EXTRA
+    extra.mkdir(exist_ok=True)
+    path = extra / MODEL_INFO_FILE
+    path.write_text(json.dumps(dict(info), ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_model_info(version_dir: str | Path) -> dict[str, Any]:
+    """What `write_model_info` recorded, or {} for exports written before it existed."""
+    path = Path(version_dir) / ASSETS_EXTRA / MODEL_INFO_FILE
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(
+            f"{path} is not valid JSON ({error}); export the model again."
+        ) from None
+    return info if isinstance(info, dict) else {}
 
 
 def load_exported(path: str | Path) -> Any:

@@ -314,6 +314,7 @@ class TextClassifier(Task):
             pair=pair,
             overwrite=overwrite,
             warmup_texts=warmup_texts,
+            settings={"problem_type": self.problem_type, "threshold": self.threshold},
         )
 
     # ----- saving ------------------------------------------------------------------------------
