@@ -342,18 +342,19 @@ class ExportedClassifier:
 
     def _infer_problem_type(self) -> str:
         probe = ["", "a", "The end."]
-        probabilities = self._run(probe, probe if self.pair else None)
+        probabilities = self._run(probe, probe if self.pair else None).numpy()
         if np.allclose(probabilities.sum(axis=1), 1.0, atol=_ROW_SUM_TOLERANCE):
             return "binary" if len(self.labels) == 2 else "multiclass"
         return "multilabel"
 
-    def _run(self, texts: list[str], pairs: list[str] | None) -> np.ndarray:
+    def _run(self, texts: Any, pairs: Any = None) -> Any:
+        """Probabilities of one batch (string tensors or lists) through the Predict signature."""
         import tensorflow as tf
 
         inputs = {TEXT_INPUT: tf.constant(texts, tf.string)}
         if self.pair:
             inputs[TEXT_PAIR_INPUT] = tf.constant(pairs, tf.string)
-        return self._predict(**inputs)["probabilities"].numpy()
+        return self._predict(**inputs)["probabilities"]
 
     def predict_texts(
         self,
@@ -379,37 +380,19 @@ class ExportedClassifier:
             raise DataError(f"Got {len(texts)} texts but {len(pairs)} text_pairs; pass one each.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise DataError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        for name, values in (("texts", texts), ("text_pairs", pairs or [])):
-            wrong = next((v for v in values if not isinstance(v, str)), None)
-            if wrong is not None:
-                raise DataError(f"{name} must be strings, got {type(wrong).__name__}: {wrong!r}.")
-        probabilities = np.zeros((len(texts), len(self.labels)), np.float32)
-        # Batches of similar length pad little (the signature pads to each request's longest).
-        lengths = [len(t) + (len(pairs[i]) if pairs else 0) for i, t in enumerate(texts)]
-        order = np.argsort(lengths, kind="stable")
-        progress = None
-        if verbose in (1, "auto") and texts:
-            import keras
+        # Here, not at the top: importing the evaluation package stays free of TensorFlow.
+        from tfbert.tasks.classifier import classification_result
+        from tfbert.tasks.inference import check_texts, predict_in_length_order
 
-            progress = keras.utils.Progbar(len(texts))
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            batch_pairs = None if pairs is None else [pairs[i] for i in rows]
-            probabilities[rows] = self._run([texts[i] for i in rows], batch_pairs)
-            if progress is not None:
-                progress.add(len(rows))
-        label_ids = probabilities.argmax(axis=-1)
-        result: dict[str, Any] = {
-            "probabilities": probabilities,
-            "label_ids": label_ids,
-            "labels": [self.labels[i] for i in label_ids],
-        }
-        if self.problem_type == "multilabel":
-            result["predicted"] = [
-                [self.labels[j] for j in np.flatnonzero(row >= self.threshold)]
-                for row in probabilities
-            ]
-        return result
+        try:
+            texts, pairs = check_texts(texts, pairs)
+        except TypeError as error:
+            raise DataError(str(error)) from None
+        if not texts:
+            probabilities = np.zeros((0, len(self.labels)), np.float32)
+        else:
+            probabilities = predict_in_length_order(self._run, texts, pairs, batch_size, verbose)
+        return classification_result(probabilities, self.labels, self.problem_type, self.threshold)
 
     def __repr__(self) -> str:
         return (

@@ -224,18 +224,7 @@ class TextClassifier(Task):
             self._logits_function(pair=pairs is not None), texts, pairs, batch_size, verbose
         )
         probabilities = self.probabilities(logits).numpy()
-        label_ids = probabilities.argmax(axis=-1)
-        result = {
-            "probabilities": probabilities,
-            "label_ids": label_ids,
-            "labels": [self.labels[i] for i in label_ids],
-        }
-        if self.problem_type == "multilabel":
-            result["predicted"] = [
-                [self.labels[j] for j in np.flatnonzero(row >= self.threshold)]
-                for row in probabilities
-            ]
-        return result
+        return classification_result(probabilities, self.labels, self.problem_type, self.threshold)
 
     def numeric_logits(
         self, micro_batch: int | None = None, constant_weights: bool | None = None
@@ -491,6 +480,24 @@ class BertClassifier(TextClassifier):
             "tokenizer": keras.saving.serialize_keras_object(self.preprocessor),
             **self.task_config(),
         }
+
+
+def classification_result(
+    probabilities: np.ndarray, labels: Sequence[str], problem_type: str, threshold: float = 0.5
+) -> dict[str, Any]:
+    """What `predict_texts` returns for rows of probabilities: `probabilities`, `label_ids`,
+    `labels` (the most likely label) and, for multilabel, `predicted` (labels >= threshold)."""
+    label_ids = probabilities.argmax(axis=-1)
+    result = {
+        "probabilities": probabilities,
+        "label_ids": label_ids,
+        "labels": [labels[i] for i in label_ids],
+    }
+    if problem_type == "multilabel":
+        result["predicted"] = [
+            [labels[j] for j in np.flatnonzero(row >= threshold)] for row in probabilities
+        ]
+    return result
 
 
 def classifier_from_pretrained(path_or_name: str | Path, labels: Sequence[str], **options: Any):
