@@ -141,3 +141,11 @@ def test_dynamic_batching_merges_concurrent_requests_with_identical_results(expo
     assert requests == 16 and batches < 16, (batches, requests)
     for index, row in enumerate(results):
         np.testing.assert_allclose(row, expected[index % len(TEXTS)], atol=1e-5)
+
+
+def test_the_shipped_models_config_parses_and_serves_the_quickstart_model() -> None:
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "serving" / "models.config"
+    configs = read_model_config_file(shipped)
+    assert [(c.name, Path(c.base_path).name) for c in configs] == [("snownlp", "snownlp")]
