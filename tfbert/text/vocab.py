@@ -15,6 +15,9 @@ from typing import Any
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
+# Whitespace that cannot border a token. Unicode separators such as U+2028 are allowed: some
+# pretrained vocabularies hold them as tokens (the tokenizer never emits them).
+_ASCII_WHITESPACE = " \t\n\r\f\v"
 
 
 def load_vocabulary(path: str | Path) -> list[str]:
@@ -30,7 +33,9 @@ def load_vocabulary(path: str | Path) -> list[str]:
         raise ValueError(
             f"Vocabulary {path} is not UTF-8 (bad byte at line {line}); re-save it as UTF-8."
         ) from None
-    tokens = text.splitlines()
+    # Lines end at "\n" (or "\r\n") only, as BERT's readers split them: str.splitlines() would
+    # also split at U+2028 and U+0085, which real vocabularies hold as tokens (bert-base-chinese).
+    tokens = [line.removesuffix("\r") for line in text.split("\n")]
     # A trailing empty line is a common artefact of writers; anything else empty is an error.
     while tokens and tokens[-1] == "":
         tokens.pop()
@@ -45,7 +50,7 @@ def validate_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> No
     for index, token in enumerate(tokens):
         if not isinstance(token, str):
             raise TypeError(f"{source}: token {index} is {type(token).__name__}, not str.")
-        if token == "" or token != token.strip():
+        if token == "" or token != token.strip(_ASCII_WHITESPACE) or "\n" in token:
             raise ValueError(
                 f"{source}: token at line {index + 1} is empty or has surrounding whitespace "
                 f"({token!r}); every line must hold exactly one token."
