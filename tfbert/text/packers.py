@@ -92,8 +92,6 @@ class SinglePacker:
         head_fraction: with "head_tail", the share of the kept pieces taken from the head.
     """
 
-    segments = 1
-
     def __init__(
         self,
         cls_id: int,
@@ -104,10 +102,9 @@ class SinglePacker:
         truncation: str = "end",
         head_fraction: float = 0.25,
     ) -> None:
-        if not isinstance(max_length, int) or max_length < self.segments + 2:
+        if not isinstance(max_length, int) or max_length < 3:
             raise ValueError(
-                f"max_length must be an integer >= {self.segments + 2} (room for the specials "
-                f"and one piece), got {max_length!r}."
+                f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}."
             )
         if pad_to not in PAD_TO_CHOICES:
             raise ValueError(f"pad_to must be one of {PAD_TO_CHOICES}, got {pad_to!r}.")
@@ -190,8 +187,6 @@ class PairPacker(SinglePacker):
 
     Same arguments as `SinglePacker`; call with two ragged piece batches.
     """
-
-    segments = 2
 
     def __call__(  # type: ignore[override]
         self, first: tf.RaggedTensor, second: tf.RaggedTensor
