@@ -36,9 +36,7 @@ TRUNCATION_CHOICES = ("end", "head_tail")
 IGNORE_LABEL = -100  # label of positions the loss skips (Keras and Hugging Face convention)
 
 
-def longest_first_lengths(
-    lengths: list[tf.Tensor], budget: tf.Tensor | int
-) -> list[tf.Tensor]:
+def longest_first_lengths(lengths: list[tf.Tensor], budget: tf.Tensor | int) -> list[tf.Tensor]:
     """How many pieces each segment keeps so that together they fit `budget`.
 
     One segment keeps up to the budget. Two segments: longest-first, i.e. the shorter one keeps
@@ -228,9 +226,7 @@ class TokenLabelPacker(SinglePacker):
                 tf.expand_dims(tf.size(flat_words, out_type=tf.int64) + 1, 0),
             )[:-1]
             first_piece = row_start | (flat_words != previous)
-            where = tf.gather(labels.row_splits, ids.value_rowids()) + tf.cast(
-                flat_words, tf.int64
-            )
+            where = tf.gather(labels.row_splits, ids.value_rowids()) + tf.cast(flat_words, tf.int64)
             piece_labels = tf.where(
                 first_piece,
                 tf.gather(labels.flat_values, where),
