@@ -125,8 +125,8 @@ class WordPiece:
         # Offsets into the normalized text -> index of the original character they fall in.
         wide = tf.int64.max
         target_dense = target.to_tensor(default_value=wide)
-        first = tf.searchsorted(target_dense, starts.to_tensor(), side="right") - 1
-        last = tf.searchsorted(target_dense, ends.to_tensor(), side="left") - 1
+        first = tf.searchsorted(target_dense, starts.to_tensor(), "right", tf.int64) - 1
+        last = tf.searchsorted(target_dense, ends.to_tensor(), "left", tf.int64) - 1
         if unit == "character":
             start_offsets, end_offsets = first, last + 1
         else:
