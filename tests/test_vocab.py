@@ -241,3 +241,12 @@ def test_bad_arguments_fail_early() -> None:
         learn_vocabulary([b"bytes"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="undefined"):
         unknown_token_rate([*SPECIAL_TOKENS, "a"], ["", " "])
+
+
+def test_vocabulary_lines_end_at_newlines_only(chinese_bert_vocab: list[str], tmp_path) -> None:
+    # bert-base-chinese holds U+2028 (a line separator to str.splitlines) as a token.
+    assert "\u2028" in chinese_bert_vocab and len(chinese_bert_vocab) == 21128
+    path = save_vocabulary(chinese_bert_vocab, tmp_path / "vocab.txt")
+    assert load_vocabulary(path) == chinese_bert_vocab
+    (tmp_path / "crlf.txt").write_bytes("\r\n".join(SPECIAL_TOKENS).encode() + b"\r\n")
+    assert load_vocabulary(tmp_path / "crlf.txt") == list(SPECIAL_TOKENS)

@@ -8,13 +8,11 @@ because a traceback from deep inside training is a poor way to learn that row 81
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
 import os
 import re
-import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -26,6 +24,7 @@ import numpy as np
 
 from tfbert.data.labels import LabelVocabulary, is_missing_label, unify_numeric_spellings
 from tfbert.errors import DataError
+from tfbert.text.cleaning import clean_text
 
 __all__ = [
     "SUPPORTED_FORMATS",
@@ -140,38 +139,7 @@ def _copy_label(label: str | list[str]) -> str | list[str]:
 # Cleaning
 # --------------------------------------------------------------------------------------------
 
-# A tag must start with a letter (or / or !) right after "<", so "a < b > c" in prose survives.
-_TAG_RE = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>|<![A-Za-z][^<>]*>", re.DOTALL)
-# Full-width ASCII variants (！ .. ～) and the ideographic space; everything else is left alone.
-_FULLWIDTH_RE = re.compile("[\uff01-\uff5e\u3000]")
-_ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
-
-
-def clean_text(
-    text: str,
-    *,
-    strip_html: bool = True,
-    normalize_whitespace: bool = True,
-    fullwidth_to_halfwidth: bool = True,
-) -> str:
-    """Remove markup and width/spacing noise that changes tokens but not meaning.
-
-    Web text (IMDB's `<br />`, `&amp;`) and Chinese text typed with full-width ASCII (`ＢＥＲＴ`,
-    `１２３`) would otherwise produce tokens a model never saw in pretraining. Only the
-    full-width ASCII block and the ideographic space are normalised (with NFKC): running NFKC on
-    the whole text would also rewrite CJK compatibility ideographs, circled digits and
-    half-width katakana, which are real content.
-    """
-    if strip_html:
-        text = _TAG_RE.sub(" ", text)
-        # Entities are unescaped after the tags are gone, so an escaped "&lt;b&gt;" stays text.
-        text = html.unescape(text)
-    if fullwidth_to_halfwidth:
-        text = _FULLWIDTH_RE.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
-    if normalize_whitespace:
-        text = _ZERO_WIDTH_RE.sub("", text)
-        text = " ".join(text.split())
-    return text
+# `clean_text` lives with the other text normalisation, in `tfbert.text.cleaning`.
 
 
 # --------------------------------------------------------------------------------------------

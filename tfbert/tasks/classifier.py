@@ -460,6 +460,8 @@ class BertClassifier(TextClassifier):
         options: dict[str, Any] = {"lowercase": pretrained.lowercase}
         if pretrained.strip_accents is not None:
             options["strip_accents"] = pretrained.strip_accents
+        if pretrained.normalize_full_width is not None:
+            options["normalize_full_width"] = pretrained.normalize_full_width
         options.update(tokenizer_options)
         tokenizer = BertTokenizer(pretrained.vocabulary, **options)
         model = BertClassifier(

@@ -54,17 +54,16 @@ from tfbert.data.pretraining import pretraining_dataset
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import export_huggingface, load_encoder_weights, load_pretrained
+from tfbert.modeling.checkpoints.names import TFBERT_TOKENIZER_KEY
 from tfbert.modeling.heads import MaskedLMHead
 from tfbert.modeling.layers import weight_initializer
 from tfbert.tasks.task import Task, default_optimizer
-from tfbert.text.tokenizer import BertTokenizer
+from tfbert.text.tokenizer import SAVED_SETTINGS, BertTokenizer, legacy_defaults, saved_settings
 from tfbert.weights import read_safetensors
 
 INPUT_NAMES = (*FEATURE_NAMES, "mask_positions")
 OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-SETTINGS_KEY = "tfbert_pretrainer"  # tokenizer settings kept in config.json (no "format" key)
-TOKENIZER_SETTINGS = ("max_length", "lowercase", "strip_accents", "pad_to", "truncation")
 
 # Pretraining-head variables: tfbert.modeling.checkpoints' `mlm_weights` name -> Hugging Face
 # tensor name and whether the tensor is stored transposed (torch.nn.Linear layout).
@@ -197,6 +196,8 @@ class BertPretrainer(Task):
         options: dict[str, Any] = {"lowercase": pretrained.lowercase}
         if pretrained.strip_accents is not None:
             options["strip_accents"] = pretrained.strip_accents
+        if pretrained.normalize_full_width is not None:
+            options["normalize_full_width"] = pretrained.normalize_full_width
         options.update(_saved_settings(path_or_name))
         options.update(tokenizer_options)
         if max_length is not None:
@@ -327,8 +328,7 @@ class BertPretrainer(Task):
         config_path = directory / CONFIG_FILE
         values = json.loads(config_path.read_text(encoding="utf-8"))
         values["architectures"] = ["BertForPreTraining"]
-        settings = tokenizer.get_config()
-        values[SETTINGS_KEY] = {key: settings[key] for key in TOKENIZER_SETTINGS}
+        values[TFBERT_TOKENIZER_KEY] = saved_settings(tokenizer)
         config_path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", "utf-8")
         return directory
 
@@ -360,7 +360,9 @@ def _saved_settings(path_or_name: str | Path) -> dict[str, Any]:
         values = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
-    settings = values.get(SETTINGS_KEY) if isinstance(values, dict) else None
+    settings = values.get(TFBERT_TOKENIZER_KEY) if isinstance(values, dict) else None
     if not isinstance(settings, dict):
         return {}
-    return {key: settings[key] for key in TOKENIZER_SETTINGS if key in settings}
+    return {key: settings[key] for key in SAVED_SETTINGS if key in legacy_defaults(settings)} | {
+        "normalize_full_width": legacy_defaults(settings)["normalize_full_width"]
+    }

@@ -33,13 +33,11 @@ from tfbert.errors import ModelFileError
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.precision import INFERENCE_POLICIES, dtype_policy
-from tfbert.text.tokenizer import BertTokenizer
+from tfbert.text.tokenizer import BertTokenizer, legacy_defaults, saved_settings
 from tfbert.text.vocab import load_vocabulary, save_vocabulary
 from tfbert.weights import assign_weights, read_safetensors, save_safetensors
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.txt", "model.safetensors"
-# Tokenizer config keys that the vocabulary file or Keras carries instead of config.json.
-_NOT_TOKENIZER_SETTINGS = ("vocabulary", "name", "trainable", "dtype")
 
 
 def feature_inputs() -> dict[str, keras.KerasTensor]:
@@ -56,15 +54,6 @@ def default_optimizer(learning_rate: float) -> keras.optimizers.Optimizer:
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return optimizer
-
-
-def tokenizer_settings(tokenizer: BertTokenizer) -> dict[str, Any]:
-    """The tokenizer's options as saved in a model directory's config.json (not its vocabulary)."""
-    return {
-        key: value
-        for key, value in tokenizer.get_config().items()
-        if key not in _NOT_TOKENIZER_SETTINGS
-    }
 
 
 def serialize_backbone(backbone: Backbone) -> dict[str, Any]:
@@ -220,7 +209,7 @@ class Task(keras.Model):
             "format": self.format_name,
             **serialize_backbone(self.backbone),
             **self.task_config(),
-            "tokenizer": tokenizer_settings(self.preprocessor),
+            "tokenizer": saved_settings(self.preprocessor),
         }
         save_vocabulary(self.preprocessor.vocabulary, directory / VOCAB_FILE)
         save_safetensors(self, directory / WEIGHTS_FILE, metadata={"format": self.format_name})
@@ -258,7 +247,7 @@ def load_parts(
 ) -> tuple[Backbone, BertTokenizer]:
     """The backbone and preprocessor of a saved model directory (weights not yet loaded)."""
     directory = Path(directory)
-    settings = {**description["tokenizer"], **tokenizer_overrides}
+    settings = legacy_defaults({**description["tokenizer"], **tokenizer_overrides})
     try:
         preprocessor = BertTokenizer(load_vocabulary(directory / VOCAB_FILE), **settings)
     except TypeError as error:

@@ -1,15 +1,23 @@
 """In-graph BERT tokenization: raw strings (or string pairs) to the three integer features.
 
-`BertTokenizer` is a Keras layer, so the same object works inside a model with a string input,
-inside `tf.data.Dataset.map`, and inside an exported SavedModel: nothing outside the graph is
-needed at serving time.
+`BertTokenizer` is the preprocessor: `tfbert.text.cleaning` normalises, `tfbert.text.wordpiece`
+splits into pieces, `tfbert.text.packers` truncates and packs. It is a Keras layer, so the same
+object works inside a model with a string input, inside `tf.data.Dataset.map`, and inside an
+exported SavedModel: nothing outside the graph is needed at serving time.
+
+    tokenizer = BertTokenizer("vocab.txt", max_length=128)
+    features = tokenizer(["A great film.", "Dull."])   # token_ids, segment_ids, padding_mask
+    pairs = tokenizer((["Is it good?"], ["Yes, very."]))
 
 Why tensorflow-text's `FastBertTokenizer` and not keras-hub's `BertTokenizer`: it compiles the
 vocabulary into the graph (no asset files), strips accents the way uncased BERT was trained
 ("Café" -> "cafe"; keras-hub gives [UNK]), and splits CJK characters one by one like the original
-BERT. Truncation and packing are written with core TF ragged ops on purpose: tensorflow-text's
-`RoundRobinTrimmer` (and keras-hub's packer built on it) need the `RoundRobinTrim` op from
-tensorflow-text >= 2.13, which older TF Serving releases do not have compiled in.
+BERT. By default the ids are those of BERT's reference tokenizer (Google's and Hugging Face's);
+`normalize_full_width=True` folds compatibility forms ("，" -> ","), as tfbert models saved
+before that option existed did. Truncation and packing are written with core TF ragged ops on
+purpose: tensorflow-text's `RoundRobinTrimmer` (and keras-hub's packer built on it) need the
+`RoundRobinTrim` op from tensorflow-text >= 2.13, which older TF Serving releases do not have
+compiled in.
 """
 
 from __future__ import annotations
@@ -20,14 +28,33 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from tfbert.config import BertConfig
-from tfbert.text.vocab import CLS, PAD, SEP, load_vocabulary, prenormalize, validate_vocabulary
+from tfbert.contract import FEATURE_NAMES, TEXT_INPUT, TEXT_PAIR_INPUT
+from tfbert.text.packers import PAD_TO_CHOICES, TRUNCATION_CHOICES, PairPacker, SinglePacker
+from tfbert.text.vocab import CLS, PAD, SEP, load_vocabulary, validate_vocabulary
+from tfbert.text.wordpiece import WordPiece, WordPieces
 
-FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
-PAD_TO_CHOICES = ("max_length", "longest")
-TRUNCATION_CHOICES = ("end", "head_tail")
+__all__ = [
+    "FEATURE_NAMES",
+    "PAD_TO_CHOICES",
+    "SAVED_SETTINGS",
+    "TRUNCATION_CHOICES",
+    "BertTokenizer",
+    "check_tokenizer_fits",
+    "saved_settings",
+]
+
+# The constructor options a model directory keeps beside its vocabulary (see `saved_settings`).
+SAVED_SETTINGS = (
+    "max_length",
+    "lowercase",
+    "strip_accents",
+    "normalize_full_width",
+    "pad_to",
+    "truncation",
+    "head_fraction",
+)
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
@@ -45,6 +72,11 @@ class BertTokenizer(keras.layers.Layer):
             tokens of a long text (Sun et al. 2019, "How to Fine-Tune BERT for Text
             Classification", found head 128 + tail 382 of 510 best on IMDB).
         head_fraction: with "head_tail", the share of the kept tokens taken from the head.
+        normalize_full_width: fold compatibility forms with Unicode NFKC (full-width "，" to
+            ",", "´" to a space) before WordPiece. Off by default, which matches BERT's
+            reference tokenizer and the pretrained vocabularies (they hold "，" as a token).
+            Configs saved without this key (older tfbert models) load with tfbert's old
+            behaviour: folding when lowercasing.
 
     Call with a 1-D string tensor (or list of str) for single texts, or a pair
     `(texts, text_pairs)` / dict `{"text": ..., "text_pair": ...}` for sentence pairs, packed as
@@ -60,6 +92,7 @@ class BertTokenizer(keras.layers.Layer):
         pad_to: str = "max_length",
         truncation: str = "end",
         head_fraction: float = 0.25,
+        normalize_full_width: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trainable", False)
@@ -68,34 +101,39 @@ class BertTokenizer(keras.layers.Layer):
             vocabulary = load_vocabulary(vocabulary)
         vocabulary = list(vocabulary)
         validate_vocabulary(vocabulary)
-        if not isinstance(max_length, int) or max_length < 3:
-            raise ValueError(
-                f"max_length must be an integer >= 3 ([CLS] x [SEP]), got {max_length!r}."
-            )
-        if pad_to not in PAD_TO_CHOICES:
-            raise ValueError(f"pad_to must be one of {PAD_TO_CHOICES}, got {pad_to!r}.")
-        if truncation not in TRUNCATION_CHOICES:
-            raise ValueError(f"truncation must be one of {TRUNCATION_CHOICES}, got {truncation!r}.")
-        if not 0.0 <= head_fraction <= 1.0:
-            raise ValueError(f"head_fraction must be in [0, 1], got {head_fraction!r}.")
         self.vocabulary = vocabulary
-        self.max_length = max_length
-        self.lowercase = bool(lowercase)
-        self.strip_accents = self.lowercase if strip_accents is None else bool(strip_accents)
-        self.pad_to = pad_to
-        self.truncation = truncation
-        self.head_fraction = float(head_fraction)
         self._token_to_id = {token: index for index, token in enumerate(vocabulary)}
         self.pad_id = self._token_to_id[PAD]
         self.cls_id = self._token_to_id[CLS]
         self.sep_id = self._token_to_id[SEP]
-        # FastBertTokenizer's built-in normaliser does lowercasing and accent stripping together;
-        # the other combinations are done before it with core/tf-text string ops.
-        self._wordpiece = tf_text.FastBertTokenizer(
-            vocab=vocabulary,
-            token_out_type=tf.int32,
-            lower_case_nfd_strip_accents=self.lowercase and self.strip_accents,
+        packing = dict(
+            cls_id=self.cls_id,
+            sep_id=self.sep_id,
+            pad_id=self.pad_id,
+            max_length=max_length,
+            pad_to=pad_to,
+            truncation=truncation,
+            head_fraction=head_fraction,
         )
+        self._packers = {1: SinglePacker(**packing), 2: PairPacker(**packing)}
+        self.max_length = max_length
+        self.pad_to = pad_to
+        self.truncation = truncation
+        self.head_fraction = float(head_fraction)
+        self._wordpiece = WordPiece(
+            vocabulary,
+            lowercase=lowercase,
+            strip_accents=strip_accents,
+            normalize_full_width=normalize_full_width,
+        )
+        self.lowercase = self._wordpiece.lowercase
+        self.strip_accents = self._wordpiece.strip_accents
+        self.normalize_full_width = self._wordpiece.normalize_full_width
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BertTokenizer:
+        """Rebuilds a tokenizer from `get_config()`, old configs included (see the class)."""
+        return cls(**legacy_defaults(config))
 
     def with_padding(self, pad_to: str) -> BertTokenizer:
         """This tokenizer with another `pad_to` (the same one when it already matches).
@@ -131,11 +169,11 @@ class BertTokenizer(keras.layers.Layer):
                 raise ValueError(f"BertTokenizer takes one text or a pair, got {len(inputs)}.")
             # Pairs travel as a dict: Keras reads a positional tuple as several arguments.
             inputs = {
-                "text": self._to_tensor(inputs[0], "text"),
-                "text_pair": self._to_tensor(inputs[1], "text_pair"),
+                TEXT_INPUT: self._to_tensor(inputs[0], TEXT_INPUT),
+                TEXT_PAIR_INPUT: self._to_tensor(inputs[1], TEXT_PAIR_INPUT),
             }
         else:
-            inputs = self._to_tensor(inputs, "text")
+            inputs = self._to_tensor(inputs, TEXT_INPUT)
         return super().__call__(inputs, *args, **kwargs)
 
     @staticmethod
@@ -166,36 +204,46 @@ class BertTokenizer(keras.layers.Layer):
             )
         return value
 
+    @property
+    def wordpiece(self) -> WordPiece:
+        """The WordPiece step alone (normalisation and pieces, no specials or packing)."""
+        return self._wordpiece
+
     def wordpiece_ids(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """WordPiece ids of a 1-D string batch, [batch, (pieces)], without specials, truncation
         or padding: for pipelines that pack sequences themselves (e.g. pretraining)."""
-        return self._wordpiece.tokenize(self._normalize(texts))
+        return self._wordpiece.tokenize(texts)
+
+    def wordpieces_with_offsets(self, texts: Any, unit: str = "character") -> WordPieces:
+        """Pieces of a 1-D string batch with their spans in the original texts and word ids
+        (see `tfbert.text.wordpiece.WordPiece.tokenize_with_offsets`); the ids are those the
+        layer packs."""
+        return self._wordpiece.tokenize_with_offsets(self._as_string_batch(texts, TEXT_INPUT), unit)
 
     def call(self, inputs: Any) -> dict[str, tf.Tensor]:
         segments = [self._as_string_batch(text, name) for name, text in self._split_inputs(inputs)]
         pieces = [self.wordpiece_ids(text) for text in segments]
-        pieces = self._truncate(pieces)
-        return self._pack(pieces)
+        return self._packers[len(pieces)].pack(pieces)
 
     def _split_inputs(self, inputs: Any) -> list[tuple[str, Any]]:
         if isinstance(inputs, dict):
-            unknown = set(inputs) - {"text", "text_pair"}
-            if "text" not in inputs or unknown:
+            unknown = set(inputs) - {TEXT_INPUT, TEXT_PAIR_INPUT}
+            if TEXT_INPUT not in inputs or unknown:
                 raise ValueError(
-                    "BertTokenizer takes a dict with keys 'text' and optionally 'text_pair'; "
-                    f"got keys {sorted(inputs)}."
+                    f"BertTokenizer takes a dict with keys '{TEXT_INPUT}' and optionally "
+                    f"'{TEXT_PAIR_INPUT}'; got keys {sorted(inputs)}."
                 )
-            pairs = [("text", inputs["text"])]
-            if inputs.get("text_pair") is not None:
-                pairs.append(("text_pair", inputs["text_pair"]))
+            pairs = [(TEXT_INPUT, inputs[TEXT_INPUT])]
+            if inputs.get(TEXT_PAIR_INPUT) is not None:
+                pairs.append((TEXT_PAIR_INPUT, inputs[TEXT_PAIR_INPUT]))
             return pairs
         if isinstance(inputs, (tuple, list)):
             if len(inputs) != 2:
                 raise ValueError(
                     f"BertTokenizer takes one text or a pair of texts, got {len(inputs)}."
                 )
-            return [("text", inputs[0]), ("text_pair", inputs[1])]
-        return [("text", inputs)]
+            return [(TEXT_INPUT, inputs[0]), (TEXT_PAIR_INPUT, inputs[1])]
+        return [(TEXT_INPUT, inputs)]
 
     def _as_string_batch(self, texts: Any, name: str) -> tf.Tensor:
         texts = self._to_tensor(texts, name)
@@ -209,62 +257,9 @@ class BertTokenizer(keras.layers.Layer):
             )
         return texts
 
-    def _normalize(self, texts: tf.Tensor) -> tf.Tensor:
-        return prenormalize(texts, self.lowercase, self.strip_accents)
-
-    def _truncate(self, pieces: list[tf.RaggedTensor]) -> list[tf.RaggedTensor]:
-        lengths = [p.row_lengths() for p in pieces]
-        # Room left after [CLS] and the [SEP]s, in the dtype of the lengths (int64).
-        budget = tf.constant(self.max_length - (len(pieces) + 1), lengths[0].dtype)
-        if len(pieces) == 1:
-            keeps = [tf.minimum(lengths[0], budget)]
-        else:
-            # Longest-first: the shorter text keeps everything up to half the budget, the longer
-            # one takes the rest (the closed form of removing one token at a time from the longer).
-            length_a, length_b = lengths
-            keep_a = tf.minimum(length_a, tf.maximum((budget + 1) // 2, budget - length_b))
-            keep_b = tf.minimum(length_b, budget - keep_a)
-            keeps = [keep_a, keep_b]
-        return [self._keep_tokens(p, keep) for p, keep in zip(pieces, keeps, strict=True)]
-
-    def _keep_tokens(self, pieces: tf.RaggedTensor, keep: tf.Tensor) -> tf.RaggedTensor:
-        positions = tf.ragged.range(pieces.row_lengths()).flat_values
-        row_ids = pieces.value_rowids()
-        row_keep = tf.gather(keep, row_ids)
-        if self.truncation == "end":
-            mask = positions < row_keep
-        else:
-            head = tf.cast(tf.floor(tf.cast(keep, tf.float32) * self.head_fraction), keep.dtype)
-            tail_start = pieces.row_lengths() - (keep - head)
-            mask = (positions < tf.gather(head, row_ids)) | (
-                positions >= tf.gather(tail_start, row_ids)
-            )
-        return tf.ragged.boolean_mask(pieces, pieces.with_flat_values(mask))
-
-    def _pack(self, pieces: list[tf.RaggedTensor]) -> dict[str, tf.Tensor]:
-        batch = pieces[0].nrows()
-        cls = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(self.cls_id, tf.int32)))
-        sep = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(self.sep_id, tf.int32)))
-        tokens, segments = [cls], [tf.zeros_like(cls)]
-        for segment_id, segment in enumerate(pieces):
-            tokens += [segment, sep]
-            segments += [tf.ones_like(segment) * segment_id, tf.ones_like(sep) * segment_id]
-        token_ids = tf.concat(tokens, axis=1)
-        segment_ids = tf.concat(segments, axis=1)
-        if self.pad_to == "max_length":
-            shape = [None, self.max_length]
-        else:  # the longest row, and never narrower than [CLS] [SEP] (an empty batch included)
-            width = tf.maximum(tf.reduce_max(token_ids.row_lengths()), 2)
-            shape = tf.stack([token_ids.nrows(), width])
-        return {
-            "token_ids": token_ids.to_tensor(default_value=self.pad_id, shape=shape),
-            "segment_ids": segment_ids.to_tensor(default_value=0, shape=shape),
-            "padding_mask": tf.ones_like(token_ids).to_tensor(default_value=0, shape=shape),
-        }
-
     def compute_output_spec(self, inputs: Any) -> dict[str, keras.KerasTensor]:
         first = (
-            inputs["text"]
+            inputs[TEXT_INPUT]
             if isinstance(inputs, dict)
             else (inputs[0] if isinstance(inputs, (tuple, list)) else inputs)
         )
@@ -290,8 +285,31 @@ class BertTokenizer(keras.layers.Layer):
             pad_to=self.pad_to,
             truncation=self.truncation,
             head_fraction=self.head_fraction,
+            normalize_full_width=self.normalize_full_width,
         )
         return config
+
+
+def legacy_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """Tokenizer settings with the defaults of the tfbert version that wrote them.
+
+    Settings saved before `normalize_full_width` existed come from a tokenizer that folded
+    compatibility forms whenever it lowercased; they keep that behaviour.
+    """
+    settings = dict(settings)
+    if "normalize_full_width" not in settings:
+        settings["normalize_full_width"] = bool(settings.get("lowercase", True))
+    return settings
+
+
+def saved_settings(tokenizer: BertTokenizer) -> dict[str, Any]:
+    """The options a model directory stores to rebuild `tokenizer` with its vocabulary.
+
+    Rebuild with `BertTokenizer(vocabulary, **legacy_defaults(settings))`, so that settings
+    written by older versions keep their behaviour.
+    """
+    config = tokenizer.get_config()
+    return {key: config[key] for key in SAVED_SETTINGS}
 
 
 def check_tokenizer_fits(config: BertConfig, tokenizer: BertTokenizer) -> None:

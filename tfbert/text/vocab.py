@@ -13,8 +13,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import Any
 
+from tfbert.text.cleaning import (
+    CJK_RANGES,
+    builtin_normalizer,
+    is_cjk_character,
+    normalize,
+    resolve_strip_accents,
+)
+
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
+# Whitespace that cannot border a token. Unicode separators such as U+2028 are allowed: some
+# pretrained vocabularies hold them as tokens (the tokenizer never emits them).
+_ASCII_WHITESPACE = " \t\n\r\f\v"
 
 
 def load_vocabulary(path: str | Path) -> list[str]:
@@ -30,7 +41,9 @@ def load_vocabulary(path: str | Path) -> list[str]:
         raise ValueError(
             f"Vocabulary {path} is not UTF-8 (bad byte at line {line}); re-save it as UTF-8."
         ) from None
-    tokens = text.splitlines()
+    # Lines end at "\n" (or "\r\n") only, as BERT's readers split them: str.splitlines() would
+    # also split at U+2028 and U+0085, which real vocabularies hold as tokens (bert-base-chinese).
+    tokens = [line.removesuffix("\r") for line in text.split("\n")]
     # A trailing empty line is a common artefact of writers; anything else empty is an error.
     while tokens and tokens[-1] == "":
         tokens.pop()
@@ -45,7 +58,7 @@ def validate_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> No
     for index, token in enumerate(tokens):
         if not isinstance(token, str):
             raise TypeError(f"{source}: token {index} is {type(token).__name__}, not str.")
-        if token == "" or token != token.strip():
+        if token == "" or token != token.strip(_ASCII_WHITESPACE) or "\n" in token:
             raise ValueError(
                 f"{source}: token at line {index + 1} is empty or has surrounding whitespace "
                 f"({token!r}); every line must hold exactly one token."
@@ -103,44 +116,18 @@ _SLACK_RATIO = 0.05  # accept a vocabulary 95-100% of the requested size, as the
 _MAX_SEARCH_STEPS = 40
 _BATCH_SIZE = 512
 
-# BERT's "Chinese character" blocks; FastBertTokenizer splits exactly these one by one
-# (checked at every block boundary against tensorflow-text 2.21).
-_CJK_RANGES: tuple[tuple[int, int], ...] = (
-    (0x4E00, 0x9FFF),
-    (0x3400, 0x4DBF),
-    (0x20000, 0x2A6DF),
-    (0x2A700, 0x2B73F),
-    (0x2B740, 0x2B81F),
-    (0x2B820, 0x2CEAF),
-    (0xF900, 0xFAFF),
-    (0x2F800, 0x2FA1F),
-)
-
-
-def is_cjk_character(char: str) -> bool:
-    """True for the characters BERT tokenizers treat as words of their own (CJK ideographs)."""
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
-
-
-def _resolve_strip_accents(lowercase: bool, strip_accents: bool | None) -> bool:
-    return bool(lowercase) if strip_accents is None else bool(strip_accents)
+# Kept here for the import paths that name them; they live in `tfbert.text.cleaning`.
+_CJK_RANGES = CJK_RANGES
+_resolve_strip_accents = resolve_strip_accents
 
 
 def prenormalize(texts: Any, lowercase: bool, strip_accents: bool) -> Any:
-    """Does what `FastBertTokenizer`'s normaliser cannot: lowercasing and accent stripping apart.
+    """Deprecated: `tfbert.text.cleaning.normalize` with tfbert's old folding (when lowercasing).
 
-    FastBertTokenizer only knows "lowercase + NFD + strip accents" or nothing; the other two
-    combinations are applied before it, the same way `tfbert.text.tokenizer` does.
+    Kept for one release for code that called it; new code calls `normalize` and chooses
+    `normalize_full_width`.
     """
-    import tensorflow as tf
-    import tensorflow_text as tf_text
-
-    if lowercase and not strip_accents:
-        return tf_text.case_fold_utf8(texts)
-    if strip_accents and not lowercase:
-        return tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
-    return texts
+    return normalize(texts, lowercase, strip_accents, normalize_full_width=bool(lowercase))
 
 
 def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -169,7 +156,11 @@ def _progress(texts: Iterable[str], show: bool, description: str) -> Any:
 
 
 def _count_words(
-    texts: Iterable[str], lowercase: bool, strip_accents: bool, show_progress: bool
+    texts: Iterable[str],
+    lowercase: bool,
+    strip_accents: bool,
+    normalize_full_width: bool,
+    show_progress: bool,
 ) -> tuple[Counter[str], int]:
     """Counts the words the model's tokenizer will see, split by its own ops.
 
@@ -178,8 +169,9 @@ def _count_words(
     import tensorflow as tf
     import tensorflow_text as tf_text
 
+    options = (lowercase, strip_accents, normalize_full_width)
     normalizer = tf_text.FastBertNormalizer(
-        lower_case_nfd_strip_accents=lowercase and strip_accents
+        lower_case_nfd_strip_accents=builtin_normalizer(*options)
     )
     # With a vocabulary that cannot cover any real word, FastWordpieceTokenizer emits one [UNK]
     # per pre-tokenized word, and its offsets are that word's span in the normalized text. ("a" is
@@ -190,7 +182,7 @@ def _count_words(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def split_words(batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        normalized = normalizer.normalize(prenormalize(batch, lowercase, strip_accents))
+        normalized = normalizer.normalize(normalize(batch, *options))
         _, starts, ends = splitter.tokenize_with_offsets(normalized)
         return normalized, starts.flat_values, ends.flat_values, starts.row_splits
 
@@ -262,6 +254,7 @@ def learn_vocabulary(
     min_frequency: int = 2,
     reserved_tokens: Sequence[str] = SPECIAL_TOKENS,
     show_progress: bool = False,
+    normalize_full_width: bool = False,
 ) -> list[str]:
     """Learns a BERT WordPiece vocabulary from raw texts (see the note above for the learner).
 
@@ -272,8 +265,9 @@ def learn_vocabulary(
     `min_frequency` times (non-CJK ones also as `##c`), then learned pieces, most frequent first;
     it has at most `vocab_size` tokens. When the corpus has enough words that occur
     `min_frequency` times or more, it aims for 95-100% of `vocab_size`; the size moves in steps
-    of the integer frequency threshold, so small corpora may land a little lower (1,000 IMDB
-    reviews: 3,693 tokens for 4,000 asked, as threshold 8 gives 4,009).
+    of the integer frequency threshold, so small corpora may land a little lower.
+    `lowercase`, `strip_accents` and `normalize_full_width` must be those of the
+    `BertTokenizer` that will use the vocabulary.
     """
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
@@ -287,7 +281,9 @@ def learn_vocabulary(
             f"vocab_size={vocab_size} leaves no room after the {len(reserved)} reserved tokens."
         )
 
-    word_counts, n_texts = _count_words(texts, bool(lowercase), strip, show_progress)
+    word_counts, n_texts = _count_words(
+        texts, bool(lowercase), strip, bool(normalize_full_width), show_progress
+    )
     if not word_counts:
         raise ValueError(f"No words to learn from in {n_texts} text(s); the corpus is empty.")
 
@@ -385,28 +381,29 @@ def unknown_token_rate(
     *,
     lowercase: bool = True,
     strip_accents: bool | None = None,
+    normalize_full_width: bool = False,
 ) -> float:
     """Fraction of WordPieces that are [UNK] when the model's tokenizer reads `texts`.
 
-    Uses `FastBertTokenizer` with the same options as the model, so it measures what the model
+    Uses the model's own WordPiece step with the same options, so it measures what the model
     will see, not what the learner assumed.
     """
     import tensorflow as tf
-    import tensorflow_text as tf_text
+
+    from tfbert.text.wordpiece import WordPiece
 
     validate_vocabulary(tokens)
-    strip = _resolve_strip_accents(lowercase, strip_accents)
-    tokenizer = tf_text.FastBertTokenizer(
-        vocab=list(tokens),
-        token_out_type=tf.int32,
-        unknown_token=UNK,
-        lower_case_nfd_strip_accents=bool(lowercase) and strip,
+    wordpiece = WordPiece(
+        list(tokens),
+        lowercase=lowercase,
+        strip_accents=strip_accents,
+        normalize_full_width=normalize_full_width,
     )
     unk_id = tokens.index(UNK)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def count(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        ids = tokenizer.tokenize(prenormalize(batch, bool(lowercase), strip)).flat_values
+        ids = wordpiece.tokenize(batch).flat_values
         return tf.size(ids), tf.reduce_sum(tf.cast(ids == unk_id, tf.int32))
 
     total = unknown = 0

@@ -27,6 +27,7 @@ from tfbert.modeling.checkpoints.names import (
     _TOKEN_EMBEDDINGS,
     CONFIG_FILE,
     SAFETENSORS_FILE,
+    TFBERT_TOKENIZER_KEY,
     VOCAB_FILE,
     _config_from_values,
     _max_layer,
@@ -46,6 +47,7 @@ from tfbert.modeling.checkpoints.pretrained import (
     _vocabulary_is_uncased,
     _write_json,
 )
+from tfbert.text.tokenizer import legacy_defaults
 from tfbert.text.vocab import PAD, save_vocabulary, validate_vocabulary
 from tfbert.weights import read_safetensors
 
@@ -218,7 +220,8 @@ def _hf_vocabulary(directory: Path) -> tuple[list[str], Path]:
 
 def read_huggingface(directory: Path) -> PretrainedBert:
     config_path = directory / HF_CONFIG
-    sizes, others = _config_from_values(_read_json(config_path), config_path)
+    values = _read_json(config_path)
+    sizes, others = _config_from_values(values, config_path)
     tensors, origin = _read_hf_tensors(directory)
     encoder, mlm, ignored = _convert_hf(tensors, origin)
     _check_tensors_against_config(sizes, encoder, config_path)
@@ -236,7 +239,16 @@ def read_huggingface(directory: Path) -> PretrainedBert:
         strip_accents=strip_accents,
         ignored=ignored,
         pooling=_sentence_transformers_pooling(directory),
+        normalize_full_width=_tfbert_folding(values),
     )
+
+
+def _tfbert_folding(values: dict[str, Any]) -> bool | None:
+    """Whether a tfbert-pretrained directory's tokenizer folded full-width forms (else None)."""
+    settings = values.get(TFBERT_TOKENIZER_KEY)
+    if not isinstance(settings, dict):
+        return None
+    return bool(legacy_defaults(settings)["normalize_full_width"])
 
 
 def _sentence_transformers_pooling(directory: Path) -> str | None:

@@ -243,3 +243,8 @@ def _sizes_config(config: BertConfig) -> dict[str, Any]:
         "type_vocab_size": config.type_vocab_size,
         "vocab_size": config.vocab_size,
     }
+
+
+# A pretraining directory written by tfbert (Hugging Face `BertForPreTraining` layout) keeps the
+# tokenizer settings it was trained with under this key of its config.json.
+TFBERT_TOKENIZER_KEY = "tfbert_pretrainer"

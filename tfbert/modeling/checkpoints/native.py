@@ -26,6 +26,7 @@ from tfbert.modeling.checkpoints.pretrained import (
     _check_vocabulary,
     _read_vocabulary,
 )
+from tfbert.text.tokenizer import legacy_defaults
 from tfbert.weights import read_safetensors
 
 # The "format" a tfbert model directory's config.json declares (written by the classifier task).
@@ -57,6 +58,7 @@ def read_native(directory: Path, description: dict[str, Any]) -> PretrainedBert:
     return PretrainedBert(
         config=config,
         vocabulary=vocabulary,
+        normalize_full_width=bool(legacy_defaults(tokenizer)["normalize_full_width"]),
         lowercase=bool(lowercase) if isinstance(lowercase, bool) else True,
         encoder_weights=encoder,
         mlm_weights=None,

@@ -61,6 +61,10 @@ class PretrainedBert:
     # How the checkpoint's authors pooled token vectors ("cls" or "mean"), when it says so
     # (sentence-transformers' 1_Pooling/config.json); None otherwise.
     pooling: str | None = None
+    # Whether the tokenizer the checkpoint was trained with folded full-width forms (tfbert
+    # models saved before the option existed did when lowercasing); None: it does not say,
+    # so the reference BERT tokenization (no folding) applies.
+    normalize_full_width: bool | None = None
 
 
 def _as_float32(array: np.ndarray) -> np.ndarray:
