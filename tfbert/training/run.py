@@ -528,7 +528,11 @@ def train_classifier(
     from tfbert.training.fine_tune import TrainingConfig, fine_tune
     from tfbert.training.precision import set_precision
 
-    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    if config.init_from is not None:
+        from tfbert.modeling.checkpoints import resolve_checkpoint
+
+        resolve_checkpoint(config.init_from)  # an unknown name or directory fails at once
+    # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy = create_strategy(config.strategy, config.devices)
     chief = is_chief(strategy)
     # Workers other than the chief never write into the output directory, only into a
@@ -547,10 +551,6 @@ def train_classifier(
             config.preset, config.init_from = first.get("preset"), first.get("init_from")
     else:
         choose_start(config, train.texts, say)
-    if config.init_from is not None:
-        from tfbert.modeling.checkpoints import resolve_checkpoint
-
-        resolve_checkpoint(config.init_from)  # an unknown name or directory fails before writing
     settings = config.settings()
     fingerprint = data_fingerprint(train, validation)
     if resume:
