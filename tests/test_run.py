@@ -65,7 +65,8 @@ def test_train_classifier_from_python_matches_the_command(tmp_path, imdb_reviews
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        writer.writerows(imdb_reviews[:40])
+        for label in ("0", "1"):  # 20 reviews of each sentiment
+            writer.writerows([(t, y) for t, y in imdb_reviews if y == label][:20])
     messages: list[str] = []
     config = run.RunConfig(
         output_dir=tmp_path / "model", train_file=path, preset="tiny", max_length=16,
