@@ -10,7 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest  # noqa: E402
 from registry_data import package_dir  # noqa: E402
 
-import tfbert  # noqa: E402,F401  (imports TensorFlow quietly, once)
+from tfbert._quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # once, for every test (`import tfbert` alone no longer loads it)
 
 
 @pytest.fixture(scope="session")

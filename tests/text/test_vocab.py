@@ -19,9 +19,9 @@ from tfbert.text.vocab import (
     learn_vocabulary,
     load_vocabulary,
     save_vocabulary,
-    unknown_token_rate,
     validate_vocabulary,
 )
+from tfbert.text.wordpiece import unknown_token_rate
 
 
 @pytest.fixture(scope="module")

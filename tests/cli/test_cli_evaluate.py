@@ -1,0 +1,156 @@
+"""`tfbert evaluate` (and the bfloat16 path through evaluate, predict and export) on real reviews,
+and the model or input mistakes that must give one line, not a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from tfbert.export import directory_size
+
+from .helpers import NEW_REVIEWS, assert_usage_error, parse_json, run, write_csv
+
+
+def test_evaluate_prints_a_table_and_writes_the_report(capsys, trained, files, tmp_path) -> None:
+    result = run(
+        capsys, "evaluate", "--model", trained.model_dir, "--test-file", files.test,
+        "--report", tmp_path / "report",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    out = result.out
+    assert f"{files.test}: 80 examples" in out
+    assert "binary classification: 80 examples, 2 labels" in out
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():  # the first row of each label is the metrics table's
+        if line.strip():
+            rows.setdefault(line.split()[0], line.split())
+    for label in ("negative", "positive"):
+        assert int(rows[label][-1]) == 40  # support column
+    accuracy = float(rows["accuracy"][1])
+    assert 0.0 <= accuracy <= 1.0
+    assert "Confusion matrix" in out and "macro avg" in out and "weighted avg" in out
+    written = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert len(written) == 2 and written[0].endswith(".json") and written[1].endswith(".png")
+
+    as_json = run(
+        capsys, "evaluate", "--model", trained.model_dir, "--test-file", files.test,
+        "--report", tmp_path / "report2", "--json",
+    )  # fmt: skip
+    assert as_json.code == 0
+    report = json.loads(as_json.out)
+    assert report["num_examples"] == 80
+    assert report["accuracy"] == pytest.approx(accuracy, abs=5e-4)
+    assert [c["label"] for c in report["per_class"]] == ["negative", "positive"]
+    assert np.asarray(report["confusion_matrix"]).sum() == 80
+
+
+def test_bfloat16_evaluate_predict_and_export(capsys, trained, files, tmp_path) -> None:
+    """--precision bfloat16 scores, predicts and exports close to float32, with a smaller export."""
+    reports = {}
+    for precision in ("float32", "bfloat16"):
+        result = run(
+            capsys, "evaluate", "--model", trained.model_dir, "--test-file", files.test,
+            "--report", tmp_path / precision, "--json", "--precision", precision,
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        reports[precision] = json.loads(result.out)
+    assert reports["bfloat16"]["accuracy"] == pytest.approx(
+        reports["float32"]["accuracy"], abs=0.03
+    )
+
+    predicted = {}
+    for precision in ("float32", "bfloat16"):
+        result = run(capsys, "predict", "--model", trained.model_dir, "--json",
+                     "--precision", precision, *NEW_REVIEWS)  # fmt: skip
+        assert result.code == 0, result.err
+        predicted[precision] = parse_json(result.out)
+    for fast, plain in zip(predicted["bfloat16"], predicted["float32"], strict=True):
+        for name, p in plain["probabilities"].items():
+            assert fast["probabilities"][name] == pytest.approx(p, abs=0.02)
+
+    export_dir = tmp_path / "export"
+    for precision in ("float32", "bfloat16"):
+        result = run(capsys, "export", "--model", trained.model_dir, "--export-dir", export_dir,
+                     "--precision", precision)  # fmt: skip
+        assert result.code == 0, result.err
+    assert directory_size(export_dir / "2") < directory_size(export_dir / "1")
+    served = run(capsys, "predict", "--model", export_dir / "2", "--json", *NEW_REVIEWS)
+    assert served.code == 0, served.err
+    for fast, mine in zip(parse_json(served.out), predicted["bfloat16"], strict=True):
+        for name, p in mine["probabilities"].items():
+            assert fast["probabilities"][name] == pytest.approx(p, abs=2e-3)
+
+
+def test_model_and_input_mistakes_at_evaluate_predict_and_export(
+    capsys, monkeypatch, tmp_path, trained
+) -> None:
+    unknown = write_csv(
+        tmp_path / "test.csv",
+        [("A fine film.", "positive"), ("Meh.", "neutral"), ("Bad.", "negative")],
+    )
+    assert_usage_error(
+        run(capsys, "evaluate", "--model", trained.model_dir, "--test-file", unknown,
+            "--report", tmp_path / "r"),
+        "'neutral' (1 rows)", "not in the label vocabulary", "Known labels: negative, positive",
+    )  # fmt: skip
+
+    not_a_model = tmp_path / "not_a_model"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("hello\n", encoding="utf-8")
+    assert_usage_error(
+        run(capsys, "evaluate", "--model", not_a_model, "--test-file", unknown),
+        "not a tfbert model directory", "config.json is missing",
+    )  # fmt: skip
+    assert_usage_error(
+        run(capsys, "export", "--model", not_a_model, "--export-dir", tmp_path / "e"),
+        "not a tfbert model directory",
+    )
+    assert_usage_error(
+        run(capsys, "predict", "--model", not_a_model, "some text"),
+        "neither a tfbert model directory nor a SavedModel export",
+    )
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert_usage_error(run(capsys, "predict", "--model", trained.model_dir), "no texts to classify")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
+    assert_usage_error(run(capsys, "predict", "--model", trained.model_dir), "no texts to classify")
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '{"bert": {"hidden_size": 8}}', "{not json"])
+def test_a_config_json_that_is_not_tfbert_s_is_one_line(capsys, tmp_path, files, content) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(content, encoding="utf-8")
+    for argv in (
+        ["evaluate", "--model", model, "--test-file", files.test],
+        ["predict", "--model", model, "some text"],
+        ["export", "--model", model, "--export-dir", tmp_path / "export"],
+    ):
+        assert_usage_error(run(capsys, *argv), "config.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in model.iterdir()) == ["config.json"]
+
+
+def test_output_paths_that_are_files_are_one_line(capsys, tmp_path, trained, files) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("mine\n", encoding="utf-8")
+    assert_usage_error(
+        run(capsys, "evaluate", "--model", trained.model_dir, "--test-file", files.test,
+            "--report", taken),
+        "--report", "is a file",
+    )  # fmt: skip
+    assert_usage_error(
+        run(capsys, "export", "--model", trained.model_dir, "--export-dir", taken),
+        "--export-dir", "is a file",
+    )  # fmt: skip
+    assert_usage_error(
+        run(capsys, "evaluate", "--model", trained.model_dir, "--test-file", tmp_path,
+            "--report", tmp_path / "r"),
+        "--test-file", "is a directory",
+    )  # fmt: skip
+    assert taken.read_text(encoding="utf-8") == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]

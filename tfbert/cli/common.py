@@ -1,0 +1,222 @@
+"""What the `tfbert` commands share: the parser class, option validators, flags and helpers.
+
+Nothing here imports TensorFlow: parsing and `--help` stay fast. Helpers that need it import it
+inside the function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tfbert.errors import DataError, ModelFileError, TfbertError
+
+EXIT_USAGE = 2
+PRECISION_CHOICES = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one `error:` line naming the option."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+# ----- option types: argparse calls them with the text the user typed ---------------------------
+def _number(kind: type, test: Callable[[Any], bool], what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse shows it in "invalid <name> value" messages
+    return parse
+
+
+positive_int = _number(int, lambda v: v >= 1, "a whole number of at least 1")
+non_negative_int = _number(int, lambda v: v >= 0, "a whole number of at least 0")
+positive_float = _number(float, lambda v: v > 0, "a number above 0")
+non_negative_float = _number(float, lambda v: v >= 0, "a number of at least 0")
+fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+dropout_rate = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+sequence_length = _number(int, lambda v: v >= 3, "a whole number of at least 3 ([CLS], [SEP])")
+
+
+def help_default(text: str, default: Any) -> str:
+    """`text` followed by `(default: <default>)`, so every option's help names its default."""
+    return f"{text} (default: {default})"
+
+
+# ----- shared flags ----------------------------------------------------------------------------
+def add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--text-column", default="text", help="column holding the text (default: text)"
+    )
+    group.add_argument(
+        "--text-pair-column",
+        default=None,
+        help="second text column, for sentence-pair tasks (default: none)",
+    )
+    group.add_argument(
+        "--label-column", default="label", help="column holding the label (default: label)"
+    )
+    group.add_argument(
+        "--file-format",
+        choices=["csv", "tsv", "jsonl", "tfrecord"],
+        default=None,
+        help="override the format guessed from the file suffix (default: from the suffix)",
+    )
+    group.add_argument(
+        "--clean-text",
+        action="store_true",
+        help="strip HTML tags and entities, normalise whitespace and full-width characters "
+        "(default: off)",
+    )
+    group.add_argument(
+        "--max-examples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use at most N examples per split, a seeded sample (stratified for built-in "
+        "datasets; for quick runs) (default: all)",
+    )
+    if training:
+        group.add_argument(
+            "--multi-label",
+            action="store_true",
+            help="each row has a set of labels (separated by --label-separator) (default: off)",
+        )
+        group.add_argument(
+            "--label-separator", default=",", help="separator of multi-labels (default: ,)"
+        )
+
+
+def add_inference_precision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default="float32",
+        help="precision of the matmuls (Dense weights and attention): bfloat16 is faster on "
+        "CPUs with AVX-512 BF16, with slightly different probabilities (default: float32)",
+    )
+
+
+def check_columns(args: argparse.Namespace) -> None:
+    """Refuses the same column as text, text pair and label."""
+    seen: dict[str, str] = {}
+    for flag in ("--text-column", "--text-pair-column", "--label-column"):
+        column = getattr(args, flag[2:].replace("-", "_"), None)
+        if column is None:
+            continue
+        if column in seen:
+            raise TfbertError(
+                f"{seen[column]} and {flag} both name the column {column!r}; give each its own."
+            )
+        seen[column] = flag
+
+
+# ----- helpers ---------------------------------------------------------------------------------
+def say(message: str) -> None:
+    """A progress message: on stderr, so that stdout carries only results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def need_tensorflow() -> None:
+    """Imports TensorFlow (quietly) for the commands that need it."""
+    from tfbert._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
+
+def input_file(path: Path, flag: str) -> Path:
+    """`path` if it is a readable file; else a one-line error naming `flag`."""
+    if path.is_dir():
+        raise DataError(f"{flag} {path} is a directory; give a file.")
+    if not path.is_file():
+        raise DataError(f"no such file: {path} ({flag})")
+    return path
+
+
+def output_dir(path: Path, flag: str) -> Path:
+    """`path` if it can be a directory to write into; else a one-line error naming `flag`."""
+    if path.exists() and not path.is_dir():
+        raise TfbertError(f"{flag} {path} is a file; give a directory.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise TfbertError(f"{flag} {path}: {parent} is a file, not a directory.")
+            break
+    return path
+
+
+def check_model_dir(path: Path) -> None:
+    """A one-line error for a model directory whose config.json cannot describe a model."""
+    config = path / "config.json"
+    if not config.is_file():
+        return  # the loader explains what is missing
+    try:
+        description = json.loads(config.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{config} is not valid JSON ({error}); re-save the model.") from None
+    if not isinstance(description, dict):
+        raise ModelFileError(
+            f"{config} is not a JSON object; it is not a tfbert model's config.json."
+        )
+    if "tokenizer" not in description:
+        raise ModelFileError(
+            f"{config} has no 'tokenizer' entry: it is not a model written by tfbert "
+            "(`tfbert train`); train one, or start from it with `tfbert train --init-from`."
+        )
+
+
+def load_for_inference(path: Path, precision: str) -> Any:
+    """A trained classifier from a `tfbert train` directory, at `precision`."""
+    check_model_dir(path)
+    need_tensorflow()
+    from tfbert.tasks.classifier import BertClassifier
+
+    classifier = BertClassifier.from_pretrained(path)
+    return classifier if precision == "float32" else classifier.for_inference(precision)
+
+
+def load_labelled(
+    args: argparse.Namespace, path: Path, *, multi_label: bool = False, require_labels: bool = True
+) -> Any:
+    from tfbert.data import read_examples
+
+    return read_examples(
+        path,
+        text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
+        label_column=args.label_column,
+        multi_label=multi_label,
+        label_separator=getattr(args, "label_separator", ","),
+        file_format=args.file_format,
+        clean=args.clean_text,
+        require_labels=require_labels,
+    )
+
+
+def sample(data: Any, limit: int | None, seed: int) -> Any:
+    if limit is None or len(data) <= limit:
+        return data
+    import numpy as np
+
+    return data.subset(np.random.default_rng(seed).permutation(len(data))[:limit].tolist())
+
+
+def print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.format_table())

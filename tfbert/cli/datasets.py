@@ -1,0 +1,26 @@
+"""`tfbert datasets`: list the built-in datasets and pretraining corpora (without loading them)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(commands: Any) -> None:
+    datasets = commands.add_parser("datasets", help="list the built-in datasets")
+    datasets.set_defaults(handler=cmd_datasets)
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from tfbert.data.corpora import describe_corpora
+    from tfbert.data.datasets import describe_datasets
+
+    print("Classification datasets (tfbert train/evaluate --dataset NAME):\n")
+    for name, language, labels, description in describe_datasets():
+        print(f"{name:10s} {language:8s} labels: {', '.join(labels)}\n  {description}\n")
+    print("Pretraining corpora (tfbert pretrain --corpus NAME):\n")
+    for name, description, sources in describe_corpora():
+        print(f"{name:10s} {description}")
+        for source in sources:
+            print(f"  - {source}")
+    return 0

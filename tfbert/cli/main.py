@@ -1,0 +1,91 @@
+"""The `tfbert` command line: the parser and `main`.
+
+Every subcommand is a thin layer over the Python API, in a module of its own. User mistakes (a
+bad option value, a missing file, an unknown label, an existing output directory, ...) print one
+`error:` line and exit with status 2; set TFBERT_DEBUG=1 to see the traceback.
+
+Parsing never imports TensorFlow: `tfbert --help`, `tfbert <command> --help`, `tfbert datasets`
+and a mistyped option answer at once. The commands that need TensorFlow import it themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tfbert.cli.common import EXIT_USAGE, Parser
+
+# Command name -> module (each has `add_parser(commands)`), in the order `--help` lists them.
+COMMANDS = {
+    "train": "tfbert.cli.train",
+    "evaluate": "tfbert.cli.evaluate",
+    "predict": "tfbert.cli.predict",
+    "export": "tfbert.cli.export",
+    "vocab": "tfbert.cli.vocab",
+    "pretrain": "tfbert.cli.pretrain",
+    "datasets": "tfbert.cli.datasets",
+}
+SERVE_HELP = "serve exports over TF Serving's gRPC and REST APIs"
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The `tfbert` parser. `serve`'s own options are added only when `argv` runs `serve`:
+    its module loads TensorFlow."""
+    parser = Parser(
+        prog="tfbert",
+        description="BERT text classifiers on TensorFlow: train, evaluate, export, predict.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
+    for module in COMMANDS.values():
+        importlib.import_module(module).add_parser(commands)
+    if _command(argv) == "serve":
+        from tfbert.serving.server import add_serve_command
+
+        add_serve_command(commands)
+    else:  # listed in `tfbert --help`; replaced by the real parser when `serve` runs
+        commands.add_parser("serve", help=SERVE_HELP, add_help=False)
+    return parser
+
+
+def _command(argv: Sequence[str] | None) -> str | None:
+    """The subcommand that `argv` names (its first word that is not an option), if any."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"tfbert {version('tfbert')}"
+    except PackageNotFoundError:
+        return "tfbert (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs `tfbert` with `argv` (default: the process's arguments); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    from tfbert.errors import TfbertError
+
+    try:
+        return args.handler(args)
+    except (TfbertError, ValueError, TypeError, FileNotFoundError) as error:
+        if os.environ.get("TFBERT_DEBUG"):
+            raise
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(error: Exception) -> Any:
+    return " ".join(str(error).split()) or type(error).__name__

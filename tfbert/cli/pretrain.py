@@ -1,0 +1,221 @@
+"""`tfbert pretrain`: pretrain (or continue pretraining) BERT with masked LM + next sentence
+prediction; the output directory loads into `tfbert train --init-from`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tfbert.cli import common
+from tfbert.cli.common import dropout_rate, positive_float, positive_int, sequence_length
+from tfbert.config import PRESETS
+
+
+def add_parser(commands: Any) -> None:
+    pre = commands.add_parser(
+        "pretrain",
+        help="pretrain BERT with masked LM + next sentence prediction",
+        description="Pretrain (or continue pretraining) a BERT encoder; its output directory "
+        "loads into `tfbert train --init-from`.",
+    )
+    corpus = pre.add_mutually_exclusive_group(required=True)
+    corpus.add_argument(
+        "--dataset", nargs="+", help="built-in datasets whose TRAIN split texts form the corpus"
+    )
+    corpus.add_argument(
+        "--corpus",
+        help="a built-in pretraining corpus (`tfbert datasets` lists them), e.g. zh",
+    )
+    corpus.add_argument(
+        "--text-files",
+        nargs="+",
+        help="corpus files/globs in BERT's format: one sentence per line, a blank "
+        "line between documents",
+    )
+    pre_init = pre.add_mutually_exclusive_group()
+    pre_init.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="model size from scratch (default: mini)",
+    )
+    pre_init.add_argument(
+        "--init-from",
+        default=None,
+        help="continue pretraining a checkpoint (directory or minilm-l6) (default: none)",
+    )
+    pre.add_argument(
+        "--vocab", type=Path, default=None, help="vocab.txt (default: learn one from the corpus)"
+    )
+    pre.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        default=8000,
+        help="largest size of the learned vocabulary (default: 8000)",
+    )
+    pre.add_argument(
+        "--cased", action="store_true", help="keep case and accents (default: lowercase)"
+    )
+    pre.add_argument("--max-length", type=sequence_length, default=128, help="(default: 128)")
+    pre.add_argument("--batch-size", type=positive_int, default=32, help="(default: 32)")
+    pre.add_argument(
+        "--steps", type=positive_int, default=10_000, help="optimizer updates (default: 10000)"
+    )
+    pre.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        default=500,
+        help="updates between logs/checkpoints (default: 500)",
+    )
+    pre.add_argument("--learning-rate", type=positive_float, default=1e-4, help="(default: 0.0001)")
+    pre.add_argument(
+        "--whole-word-masking", action="store_true", help="mask whole words (default: off)"
+    )
+    pre.add_argument(
+        "--dropout",
+        type=dropout_rate,
+        default=None,
+        help="hidden and attention dropout (default: the preset's or checkpoint's; short "
+        "pretraining runs often do better with 0)",
+    )
+    pre.add_argument(
+        "--precision",
+        choices=common.PRECISION_CHOICES,
+        default="float32",
+        help="compute precision (default: float32)",
+    )
+    pre.add_argument("--seed", type=int, default=13, help="(default: 13)")
+    pre.add_argument("--output-dir", type=Path, required=True, help="where the model goes")
+    pre.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of an earlier run in --output-dir (only a directory tfbert "
+        "created) (default: off)",
+    )
+    pre.set_defaults(handler=cmd_pretrain)
+
+
+def _check_corpus_files(patterns: list[str]) -> None:
+    """A one-line error for a local pattern that matches no file (remote URLs are not checked)."""
+    import glob
+
+    from tfbert.errors import DataError
+
+    for pattern in patterns:
+        if "://" in pattern or Path(pattern).is_dir() or glob.glob(pattern):
+            continue
+        raise DataError(
+            f"--text-files {pattern!r} matches no file; pass files (or a glob, or a directory) "
+            "in BERT's format: one sentence per line, a blank line between documents."
+        )
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from tfbert.training.run import (
+        check_output_dir,
+        check_resume,
+        create_output_dir,
+        explain_vocabulary_size,
+    )
+
+    started = time.time()
+    if args.vocab is not None:
+        common.input_file(args.vocab, "--vocab")
+    resume = check_output_dir(args.output_dir, args.overwrite)
+    common.need_tensorflow()
+    from tfbert.data.pretraining import documents_from_texts
+    from tfbert.tasks.pretrainer import BertPretrainer
+    from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+    from tfbert.training.precision import set_precision
+    from tfbert.training.pretrain import pretrain
+
+    if args.init_from:
+        from tfbert.modeling.checkpoints import resolve_checkpoint
+
+        resolve_checkpoint(args.init_from)  # fails before anything is written
+    if args.dataset:
+        from tfbert.data import load_dataset
+
+        texts = [t for name in args.dataset for t in load_dataset(name).train.texts]
+        source = documents_from_texts(texts)
+        common.say(
+            f"Corpus: {len(source):,} documents from the train splits of {', '.join(args.dataset)}."
+        )
+    elif args.corpus:
+        from tfbert.data.corpora import load_corpus
+
+        source = load_corpus(args.corpus)
+        texts = [" ".join(document) for document in source]
+        common.say(
+            f"Corpus {args.corpus!r}: {len(source):,} documents, "
+            f"{sum(map(len, texts)):,} characters."
+        )
+    else:
+        _check_corpus_files(args.text_files)  # before anything is written
+        source, texts = list(args.text_files), None
+    ignored = {"handler", "output_dir", "overwrite", "steps_per_epoch"}
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in ignored}  # fmt: skip
+    if resume:
+        check_resume(args.output_dir, "pretrain", settings, None)
+    create_output_dir(args.output_dir, resume, command="pretrain", settings=settings, data=None)
+    set_precision(args.precision)
+    if args.init_from:
+        model = BertPretrainer.from_pretrained(
+            args.init_from, max_length=args.max_length, dropout=args.dropout
+        )
+    else:
+        vocab_path = args.output_dir / "vocab.txt"
+        if args.vocab:
+            vocabulary = load_vocabulary(args.vocab)
+        elif resume and vocab_path.is_file():
+            vocabulary = load_vocabulary(vocab_path)
+        else:
+            if texts is None:
+                from tfbert.data.pretraining import documents_dataset
+
+                texts = [
+                    " ".join(s.decode("utf-8") for s in doc.numpy())
+                    for doc in documents_dataset(source)
+                ]
+            vocabulary = learn_vocabulary(
+                texts, args.vocab_size, lowercase=not args.cased, show_progress=True
+            )
+            explain_vocabulary_size(len(vocabulary), args.vocab_size, common.say)
+            save_vocabulary(vocabulary, vocab_path)
+        model = BertPretrainer.from_preset(
+            args.preset or "mini",
+            vocabulary=vocabulary,
+            max_length=args.max_length,
+            tokenizer_options={"lowercase": not args.cased},
+            **(
+                {}
+                if args.dropout is None
+                else {"hidden_dropout": args.dropout, "attention_dropout": args.dropout}
+            ),
+        )
+    common.say(f"Pretraining {model.count_params():,} parameters for {args.steps:,} steps.")
+    history = pretrain(
+        model,
+        source,
+        steps=args.steps,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        whole_word_masking=args.whole_word_masking,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    model.save_pretrained(args.output_dir)
+    last = {k: v[-1] for k, v in history.history.items()}
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
+    print(f"Last epoch: {summary}")
+    print(
+        f"Saved the pretrained model to {args.output_dir} ({time.time() - started:.0f} s); "
+        f"fine-tune it with `tfbert train --init-from {args.output_dir}`."
+    )
+    return 0

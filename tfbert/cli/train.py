@@ -1,0 +1,229 @@
+"""`tfbert train`: the options of `tfbert.training.run.RunConfig`, then one call to
+`train_classifier`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from tfbert.cli import common
+from tfbert.cli.common import (
+    dropout_rate,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    sequence_length,
+)
+from tfbert.config import PRESETS
+from tfbert.training import run
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(run.RunConfig) if f.name != "output_dir"}
+
+
+def add_parser(commands: Any) -> None:
+    d = DEFAULTS
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a classifier on a built-in dataset or your own files",
+        description="Fine-tune a BERT classifier, from pretrained weights (--init-from) or from "
+        "scratch (a --preset size and a learned or given vocabulary). With neither, English "
+        f"text starts from the pretrained {run.DEFAULT_PRETRAINED} and other text trains the "
+        f"{run.FROM_SCRATCH_PRESET!r} preset from scratch.",
+    )
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
+    source.add_argument(
+        "--train-file", type=Path, help="training data: .csv, .tsv, .jsonl or .tfrecord"
+    )
+    train.add_argument(
+        "--validation-file",
+        type=Path,
+        help="validation data (default: a stratified 10%% of the training data)",
+    )
+    common.add_data_arguments(train, training=True)
+    model = train.add_argument_group("model")
+    init = model.add_mutually_exclusive_group()
+    init.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="model size from scratch (default: none; with neither --preset nor --init-from, "
+        f"{run.DEFAULT_PRETRAINED} for English text, else {run.FROM_SCRATCH_PRESET})",
+    )
+    init.add_argument(
+        "--init-from",
+        default=None,
+        help="pretrained weights: a directory (Hugging Face, Google BERT or tfbert layout) or "
+        f"the name {run.DEFAULT_PRETRAINED} (default: chosen by language, see --preset)",
+    )
+    model.add_argument(
+        "--dropout",
+        type=dropout_rate,
+        default=None,
+        help="hidden and attention dropout (default: the checkpoint's, or the preset's 0.1)",
+    )
+    model.add_argument(
+        "--vocab",
+        type=Path,
+        default=None,
+        help="WordPiece vocab.txt for a model from scratch (default: learn one from "
+        "the training texts)",
+    )
+    model.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        default=d["vocab_size"],
+        help=f"largest size of the learned vocabulary (default: {d['vocab_size']})",
+    )
+    model.add_argument(
+        "--cased",
+        action="store_true",
+        help="keep case and accents of a model from scratch (default: lowercase)",
+    )
+    model.add_argument(
+        "--max-length",
+        type=sequence_length,
+        default=d["max_length"],
+        help=f"tokens per example including [CLS]/[SEP] (default: {d['max_length']})",
+    )
+    model.add_argument(
+        "--truncation",
+        choices=["end", "head_tail"],
+        default=d["truncation"],
+        help="for long texts: keep the start (end) or the start and the end "
+        f"(head_tail; Sun et al. 2019) (default: {d['truncation']})",
+    )
+    model.add_argument(
+        "--pooling",
+        choices=["auto", "cls", "mean"],
+        default=d["pooling"],
+        help="what the classifier head reads: BERT's [CLS] pooler (cls) or the mean of the "
+        "token vectors (mean); auto: the checkpoint's own pooling when it declares one "
+        f"(sentence-transformers models such as minilm-l6: mean), else cls (default: "
+        f"{d['pooling']})",
+    )
+    model.add_argument(
+        "--problem-type",
+        choices=["auto", "binary", "multiclass", "multilabel"],
+        default=d["problem_type"],
+        help="auto: multilabel with --multi-label, else by label count "
+        f"(default: {d['problem_type']})",
+    )
+    fit = train.add_argument_group("training")
+    fit.add_argument(
+        "--epochs", type=positive_int, default=d["epochs"], help=f"(default: {d['epochs']})"
+    )
+    fit.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=d["batch_size"],
+        help=f"global batch size (default: {d['batch_size']})",
+    )
+    fit.add_argument(
+        "--gradient-accumulation",
+        type=positive_int,
+        default=d["gradient_accumulation"],
+        metavar="N",
+        help="average the gradients of N batches into one update: an effective batch of "
+        "N x --batch-size; the learning-rate schedule counts updates "
+        f"(default: {d['gradient_accumulation']})",
+    )
+    fit.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=None,
+        help=f"peak learning rate (default: {run.PRETRAINED_LEARNING_RATE:g} from a pretrained "
+        f"checkpoint, {run.FROM_SCRATCH_LEARNING_RATE:g} from scratch)",
+    )
+    fit.add_argument(
+        "--warmup-fraction",
+        type=fraction,
+        default=d["warmup_fraction"],
+        help="share of the updates that warm the learning rate up "
+        f"(default: {d['warmup_fraction']})",
+    )
+    fit.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        default=d["weight_decay"],
+        help=f"AdamW weight decay (default: {d['weight_decay']})",
+    )
+    fit.add_argument(
+        "--class-weights",
+        action="store_true",
+        help="weight classes inversely to their frequency (default: off)",
+    )
+    fit.add_argument(
+        "--early-stopping",
+        type=non_negative_int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without validation improvement (default: off)",
+    )
+    fit.add_argument("--seed", type=int, default=d["seed"], help=f"(default: {d['seed']})")
+    fit.add_argument(
+        "--bucket-by-length",
+        action="store_true",
+        help="batch texts of similar length together (still shuffled): each batch pads only to "
+        "its longest text, so less compute goes to padding, but the batches hold other "
+        "examples than without it, which changes training (default: off)",
+    )
+    fit.add_argument(
+        "--strategy",
+        choices=list(run.STRATEGIES),
+        default=d["strategy"],
+        help="tf.distribute strategy: mirrored = all local GPUs (or --devices), "
+        f"multi-worker = the cluster in TF_CONFIG (default: {d['strategy']})",
+    )
+    fit.add_argument(
+        "--backup-every",
+        type=positive_int,
+        default=d["backup_every"],
+        metavar="STEPS",
+        help="save a backup every STEPS updates; a killed run resumes from it when the same "
+        f"command is run again (default: {d['backup_every']})",
+    )
+    fit.add_argument(
+        "--precision",
+        choices=list(run.PRECISIONS),
+        default=d["precision"],
+        help="compute precision: bfloat16 on CPUs with AVX-512 BF16 and on TPUs/recent GPUs, "
+        "float16 (with loss scaling) on GPUs; weights stay float32 "
+        f"(default: {d['precision']})",
+    )
+    fit.add_argument(
+        "--devices",
+        nargs="+",
+        default=None,
+        help="devices for --strategy mirrored, e.g. /gpu:0 /gpu:1 (default: all GPUs)",
+    )
+    train.add_argument(
+        "--output-dir",
+        type=Path,
+        required=True,
+        help="where the trained model, logs and reports go",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of an earlier run in --output-dir (only a directory tfbert "
+        "created; files tfbert did not write stay) (default: off)",
+    )
+    train.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    names = {f.name for f in dataclasses.fields(run.RunConfig)}
+    config = run.RunConfig(**{k: v for k, v in vars(args).items() if k in names})
+    config.validate()  # before TensorFlow loads: mistakes are reported at once
+    result = run.train_classifier(config, say=common.say)
+    if result.report is None:
+        return 0  # a worker other than the chief: the chief reports
+    print(f"\nValidation ({result.validation_size:,} examples):")
+    print(result.report.format_table())
+    print(f"\nSaved the model to {result.output_dir} ({result.seconds:.0f} s).")
+    return 0

@@ -1,0 +1,625 @@
+"""A whole training run, as `tfbert train` does it, callable from Python.
+
+`train_classifier(RunConfig(...))` reads the data, picks the starting point (a pretrained
+checkpoint or a model from scratch with a learned vocabulary), creates the distribution strategy,
+resumes an interrupted run, fine-tunes, and writes the model directory with its reports and
+plots::
+
+    from tfbert.training.run import RunConfig, train_classifier
+
+    run = train_classifier(RunConfig(train_file="reviews.csv", output_dir="model"))
+    print(run.report.format_table())
+
+Every setting is checked before anything is written, so a rejected run leaves no directory
+behind. Error messages name the command-line option of each setting (`max_length` is
+`--max-length`).
+
+Defaults live here, once, for the command line and for Python:
+
+- With no `preset`, `init_from` or `vocab`, English training text starts from the built-in
+  pretrained model `minilm-l6`; Chinese (or other) text trains the `tiny` preset from scratch
+  with a vocabulary learned from the training texts (there is no built-in Chinese checkpoint).
+- With no `learning_rate`: 5e-5 from a pretrained checkpoint (`TrainingConfig`'s default),
+  5e-4 from scratch (a small random model needs larger steps).
+
+Output directories: the run marks the directory it creates with a `.tfbert-run.json` file, which
+also records the settings and a fingerprint of the data. `overwrite` clears only a marked
+directory, and only the files tfbert writes there; resuming an interrupted run refuses settings
+or data that differ from the first attempt.
+
+This module imports TensorFlow only when a run starts, so that the command line can read its
+defaults cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tfbert.config import PRESETS
+from tfbert.errors import DataError, TfbertError
+
+PRETRAINED_LEARNING_RATE = 5e-5  # equal to TrainingConfig.learning_rate (a test checks)
+FROM_SCRATCH_LEARNING_RATE = 5e-4
+FROM_SCRATCH_PRESET = "tiny"
+DEFAULT_PRETRAINED = "minilm-l6"
+PRECISIONS = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
+STRATEGIES = ("default", "mirrored", "multi-worker")
+MARKER = ".tfbert-run.json"
+# What a training or pretraining run writes into its output directory: all that `overwrite`
+# may remove.
+OUTPUT_NAMES = frozenset(
+    {
+        MARKER,
+        "config.json",
+        "vocab.txt",
+        "model.safetensors",
+        "history.json",
+        "pretrain_history.json",
+        "training_curves.png",
+        "validation_report.json",
+        "validation_confusion_matrix.png",
+        "train_args.json",
+        "logs",
+        "checkpoints",
+        "backup",
+        "evaluation",
+    }
+)
+CJK_SHARE = 0.2  # texts whose letters are at least this share CJK count as Chinese/Japanese
+ENGLISH_SHARE = 0.9  # texts whose letters are at least this share ASCII count as English
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything a training run needs; each field is the `tfbert train` option of its name.
+
+    Give exactly one of `dataset` (a built-in dataset) or `train_file`. Without
+    `validation_file`, a stratified 10% of the training data is held out.
+    """
+
+    output_dir: str | Path
+    dataset: str | None = None
+    train_file: str | Path | None = None
+    validation_file: str | Path | None = None
+    # data
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    file_format: str | None = None
+    clean_text: bool = False
+    max_examples: int | None = None
+    multi_label: bool = False
+    label_separator: str = ","
+    # model
+    preset: str | None = None
+    init_from: str | Path | None = None
+    dropout: float | None = None
+    vocab: str | Path | None = None
+    vocab_size: int = 8000
+    cased: bool = False
+    max_length: int = 128
+    truncation: str = "end"
+    pooling: str = "auto"
+    problem_type: str = "auto"
+    # training (defaults equal TrainingConfig's)
+    epochs: int = 3
+    batch_size: int = 32
+    gradient_accumulation: int = 1
+    learning_rate: float | None = None
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    class_weights: bool = False
+    early_stopping: int | None = None
+    seed: int = 13
+    bucket_by_length: bool = False
+    strategy: str = "default"
+    backup_every: int = 200
+    precision: str = "float32"
+    devices: Sequence[str] | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        for name in ("train_file", "validation_file", "vocab"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, Path(value))
+        if self.devices is not None:
+            self.devices = list(self.devices)
+
+    def validate(self) -> None:
+        """Raises a `TfbertError` naming the option of the first invalid setting."""
+        if (self.dataset is None) == (self.train_file is None):
+            raise TfbertError("give exactly one of --dataset or --train-file.")
+        if self.preset is not None and self.init_from is not None:
+            raise TfbertError("give --preset (from scratch) or --init-from (pretrained), not both.")
+        at_least = {
+            "epochs": 1,
+            "batch_size": 1,
+            "gradient_accumulation": 1,
+            "max_length": 3,
+            "vocab_size": 1,
+            "backup_every": 1,
+            "max_examples": 1,
+            "early_stopping": 0,
+        }
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < low):
+                raise TfbertError(f"{option(name)} must be at least {low}, got {value}.")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise TfbertError(f"--learning-rate must be positive, got {self.learning_rate}.")
+        if not 0.0 <= self.warmup_fraction <= 1.0:
+            raise TfbertError(f"--warmup-fraction must be in [0, 1], got {self.warmup_fraction}.")
+        if not self.weight_decay >= 0.0:
+            raise TfbertError(f"--weight-decay must be at least 0, got {self.weight_decay}.")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise TfbertError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        choices = {
+            "preset": (None, *PRESETS),
+            "truncation": ("end", "head_tail"),
+            "pooling": ("auto", "cls", "mean"),
+            "problem_type": ("auto", "binary", "multiclass", "multilabel"),
+            "strategy": STRATEGIES,
+            "precision": PRECISIONS,
+            "file_format": (None, "csv", "tsv", "jsonl", "tfrecord"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                names = ", ".join(a for a in allowed if a is not None)
+                raise TfbertError(f"{option(name)} {getattr(self, name)!r} is not one of: {names}.")
+        columns = {"--text-column": self.text_column, "--label-column": self.label_column}
+        if self.text_pair_column is not None:
+            columns["--text-pair-column"] = self.text_pair_column
+        seen: dict[str, str] = {}
+        for flag, column in columns.items():
+            if column in seen:
+                raise TfbertError(
+                    f"{seen[column]} and {flag} both name the column {column!r}; give each "
+                    "its own column."
+                )
+            seen[column] = flag
+        for name in ("train_file", "validation_file", "vocab"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                what = "is a directory" if path.is_dir() else "does not exist"
+                raise DataError(f"{option(name)} {path} {what}; give a file.")
+        if self.output_dir.exists() and not self.output_dir.is_dir():
+            raise TfbertError(
+                f"--output-dir {self.output_dir} is a file; give a directory (new or empty)."
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the interrupted one (JSON-ready)."""
+        ignored = {"output_dir", "overwrite", "backup_every", "devices", "strategy"}
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in ignored
+        }
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What `train_classifier` returns: the trained classifier, its history and reports."""
+
+    classifier: Any
+    history: Any
+    report: Any  # the validation EvaluationReport (None on non-chief workers)
+    output_dir: Path
+    validation_size: int
+    seconds: float
+
+
+def option(name: str) -> str:
+    """The command-line option of a `RunConfig` field: `max_length` -> `--max-length`."""
+    return "--" + name.replace("_", "-")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ----- output directories ------------------------------------------------------------------------
+def check_output_dir(path: Path, overwrite: bool) -> bool:
+    """Fails early if `path` cannot be used; returns True when an interrupted run should resume.
+
+    Changes nothing on disk: `create_output_dir` does that once every input is known good.
+    """
+    if path.exists() and not path.is_dir():
+        raise TfbertError(f"--output-dir {path} is a file; give a directory (new or empty).")
+    if (path / "backup").is_dir() and not overwrite:
+        return True
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise TfbertError(
+                f"output directory {path} already exists and is not empty; pass "
+                "--overwrite to replace it, or choose another --output-dir."
+            )
+        if not (path / MARKER).is_file():
+            raise TfbertError(
+                f"--overwrite refuses to clear {path}: tfbert did not create it (it has no "
+                f"{MARKER}), so it may hold your own files; choose a new --output-dir."
+            )
+    return False
+
+
+def read_marker(path: Path) -> dict[str, Any] | None:
+    """The record a run left in its output directory (None if there is none or it is unreadable)."""
+    try:
+        record = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def check_resume(path: Path, command: str, settings: dict, data: str | None) -> None:
+    """Refuses to resume the run in `path` with other settings or data than its first attempt."""
+    record = read_marker(path)
+    if record is None:
+        return  # a run from an older tfbert: the backup's own fingerprint still guards it
+    old = record.get("settings", {})
+    changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+    differences = [f"{option(k)}: {old.get(k)!r} then, {settings.get(k)!r} now" for k in changed]
+    if record.get("data") != data:
+        differences.append("the training or validation data changed")
+    if record.get("command", command) != command or differences:
+        raise TfbertError(
+            f"the interrupted run in {path} used other settings or data "
+            f"({'; '.join(differences) or 'another command'}); rerun it with the same ones to "
+            "resume, or pass --overwrite to start afresh."
+        )
+
+
+def create_output_dir(
+    path: Path, resume: bool, *, command: str, settings: dict, data: str | None
+) -> None:
+    """Creates (or, for a marked directory with `overwrite`, clears) the run's output directory.
+
+    Removes only the entries tfbert writes (`OUTPUT_NAMES`); anything else stays.
+    """
+    if resume:
+        _say(f"Resuming the interrupted run in {path} from its last backup.")
+        return
+    if path.is_dir():
+        kept = []
+        for entry in sorted(path.iterdir()):
+            if entry.name not in OUTPUT_NAMES:
+                kept.append(entry.name)
+            elif entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if kept:
+            _say(f"Kept {len(kept)} entries in {path} that tfbert did not write: {', '.join(kept)}")
+    path.mkdir(parents=True, exist_ok=True)
+    record = {"command": command, "settings": settings, "data": data}
+    (path / MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def data_fingerprint(*datasets: Any) -> str:
+    """A SHA-256 of the texts, text pairs and labels of `datasets` (in order)."""
+    digest = hashlib.sha256()
+    for data in datasets:
+        if data is None:
+            continue
+        pairs = getattr(data, "text_pairs", None)
+        record = {"texts": list(data.texts), "labels": _plain(list(data.labels))}
+        if pairs is not None:
+            record["pairs"] = list(pairs)
+        digest.update(json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()
+
+
+# ----- language and starting point ---------------------------------------------------------------
+def script_shares(texts: Sequence[str], limit: int = 2000) -> tuple[float, float]:
+    """(CJK share, ASCII share) of the letters in (the first `limit` of) `texts`."""
+    from tfbert.text.vocab import is_cjk_character
+
+    cjk = ascii_letters = letters = 0
+    for text in texts[:limit]:
+        for char in text:
+            if char.isalpha():
+                letters += 1
+                if char.isascii():
+                    ascii_letters += 1
+                elif is_cjk_character(char):
+                    cjk += 1
+    if not letters:
+        return 0.0, 0.0
+    return cjk / letters, ascii_letters / letters
+
+
+def choose_start(config: RunConfig, texts: Sequence[str], say: Callable[[str], None]) -> None:
+    """Fills in `preset` or `init_from` when the user gave neither (nor a `vocab`), by language."""
+    if config.preset is not None or config.init_from is not None or config.vocab is not None:
+        return
+    cjk, english = script_shares(texts)
+    if cjk >= CJK_SHARE:
+        config.preset = FROM_SCRATCH_PRESET
+        say(
+            f"The training texts are Chinese/Japanese ({cjk:.0%} CJK characters) and tfbert has "
+            f"no pretrained model for them yet: training the {FROM_SCRATCH_PRESET!r} preset from "
+            "scratch with a vocabulary learned from the texts (choose with --preset/--init-from)."
+        )
+        return
+    if english >= ENGLISH_SHARE:
+        from tfbert.modeling.checkpoints import resolve_checkpoint
+
+        try:
+            resolve_checkpoint(DEFAULT_PRETRAINED)
+        except TfbertError as error:
+            config.preset = FROM_SCRATCH_PRESET
+            say(f"English text, but the pretrained model is unavailable ({error}); training "
+                f"the {FROM_SCRATCH_PRESET!r} preset from scratch.")  # fmt: skip
+            return
+        config.init_from = DEFAULT_PRETRAINED
+        say(
+            f"The training texts are English: starting from the pretrained model "
+            f"{DEFAULT_PRETRAINED!r}, which learns far more from little data than a model from "
+            "scratch (choose another start with --preset or --init-from)."
+        )
+        return
+    config.preset = FROM_SCRATCH_PRESET
+    say(
+        f"The training texts are neither English nor Chinese ({english:.0%} ASCII letters): "
+        f"training the {FROM_SCRATCH_PRESET!r} preset from scratch with a learned vocabulary."
+    )
+
+
+def explain_vocabulary_size(size: int, requested: int, say: Callable[[str], None]) -> None:
+    """Says why a learned vocabulary came out smaller than `--vocab-size` asked."""
+    if size < requested:
+        say(
+            f"The learned vocabulary has {size:,} tokens, fewer than --vocab-size {requested:,}: "
+            "the texts hold too few distinct words and word pieces for more."
+        )
+
+
+# ----- the run ---------------------------------------------------------------------------------
+def _sample(data: Any, limit: int | None, seed: int) -> Any:
+    if limit is None or len(data) <= limit:
+        return data
+    import numpy as np
+
+    return data.subset(np.random.default_rng(seed).permutation(len(data))[:limit].tolist())
+
+
+def _read(config: RunConfig, path: Path, multi_label: bool) -> Any:
+    from tfbert.data import read_examples
+
+    return read_examples(
+        path,
+        text_column=config.text_column,
+        text_pair_column=config.text_pair_column,
+        label_column=config.label_column,
+        multi_label=multi_label,
+        label_separator=config.label_separator,
+        file_format=config.file_format,
+        clean=config.clean_text,
+    )
+
+
+def load_run_data(config: RunConfig, say: Callable[[str], None] = _say) -> tuple[Any, Any, list]:
+    """The run's (train, validation, label names), sampled and split as `config` says."""
+    from tfbert.data import LabelVocabulary, load_dataset, train_validation_split
+
+    multi_label = config.multi_label or config.problem_type == "multilabel"
+    if config.dataset:
+        splits = load_dataset(
+            config.dataset, max_examples_per_split=config.max_examples, seed=config.seed
+        )
+        say(f"Dataset {splits.name}: {len(splits.train):,} train / "
+            f"{len(splits.validation):,} validation.")  # fmt: skip
+        return splits.train, splits.validation, list(splits.label_names)
+    train = _sample(_read(config, config.train_file, multi_label), config.max_examples, config.seed)
+    label_names = LabelVocabulary.from_labels(train.labels, multi_label=multi_label).names
+    if config.validation_file:
+        validation = _sample(
+            _read(config, config.validation_file, multi_label), config.max_examples, config.seed
+        )
+    else:
+        train, validation = train_validation_split(train, validation_fraction=0.1, seed=config.seed)
+    say(f"Data: {len(train):,} train / {len(validation):,} validation examples, "
+        f"{len(label_names)} labels.")  # fmt: skip
+    return train, validation, list(label_names)
+
+
+def _build_classifier(
+    config: RunConfig,
+    work_dir: Path,
+    train: Any,
+    label_names: list[str],
+    problem_type: str,
+    resume: bool,
+    say: Callable[[str], None],
+) -> tuple[Any, float]:
+    """The classifier to fine-tune (call under the strategy's scope) and its peak learning rate."""
+    import keras
+
+    from tfbert.config import BertConfig
+    from tfbert.tasks.classifier import BertClassifier
+    from tfbert.text.tokenizer import BertTokenizer
+    from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+
+    keras.utils.set_random_seed(config.seed)
+    options = {
+        "max_length": config.max_length,
+        "truncation": config.truncation,
+        "pad_to": "longest",
+    }
+    if config.init_from:
+        classifier = BertClassifier.from_pretrained(
+            config.init_from,
+            label_names,
+            problem_type=problem_type,
+            pooling=config.pooling,
+            dropout=config.dropout,
+            **options,
+        )
+        return classifier, config.learning_rate or PRETRAINED_LEARNING_RATE
+    vocab_path = work_dir / "vocab.txt"
+    if config.vocab:
+        vocabulary = load_vocabulary(config.vocab)
+    elif resume and vocab_path.is_file():
+        vocabulary = load_vocabulary(vocab_path)
+    else:
+        say(f"Learning a {config.vocab_size:,}-token WordPiece vocabulary from the train split...")
+        vocabulary = learn_vocabulary(
+            train.texts, config.vocab_size, lowercase=not config.cased, show_progress=True
+        )
+        explain_vocabulary_size(len(vocabulary), config.vocab_size, say)
+        save_vocabulary(vocabulary, vocab_path)
+    tokenizer = BertTokenizer(vocabulary, lowercase=not config.cased, **options)
+    bert = BertConfig.from_preset(config.preset or FROM_SCRATCH_PRESET, vocab_size=len(vocabulary))
+    if config.dropout is not None:
+        bert = bert.with_dropout(config.dropout)
+    classifier = BertClassifier(
+        bert,
+        labels=label_names,
+        tokenizer=tokenizer,
+        problem_type=problem_type,
+        pooling="cls" if config.pooling == "auto" else config.pooling,
+    )
+    return classifier, config.learning_rate or FROM_SCRATCH_LEARNING_RATE
+
+
+def train_classifier(
+    config: RunConfig,
+    *,
+    say: Callable[[str], None] = _say,
+    verbose: int | str | None = None,
+) -> TrainingRun:
+    """Runs `config` end to end, as `tfbert train` does; returns the trained run.
+
+    Writes into `config.output_dir`: the model (`config.json`, `vocab.txt`,
+    `model.safetensors`), `history.json`, `training_curves.png`, `validation_report.json`,
+    `validation_confusion_matrix.png`, `train_args.json`, TensorBoard `logs/` and the best
+    checkpoint. A run killed before the end resumes from its last backup when started again
+    with the same settings and data. `say` receives the progress messages (default: stderr);
+    `verbose` is Keras's (default: a progress bar on a terminal, else a line per epoch).
+    """
+    started = time.time()
+    config.validate()
+    from tfbert._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tfbert.data import LabelVocabulary
+    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix, plot_training_curves
+    from tfbert.training.distribute import create_strategy, is_chief, worker_directory
+    from tfbert.training.fine_tune import TrainingConfig, fine_tune
+    from tfbert.training.precision import set_precision
+
+    if config.init_from is not None:
+        from tfbert.modeling.checkpoints import resolve_checkpoint
+
+        resolve_checkpoint(config.init_from)  # an unknown name or directory fails at once
+    # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy = create_strategy(config.strategy, config.devices)
+    chief = is_chief(strategy)
+    # Workers other than the chief never write into the output directory, only into a
+    # directory of their own (its backups let them resume too), removed at the end.
+    work_dir = worker_directory(config.output_dir, strategy)
+    resume = check_output_dir(work_dir, config.overwrite)
+    train, validation, label_names = load_run_data(config, say)
+    multi_label = config.multi_label or config.problem_type == "multilabel"
+    # Check every validation label now, before anything is written: a rejected run must leave
+    # no output directory behind that would block the corrected rerun.
+    LabelVocabulary(label_names).encode(validation.labels, multi_label=multi_label)
+    if resume and (read_marker(work_dir) or {}).get("settings"):
+        # The interrupted run chose its start already; choosing again must not differ.
+        first = read_marker(work_dir)["settings"]
+        if config.preset is None and config.init_from is None and config.vocab is None:
+            config.preset, config.init_from = first.get("preset"), first.get("init_from")
+    else:
+        choose_start(config, train.texts, say)
+    settings = config.settings()
+    fingerprint = data_fingerprint(train, validation)
+    if resume:
+        check_resume(work_dir, "train", settings, fingerprint)
+    training = TrainingConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate
+        or (PRETRAINED_LEARNING_RATE if config.init_from else FROM_SCRATCH_LEARNING_RATE),
+        warmup_fraction=config.warmup_fraction,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        class_weights=config.class_weights,
+        early_stopping_patience=config.early_stopping,
+        backup_every_steps=config.backup_every,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        bucket_by_length=config.bucket_by_length,
+    )
+    create_output_dir(work_dir, resume, command="train", settings=settings, data=fingerprint)
+    problem_type = "multilabel" if multi_label else config.problem_type
+    if strategy.num_replicas_in_sync > 1:
+        say(f"Training on {strategy.num_replicas_in_sync} replicas ({config.strategy}); "
+            f"global batch {config.batch_size}.")  # fmt: skip
+    set_precision(config.precision)
+    with strategy.scope():
+        classifier, _ = _build_classifier(
+            config, work_dir, train, label_names, problem_type, resume, say
+        )
+    say(f"Model: {classifier.count_params():,} parameters, {classifier.problem_type}, "
+        f"labels {classifier.labels}.")  # fmt: skip
+    history = fine_tune(
+        classifier,
+        train,
+        validation,
+        config=training,
+        output_dir=config.output_dir,
+        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        keep_backup=True,  # removed below, once the model directory is complete
+    )
+    output_dir = config.output_dir
+    if not chief:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        return TrainingRun(classifier, history, None, work_dir, len(validation), 0.0)
+    classifier.save_pretrained(output_dir)
+    if config.strategy == "multi-worker":
+        # Evaluating the distributed model would need every worker (and would shard the
+        # data): evaluate a local copy, read back from the directory just written.
+        from tfbert.tasks.classifier import BertClassifier
+
+        classifier = BertClassifier.from_pretrained(output_dir)
+    plot_training_curves(history.history, output_dir / "training_curves.png")
+    report = evaluate_classifier(classifier, validation, batch_size=config.batch_size * 2)
+    report.to_json(output_dir / "validation_report.json")
+    plot_confusion_matrix(report, output_dir / "validation_confusion_matrix.png")
+    arguments = {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    (output_dir / "train_args.json").write_text(
+        json.dumps(arguments, indent=2) + "\n", encoding="utf-8"
+    )
+    shutil.rmtree(output_dir / "backup", ignore_errors=True)  # complete: no resume
+    return TrainingRun(
+        classifier, history, report, output_dir, len(validation), time.time() - started
+    )
+
+
+__all__ = [
+    "FROM_SCRATCH_LEARNING_RATE",
+    "PRETRAINED_LEARNING_RATE",
+    "RunConfig",
+    "TrainingRun",
+    "check_output_dir",
+    "create_output_dir",
+    "data_fingerprint",
+    "train_classifier",
+]
