@@ -34,6 +34,7 @@ def test_train_writes_a_complete_model_directory(trained) -> None:
         "training_curves.png",
         "validation_report.json",
         "validation_confusion_matrix.png",
+        "validation_per_class.png",
         "train_args.json",
     ):
         assert (model_dir / name).is_file(), name

@@ -10,6 +10,7 @@ from typing import Any
 
 from tfbert.cli import common
 from tfbert.cli.common import positive_int
+from tfbert.errors import TfbertError
 
 
 def add_parser(commands: Any) -> None:
@@ -20,7 +21,11 @@ def add_parser(commands: Any) -> None:
         "weighted F1 and the confusion matrix.",
     )
     evaluate.add_argument(
-        "--model", type=Path, required=True, help="a `tfbert train` output directory"
+        "--model",
+        type=Path,
+        required=True,
+        help="a `tfbert train` output directory, or an export (a SavedModel version directory "
+        "or an export directory, whose newest version is used)",
     )
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("--dataset", help="a built-in dataset")
@@ -37,7 +42,8 @@ def add_parser(commands: Any) -> None:
         "--report",
         type=Path,
         default=None,
-        help="write the report JSON and plots to this directory (default: <model>/evaluation)",
+        help="write the report JSON and plots to this directory (default: <model>/evaluation; "
+        "for an export, <export directory>/evaluation, which TF Serving ignores)",
     )
     evaluate.add_argument(
         "--json", action="store_true", help="print the report as JSON (default: a table)"
@@ -48,15 +54,33 @@ def add_parser(commands: Any) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     common.check_columns(args)
-    report_dir = common.output_dir(args.report or args.model / "evaluation", "--report")
+    default_dir = args.model / "evaluation"
+    if is_export(args.model) and (args.model / "saved_model.pb").is_file():
+        default_dir = args.model.parent / "evaluation"  # beside the versions, not inside one
+    report_dir = common.output_dir(args.report or default_dir, "--report")
     if args.test_file is not None:
         common.input_file(args.test_file, "--test-file")
-    common.check_model_dir(args.model)
+    exported = is_export(args.model)
+    if exported and args.precision != "float32":
+        raise TfbertError(
+            "--precision applies to a `tfbert train` directory; an export keeps the precision "
+            "it was exported with (export again with `tfbert export --precision`)."
+        )
+    if not exported:
+        common.check_model_dir(args.model)
     common.need_tensorflow()
     from tfbert.data import load_dataset
-    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix
+    from tfbert.evaluation import (
+        ExportedClassifier,
+        evaluate_classifier,
+        plot_confusion_matrix,
+        plot_per_class,
+    )
 
-    classifier = common.load_for_inference(args.model, args.precision)
+    if exported:
+        classifier = ExportedClassifier(args.model)
+    else:
+        classifier = common.load_for_inference(args.model, args.precision)
     if args.dataset:
         data = load_dataset(args.dataset, max_examples_per_split=args.max_examples).split(
             args.split
@@ -78,10 +102,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     seconds = time.time() - started
     stem = f"{args.dataset}_{args.split}" if args.dataset else Path(args.test_file).stem
     report.to_json(report_dir / f"{stem}.json")
-    plot_confusion_matrix(report, report_dir / f"{stem}_confusion_matrix.png")
+    dataset, split = (
+        (args.dataset, args.split) if args.dataset else (Path(args.test_file).name, None)
+    )
+    plot_confusion_matrix(
+        report, report_dir / f"{stem}_confusion_matrix.png", dataset=dataset, split=split
+    )
+    plot_per_class(report, report_dir / f"{stem}_per_class.png", dataset=dataset, split=split)
     if not args.json:
         print(f"{name}: {len(data):,} examples, {len(data) / seconds:,.0f} examples/s")
     common.print_report(report, args.json)
     if not args.json:
-        print(f"\nReport and confusion matrix written to {report_dir}/")
+        print(f"\nReport, confusion matrix and per-class chart written to {report_dir}/")
     return 0
+
+
+def is_export(path: Path) -> bool:
+    """Whether `path` is a SavedModel version or an export directory holding versions."""
+    if (path / "saved_model.pb").is_file():
+        return True
+    if (path / "config.json").is_file() or not path.is_dir():
+        return False
+    return any(p.name.isdigit() and (p / "saved_model.pb").is_file() for p in path.iterdir())

@@ -14,6 +14,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs `tfbert` with `argv` (default: the process's arguments); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
+    warnings.formatwarning = _warning_line  # library warnings as one "warning:" line each
     from tfbert.errors import TfbertError
 
     try:
@@ -85,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _warning_line(message: Any, category: Any, filename: str, lineno: int, line: Any = None):
+    return f"warning: {' '.join(str(message).split())}\n"
 
 
 def _one_line(error: Exception) -> Any:

@@ -33,7 +33,7 @@ from tfbert.config import BertConfig
 from tfbert.contract import FEATURE_NAMES, TEXT_INPUT, TEXT_PAIR_INPUT
 from tfbert.text.packers import PAD_TO_CHOICES, TRUNCATION_CHOICES, PairPacker, SinglePacker
 from tfbert.text.vocab import CLS, PAD, SEP, load_vocabulary, validate_vocabulary
-from tfbert.text.wordpiece import WordPiece, WordPieces
+from tfbert.text.wordpiece import WordPiece, WordPieces, unknown_token_rate
 
 __all__ = [
     "FEATURE_NAMES",
@@ -268,6 +268,16 @@ class BertTokenizer(keras.layers.Layer):
         return {name: keras.KerasTensor((batch, length), dtype="int32") for name in FEATURE_NAMES}
 
     # ----- helpers for people ------------------------------------------------------------------
+    def unknown_rate(self, texts: Sequence[str]) -> float:
+        """The share of WordPieces of `texts` that this tokenizer maps to [UNK]."""
+        return unknown_token_rate(
+            self.vocabulary,
+            texts,
+            lowercase=self.lowercase,
+            strip_accents=self.strip_accents,
+            normalize_full_width=self.normalize_full_width,
+        )
+
     def tokenize_to_strings(self, text: str, text_pair: str | None = None) -> list[str]:
         """The packed WordPiece tokens of one example, padding dropped: handy when debugging."""
         inputs = [text] if text_pair is None else ([text], [text_pair])

@@ -193,3 +193,24 @@ def unknown_token_rate(
     if total == 0:
         raise ValueError("The texts hold no tokens; the unknown-token rate is undefined.")
     return unknown / total
+
+
+# Above this share of [UNK] pieces a model cannot read much of its text (English vocabularies
+# on Chinese text give over half).
+UNKNOWN_WARNING_RATE = 0.05
+
+
+class UnknownTokenWarning(UserWarning):
+    """Many WordPieces of the training text are [UNK] under the model's vocabulary."""
+
+
+def unknown_token_message(rate: float, vocabulary_size: int) -> str | None:
+    """The warning to give for an [UNK] share of `rate` (None below UNKNOWN_WARNING_RATE)."""
+    if rate <= UNKNOWN_WARNING_RATE:
+        return None
+    return (
+        f"{rate:.1%} of the training text's WordPieces are [UNK] under this "
+        f"{vocabulary_size:,}-token vocabulary: the model cannot read them. Use a checkpoint "
+        "made for this language, or train from scratch with a vocabulary learned from your "
+        "text (leave out --init-from and --vocab)."
+    )

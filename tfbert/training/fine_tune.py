@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import tensorflow as tf
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
 from tfbert.tasks.task import Task
+from tfbert.text.wordpiece import UnknownTokenWarning, unknown_token_message
 from tfbert.training.callbacks import BestWeights, PeriodicProgress
 from tfbert.training.distribute import is_chief, worker_directory
 from tfbert.training.optimization import create_optimizer
@@ -100,6 +102,7 @@ def fine_tune(
     own (`distribute.worker_directory`), removed at the end.
     """
     config = config or TrainingConfig()
+    warn_about_unknown_tokens(classifier.preprocessor, train.texts)
     keras.utils.set_random_seed(config.seed)
     strategy = classifier.distribute_strategy
     chief = is_chief(strategy)
@@ -214,6 +217,22 @@ def fine_tune(
         if not chief and not keep_backup:
             shutil.rmtree(output_dir, ignore_errors=True)
     return history
+
+
+def warn_about_unknown_tokens(preprocessor: Any, texts: list[str], sample: int = 2000) -> None:
+    """Warns (UnknownTokenWarning) when many WordPieces of `texts` are [UNK], e.g. an English
+    vocabulary on Chinese text. Measured on an evenly spaced sample of the texts."""
+    texts = list(texts)
+    if not texts or not hasattr(preprocessor, "unknown_rate"):
+        return
+    step = max(1, len(texts) // sample)
+    try:
+        rate = preprocessor.unknown_rate(texts[::step][:sample])
+    except ValueError:  # no tokens at all: the data checks speak for themselves
+        return
+    message = unknown_token_message(rate, len(preprocessor.vocabulary))
+    if message:
+        warnings.warn(message, UnknownTokenWarning, stacklevel=3)
 
 
 def _plain(history: dict[str, list[Any]]) -> dict[str, list[float]]:

@@ -66,6 +66,7 @@ OUTPUT_NAMES = frozenset(
         "training_curves.png",
         "validation_report.json",
         "validation_confusion_matrix.png",
+        "validation_per_class.png",
         "train_args.json",
         "logs",
         "checkpoints",
@@ -521,7 +522,12 @@ def train_classifier(
 
     import_tensorflow_quietly()
     from tfbert.data import LabelVocabulary
-    from tfbert.evaluation import evaluate_classifier, plot_confusion_matrix, plot_training_curves
+    from tfbert.evaluation import (
+        evaluate_classifier,
+        plot_confusion_matrix,
+        plot_per_class,
+        plot_training_curves,
+    )
     from tfbert.training.distribute import create_strategy, is_chief, worker_directory
     from tfbert.training.fine_tune import TrainingConfig, fine_tune
     from tfbert.training.precision import set_precision
@@ -599,10 +605,12 @@ def train_classifier(
         from tfbert.tasks.classifier import BertClassifier
 
         classifier = BertClassifier.from_pretrained(output_dir)
-    plot_training_curves(history.history, output_dir / "training_curves.png")
+    data_name = config.dataset or Path(config.train_file).name
+    plot_training_curves(history.history, output_dir / "training_curves.png", dataset=data_name)
     report = evaluate_classifier(classifier, validation, batch_size=config.batch_size * 2)
     report.to_json(output_dir / "validation_report.json")
-    plot_confusion_matrix(report, output_dir / "validation_confusion_matrix.png")
+    for plot, name in ((plot_confusion_matrix, "confusion_matrix"), (plot_per_class, "per_class")):
+        plot(report, output_dir / f"validation_{name}.png", dataset=data_name, split="validation")
     arguments = {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
     (output_dir / "train_args.json").write_text(
         json.dumps(arguments, indent=2) + "\n", encoding="utf-8"
