@@ -65,7 +65,7 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"tfbert {version('tfbert')}"
+        return f"tfbert {version('tfbert-keras')}"
     except PackageNotFoundError:
         return "tfbert (not installed)"
 
