@@ -51,10 +51,16 @@ from typing import Any
 
 import numpy as np
 
-from tfbert.bench.harness import machine_info as shared_machine_info
-from tfbert.bench.harness import progress, progress_done, write_results
-
 REPO = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: import `benchmarks` as the repository's package
+    if sys.path and Path(sys.path[0]).resolve() == REPO / "benchmarks":
+        sys.path[0] = str(REPO)
+    elif str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+from benchmarks.harness import machine_info as shared_machine_info  # noqa: E402
+from benchmarks.harness import progress, progress_done, write_results  # noqa: E402
+
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "serving.json"
 DEFAULT_BATCHING = REPO / "serving" / "batching_cpu.config"
 MODES = ("in-process", "grpc", "grpc+batching")
@@ -550,7 +556,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """The shared machine record (tfbert.bench.harness) plus grpcio, which this benchmark uses."""
+    """The shared machine record (benchmarks.harness) plus grpcio, which this benchmark uses."""
     import grpc
 
     info = shared_machine_info(("tensorflow", "tensorflow-text", "keras", "numpy"))

@@ -393,10 +393,6 @@ def build_parser() -> argparse.ArgumentParser:
     from tfbert.serving.server import add_serve_command
 
     add_serve_command(commands)
-
-    from tfbert.bench.cli import add_bench_command
-
-    add_bench_command(commands)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The inference and training scenarios of `tfbert bench`: a text classifier on real reviews.
+"""The inference and training scenarios of the benchmarks: a text classifier on real reviews.
 
 - inference: raw strings in, probabilities out, for every text of a seeded sample of a test
   split, batch by batch (examples/s; one call = all the texts). tfbert's user path
@@ -31,8 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from tfbert.bench import scenarios
-from tfbert.bench.harness import (
+from benchmarks import common
+from benchmarks.common import (
+    VOCABULARY_CHECKPOINT,
+    Settings,
+    Vocabulary,
+    keras_hub_backbone,
+    load_vocabulary,
+    percent,
+    thread_counts,
+    transformers_config,
+    unavailable,
+)
+from benchmarks.harness import (
     Case,
     Column,
     format_number,
@@ -42,17 +53,8 @@ from tfbert.bench.harness import (
     rate_columns,
     ratios,
     render_table,
+    short_dtype,
     summarise,
-)
-from tfbert.bench.scenarios import (
-    VOCABULARY_CHECKPOINT,
-    Settings,
-    Vocabulary,
-    _unavailable,
-    keras_hub_backbone,
-    load_vocabulary,
-    thread_counts,
-    transformers_config,
 )
 from tfbert.config import BertConfig
 
@@ -108,7 +110,7 @@ def resolve_weights(preset: str) -> Weights:
 
 
 def load_examples(dataset: str, count: int, seed: int) -> Any:
-    """The same seeded sample of the test split as `scenarios.load_texts`, with its labels."""
+    """The same seeded sample of the test split as `common.load_texts`, with its labels."""
     from tfbert.data import load_dataset
 
     data = load_dataset(dataset).test
@@ -258,7 +260,7 @@ def _tfbert_inference(
 
 def _keras_hub_parts(weights: Weights, length: int) -> tuple[Any, Any, Any, str]:
     """(keras_hub, backbone, preprocessor at `length`, where the weights come from)."""
-    keras_hub = scenarios._import("keras_hub")
+    keras_hub = common.optional_import("keras_hub")
     if weights.directory is not None:
         directory = str(weights.directory)
         backbone = keras_hub.models.BertBackbone.from_preset(directory)
@@ -308,8 +310,8 @@ def _keras_hub_inference(weights: Weights, length: int, seed: int) -> Factory:
 
 def _transformers_parts(weights: Weights, seed: int) -> tuple[Any, Any, Any, str]:
     """(torch, tokenizer, BertForSequenceClassification with 2 labels, attention kernel)."""
-    torch = scenarios._import("torch")
-    transformers = scenarios._import("transformers")
+    torch = common.optional_import("torch")
+    transformers = common.optional_import("transformers")
     _quiet_transformers(transformers)
     torch.manual_seed(seed)
     if weights.directory is not None:
@@ -608,14 +610,14 @@ def _group_cases(
     cases: list[Case] = []
     for name, library, factory in ready:
         if isinstance(factory, Exception):
-            cases.append(_unavailable(name, library, factory, "examples"))
+            cases.append(unavailable(name, library, factory, "examples"))
             continue
         try:
             rows = factory(data, batch)
         except Exception as error:
             if library == "tfbert":
                 raise
-            cases.append(_unavailable(name, library, error, "examples"))
+            cases.append(unavailable(name, library, error, "examples"))
             continue
         for case, snapshot in rows:
             progress(f"{scenario}: first call of {case.name}")
@@ -627,7 +629,7 @@ def _group_cases(
             except Exception as error:
                 if library == "tfbert":
                     raise
-                cases.append(_unavailable(case.name, case.library, error, "examples"))
+                cases.append(unavailable(case.name, case.library, error, "examples"))
                 continue
             case.info.update(check(case, output))
             cases.append(case)
@@ -775,17 +777,17 @@ def inference(settings: Settings) -> dict[str, Any]:
         fastest = (PREDICT_TEXTS, f"{PREDICT_TEXTS}, bfloat16", f"{SAVED_MODEL}, bfloat16")
         references = [n for n in fastest if n in tfbert_rows]
         columns = [
-            Column("examples/s", lambda r: format_number(r["median"])),
-            Column("padding", lambda r: r.get("padding", ""), "<"),
-            Column("precision", lambda r: r.get("precision", ""), "<"),
-            Column("max |dp|", lambda r: _difference(r.get("max_abs_difference_vs_predict_texts"))),
+            Column("ex/s", lambda r: format_number(r["median"])),
+            Column("padding", lambda r: _short_padding(r.get("padding")), "<"),
+            Column("dtype", lambda r: short_dtype(r.get("precision")), "<"),
+            Column("max|dp|", lambda r: _difference(r.get("max_abs_difference_vs_predict_texts"))),
             *rate_columns(
                 rows,
                 references,
                 {
-                    PREDICT_TEXTS: "predict_texts",
-                    f"{PREDICT_TEXTS}, bfloat16": "predict bf16",
-                    f"{SAVED_MODEL}, bfloat16": "SavedModel bf16",
+                    PREDICT_TEXTS: "pt",
+                    f"{PREDICT_TEXTS}, bfloat16": "pt bf16",
+                    f"{SAVED_MODEL}, bfloat16": "SM bf16",
                 },
             ),
         ]
@@ -806,10 +808,11 @@ def inference(settings: Settings) -> dict[str, Any]:
             notes=[
                 f"tfbert SavedModel vs predict_texts: {verdict} (same label ids: "
                 f"{agreement['same_label_ids']}, max |dp| {difference}, tolerance "
-                f"{AGREEMENT_TOLERANCE:g}); max |dp|: largest probability difference from tfbert "
+                f"{AGREEMENT_TOLERANCE:g}); max|dp|: largest probability difference from tfbert "
                 "predict_texts;",
-                "padding: longest = to each batch's longest text, max_length = every batch to the "
-                "max length; X / row: how many times faster X is than the row (same rounds).",
+                _PADDING_NOTE,
+                "ex/s: examples/s; X/row: how many times faster the tfbert row X (pt = "
+                "predict_texts, SM = SavedModel) is than the row (same rounds).",
             ],
         )
         print(table + "\n", flush=True)
@@ -871,15 +874,15 @@ def training(settings: Settings) -> dict[str, Any]:
         tfbert_rows = [r["name"] for r in rows if r["library"] == "tfbert" and r["median"]]
         pairs = ratios(rows, tfbert_rows)
         columns = [
-            Column("examples/s", lambda r: format_number(r["median"])),
-            Column("padding", lambda r: r.get("padding", ""), "<"),
-            Column("precision", lambda r: r.get("precision", ""), "<"),
+            Column("ex/s", lambda r: format_number(r["median"])),
+            Column("padding", lambda r: _short_padding(r.get("padding")), "<"),
+            Column("dtype", lambda r: short_dtype(r.get("precision")), "<"),
             Column("loss", lambda r: format_number(r.get("loss"))),
-            Column("updated", lambda r: _percent(r.get("trainable_tensors_changed"))),
+            Column("updated", lambda r: percent(r.get("trainable_tensors_changed"))),
             *rate_columns(
                 rows,
                 [n for n in (TFBERT_FIT, BFLOAT16_FIT, FASTEST_FIT) if n in tfbert_rows],
-                {TFBERT_FIT: "tfbert fit", BFLOAT16_FIT: "bf16", FASTEST_FIT: "buckets+bf16"},
+                {TFBERT_FIT: "fit", BFLOAT16_FIT: "bf16", FASTEST_FIT: "bkt+bf16"},
             ),
         ]
         table = render_table(
@@ -896,10 +899,12 @@ def training(settings: Settings) -> dict[str, Any]:
             ),
             notes=[
                 "loss: after the first (untimed) call; updated: share of trainable tensors that "
-                "call changed; padding: longest = to each batch's longest text;",
+                "call changed;",
                 "Keras rows (.fit): the compiled train step that fit runs, called on batches "
                 "from a long-lived tf.data iterator (fit's per-call set-up and teardown excluded);",
-                "X / row: how many times faster X is than the row (same rounds).",
+                _PADDING_NOTE,
+                "ex/s: examples/s; X/row: how many times faster the tfbert row X (fit = model.fit, "
+                "bf16 = bfloat16, bkt = length buckets) is than the row (same rounds).",
             ],
         )
         print(table + "\n", flush=True)
@@ -923,9 +928,23 @@ def training(settings: Settings) -> dict[str, Any]:
     )
 
 
+# How the tables show each row's padding (the JSON keeps the full description).
+_SHORT_PADDING = {
+    "sorted, longest": "sorted",
+    "longest, micro-batches of 8 sorted": "sorted/8",
+    "buckets, longest": "buckets",
+}
+_PADDING_NOTE = (
+    "padding: longest = to each batch's longest text, max_length = every batch to the max "
+    "length, sorted = texts sorted by length, then batches padded to their longest (/8: in "
+    "micro-batches of 8), buckets = length buckets padded to their longest; dtype: f32 = "
+    "float32, bf16 = bfloat16;"
+)
+
+
+def _short_padding(padding: str | None) -> str:
+    return _SHORT_PADDING.get(padding or "", padding or "")
+
+
 def _difference(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
