@@ -26,7 +26,7 @@ table shows the median over rounds, because the machine is shared and noisy.
 
     .venv/bin/python benchmarks/serving.py                      # MiniLM-L6, 128 tokens
     .venv/bin/python benchmarks/serving.py --preset tiny --requests 64 --rounds 1
-    .venv/bin/python benchmarks/serving.py --json                # benchmarks/results/serving.json
+    .venv/bin/python benchmarks/serving.py --json                # benchmarks/results/serving_2026-11-22_e24f8f8.json
 
 This is a benchmark, not a test: its numbers depend on the machine and its load.
 """
@@ -61,7 +61,7 @@ if __package__ in (None, ""):  # run as a script: import `benchmarks` as the rep
 from benchmarks.harness import machine_info as shared_machine_info  # noqa: E402
 from benchmarks.harness import progress, progress_done, write_results  # noqa: E402
 
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "serving.json"
+DEFAULT_JSON = REPO / "benchmarks" / "results" / "serving_2026-11-22_e24f8f8.json"
 DEFAULT_BATCHING = REPO / "serving" / "batching_cpu.config"
 MODES = ("in-process", "grpc", "grpc+batching")
 MODEL_NAME = "bench"
