@@ -458,7 +458,8 @@ def _tfbert_training(weights: Weights, length: int, seed: int, steps: int) -> Fa
         ("", first, "max_length", False, "float32"),
         (", pad_to=longest", _padded_to_longest(first), "longest", False, "float32"),
         (", length buckets", _padded_to_longest(first), "buckets, longest", True, "float32"),
-        # bfloat16 without buckets: buckets reorder training (see bucket_by_length_2026-11-27_c0f3f65.json).
+        # bfloat16 without buckets: buckets reorder training (see benchmarks/results/
+        # bucket_by_length_2026-11-27_c0f3f65.json).
         (BFLOAT16_FIT.removeprefix(TFBERT_FIT), bfloat16, "longest", False, "bfloat16"),
         (FASTEST_FIT.removeprefix(TFBERT_FIT), bfloat16, "buckets, longest", True, "bfloat16"),
     ]

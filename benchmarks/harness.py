@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import textwrap
 import time
@@ -361,6 +362,29 @@ def progress_done() -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[K")
         sys.stderr.flush()
+
+
+def git_commit(root: Path) -> str | None:
+    """The short hash of the checkout's HEAD at `root` (None outside a git checkout)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def result_path(directory: Path, what: str, day: Any, commit: str | None) -> Path:
+    """Where a result goes: `WHAT_DATE_COMMIT.json`, the naming of benchmarks/results/.
+
+    >>> result_path(Path("r"), "inference_b1_l128", datetime.date(2026, 11, 29), "1a77fe5").name
+    'inference_b1_l128_2026-11-29_1a77fe5.json'
+    """
+    return directory / f"{what}_{day:%Y-%m-%d}_{commit or 'uncommitted'}.json"
 
 
 def write_results(path: Path, record: dict[str, Any]) -> None:

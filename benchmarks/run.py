@@ -14,8 +14,8 @@ tables are in `benchmarks.harness`, what they share in `benchmarks.common`.
 
 Prints one table per scenario and group (text set; for inference and training also batch size
 and max length) on stdout, every line at most 100 columns, and progress on stderr. Results are
-written as JSON only when asked: `--json` alone writes benchmarks/results/bench.json, `--json
-PATH` writes PATH.
+written as JSON only when asked: `--json` alone writes benchmarks/results/WHAT_DATE_COMMIT.json
+(e.g. inference_b1_b32_l128_2026-11-29_1a77fe5.json), `--json PATH` writes PATH.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ RUNNERS: dict[str, Callable[[Settings], dict[str, Any]]] = {
     "training": classification.training,
 }
 SCENARIOS = tuple(RUNNERS)
-DEFAULT_JSON = _ROOT / "benchmarks" / "results" / "bench.json"
+RESULTS = _ROOT / "benchmarks" / "results"
 # --quick: the smallest run that still exercises every tfbert row and every peer (not meaningful
 # numbers): one text set, one round of one call, and the peers' variant rows left out.
 QUICK = Settings(
@@ -189,10 +189,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         nargs="?",
         type=Path,
-        const=DEFAULT_JSON,
+        const="",  # named from the scenarios, sizes, date and commit (`harness.result_path`)
         default=None,
         metavar="PATH",
-        help="also write the results as JSON (PATH default: benchmarks/results/bench.json)",
+        help="also write the results as JSON (PATH default: "
+        "benchmarks/results/SCENARIOS_bBATCH_lLENGTH_DATE_COMMIT.json)",
     )
 
 
@@ -239,7 +240,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs the chosen scenarios, prints their tables, writes the JSON if asked; the record."""
     from benchmarks.common import set_threads
-    from benchmarks.harness import machine_info, write_results
+    from benchmarks.harness import git_commit, machine_info, result_path, write_results
     from tfbert._quiet import import_tensorflow_quietly
 
     settings = settings_from_args(args)
@@ -278,6 +279,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str
         "benchmark": "benchmarks/run.py",
         "command": " ".join(["python benchmarks/run.py", *arguments]),
         "date": started_at.isoformat(timespec="seconds"),
+        "commit": git_commit(_ROOT),
         "machine": machine,
         "settings": {**settings.to_dict(), "threads": threads},
         "statistic": "median over interleaved rounds (the case order rotates every round); "
@@ -291,7 +293,13 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str
         f"load average {machine['load_average_start']} -> {machine.get('load_average_end')}"
     )
     if args.json is not None:
-        write_results(args.json, record)
+        path = args.json
+        if path == "":
+            sizes = [f"b{size}" for size in settings.batch_sizes]
+            sizes += [f"l{length}" for length in settings.max_lengths]
+            what = "_".join([*results, *sizes])
+            path = result_path(RESULTS, what, started_at, record["commit"])
+        write_results(path, record)
     return record
 
 
