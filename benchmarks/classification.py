@@ -430,7 +430,7 @@ def _keras_steps(model: Any, dataset: Any, steps: int) -> Callable[[], float]:
     iterator over `dataset` (an infinite tf.data pipeline); returns the last loss.
 
     What `model.fit` does per step, without its per-call set-up and teardown: a `fit` call on
-    an infinite pipeline intermittently spends ~10 s after `on_train_end`, which the bench
+    an infinite pipeline intermittently spends seconds after `on_train_end`, which the bench
     would otherwise count as training time.
     """
     iterator = iter(dataset)
