@@ -26,7 +26,7 @@ table shows the median over rounds, because the machine is shared and noisy.
 
     .venv/bin/python benchmarks/serving.py                      # MiniLM-L6, 128 tokens
     .venv/bin/python benchmarks/serving.py --preset tiny --requests 64 --rounds 1
-    .venv/bin/python benchmarks/serving.py --json                # benchmarks/results/serving.json
+    .venv/bin/python benchmarks/serving.py --json     # benchmarks/results/serving_DATE_COMMIT.json
 
 This is a benchmark, not a test: its numbers depend on the machine and its load.
 """
@@ -51,11 +51,23 @@ from typing import Any
 
 import numpy as np
 
-from tfbert.bench.harness import machine_info as shared_machine_info
-from tfbert.bench.harness import progress, progress_done, write_results
-
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "serving.json"
+if __package__ in (None, ""):  # run as a script: import `benchmarks` as the repository's package
+    if sys.path and Path(sys.path[0]).resolve() == REPO / "benchmarks":
+        sys.path[0] = str(REPO)
+    elif str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+from benchmarks.harness import (  # noqa: E402
+    git_commit,
+    progress,
+    progress_done,
+    result_path,
+    write_results,
+)
+from benchmarks.harness import machine_info as shared_machine_info  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_BATCHING = REPO / "serving" / "batching_cpu.config"
 MODES = ("in-process", "grpc", "grpc+batching")
 MODEL_NAME = "bench"
@@ -150,9 +162,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--json",
         nargs="?",
         type=Path,
-        const=DEFAULT_JSON,
+        const="",  # benchmarks/results/serving_DATE_COMMIT.json
         default=None,
-        help=f"write the results as JSON (default path: {DEFAULT_JSON.relative_to(REPO)})",
+        help="write the results as JSON (default path: "
+        "benchmarks/results/serving_DATE_COMMIT.json)",
     )
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -550,7 +563,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """The shared machine record (tfbert.bench.harness) plus grpcio, which this benchmark uses."""
+    """The shared machine record (benchmarks.harness) plus grpcio, which this benchmark uses."""
     import grpc
 
     info = shared_machine_info(("tensorflow", "tensorflow-text", "keras", "numpy"))
@@ -689,7 +702,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{record['machine']['load_average_end'][0]:.2f}"
     )
     if args.json is not None:
-        write_results(args.json, record)
+        path = args.json
+        if path == "":
+            path = result_path(RESULTS, "serving", started_at, git_commit(REPO))
+        write_results(path, record)
     return record
 
 

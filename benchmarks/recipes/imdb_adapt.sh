@@ -3,8 +3,9 @@
 # IMDB TRAIN reviews (never validation or test), then fine-tune it exactly as
 # benchmarks/recipes/imdb_minilm.sh does (256 tokens head+tail, mean pooling, 1 epoch, LR 8e-5)
 # and score it on the full test split. The comparison is against that recipe's result without
-# adaptation (benchmarks/results/imdb_minilm.json, 91.79%). Results:
-# benchmarks/results/imdb_adapt.json. Finished steps are skipped when the recipe is rerun;
+# adaptation (benchmarks/results/imdb_minilm_2026-11-22_6120459.json, 91.79%; BASELINE= another
+# file). Results: benchmarks/results/imdb_adapt_DATE_COMMIT.json (the measured run:
+# imdb_adapt_2026-11-27_f59ceba.json). Finished steps are skipped when the recipe is rerun;
 # pretraining resumes from its step-level backup.
 #
 #   bash benchmarks/recipes/imdb_adapt.sh     # STEPS=1000 ADAPT_LR=5e-5 ADAPT_LENGTH=128
@@ -15,7 +16,8 @@ STEPS=${STEPS:-1000}
 ADAPT_LR=${ADAPT_LR:-5e-5}
 ADAPT_LENGTH=${ADAPT_LENGTH:-128}
 TFBERT=${TFBERT:-.venv/bin/tfbert}
-RESULTS=${RESULTS:-benchmarks/results/imdb_adapt.json}
+RESULTS=${RESULTS:-benchmarks/results/imdb_adapt_$(date +%F)_$(git rev-parse --short HEAD).json}
+BASELINE=${BASELINE:-benchmarks/results/imdb_minilm_2026-11-22_6120459.json}
 mkdir -p "$OUT"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 
@@ -37,12 +39,12 @@ fi
 end=$(date +%s)
 
 .venv/bin/python - "$OUT" "$RESULTS" "$STEPS" "$ADAPT_LR" "$ADAPT_LENGTH" "$start" "$adapted" \
-    "$end" <<'PY'
+    "$end" "$BASELINE" <<'PY'
 import json, pathlib, sys
-out, results, steps, lr, length, start, adapted, end = sys.argv[1:]
+out, results, steps, lr, length, start, adapted, end, baseline_file = sys.argv[1:]
 out = pathlib.Path(out)
 fine_tuned = json.loads((out / "classifier.json").read_text())
-baseline = json.loads(pathlib.Path("benchmarks/results/imdb_minilm.json").read_text())
+baseline = json.loads(pathlib.Path(baseline_file).read_text())
 history = json.loads((out / "adapted" / "pretrain_history.json").read_text())
 record = {
     "recipe": "benchmarks/recipes/imdb_adapt.sh",

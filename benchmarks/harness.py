@@ -19,7 +19,9 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 OK = "ok"
+TABLE_WIDTH = 100  # the widest line a printed table may have
 
 # CPU features that decide which matmul kernels oneDNN / MKL / XLA can use.
 CPU_FLAGS = (
@@ -195,6 +198,14 @@ def ratios(
 
 
 # ----- rendering ---------------------------------------------------------------------------------
+SHORT_DTYPES = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
+
+
+def short_dtype(name: str | None) -> str:
+    """A precision as a table shows it: f32, bf16 (other names unchanged, "" for none)."""
+    return SHORT_DTYPES.get(name or "", name or "")
+
+
 def format_number(value: float | None, digits: int = 3) -> str:
     """`digits` significant figures with thousands separators; "-" for missing values."""
     if value is None or not math.isfinite(value):
@@ -220,7 +231,9 @@ def rate_columns(
     labels: dict[str, str] | None = None,
     key: str = "median",
 ) -> list[Column]:
-    """One "REF / row" column per reference row: how many times faster REF is than the row."""
+    """One "REF/row" column per reference row: how many times faster REF is than the row.
+
+    `labels` gives short names for the references' headers (default: the row names)."""
     by_name = {row["name"]: row for row in rows}
     labels = labels or {}
     columns = []
@@ -233,7 +246,7 @@ def rate_columns(
             value = row.get(key)
             return f"{top / value:.2f}x" if value else "-"
 
-        columns.append(Column(f"{labels.get(reference, reference)} / row", cell))
+        columns.append(Column(f"{labels.get(reference, reference)}/row", cell))
     return columns
 
 
@@ -243,30 +256,51 @@ def render_table(
     *,
     title: str = "",
     notes: Sequence[str] = (),
+    width: int = TABLE_WIDTH,
 ) -> str:
-    """A plain-text table: the row name, then `columns`; unmeasured rows show their status."""
+    """A plain-text table at most `width` characters wide: the row name, then `columns`.
+
+    Unmeasured rows show their status instead of cells. A row name too long to share its line
+    with the cells gets a line of its own, the cells following on the next line; the title and
+    the notes are wrapped to `width` (each note starts a new line).
+    """
     header = ["", *(column.header for column in columns)]
     measured = [row for row in rows if row.get("median") is not None]
     body = [[row["name"], *(column.cell(row) for column in columns)] for row in measured]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
-    widths[0] = max([widths[0], *(len(row["name"]) for row in rows)])
+    cells_width = sum(widths[1:]) + 2 * len(columns)
+    names = [len(row["name"]) for row in rows]
+    # The name column: as wide as the longest name that fits beside the cells.
+    widths[0] = max([0, *(n for n in names if n + cells_width <= width)])
     aligns = ["<", *(column.align for column in columns)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            f"{cell:{align}{width}}"
-            for cell, align, width in zip(cells, aligns, widths, strict=True)
+            f"{cell:{align}{size}}" for cell, align, size in zip(cells, aligns, widths, strict=True)
         ).rstrip()
 
     first = line(header)
-    out = [title] if title else []
-    out += [first, "-" * len(first)]
+    out = _wrap(title, width) if title else []
+    out += [first, "-" * min(len(first), width)]
     for row in rows:
+        name = row["name"]
         if row.get("median") is None:  # the status message spans the row
-            out.append(f"{row['name']:<{widths[0]}}  ({row['status']})")
+            status = f"{name:<{widths[0]}}  ({row['status']})"
+            out += [status] if len(status) <= width else [name, *_wrap(f"({row['status']})", width)]
+        elif len(name) > widths[0]:  # the name on its own line, the cells below it
+            out += [name, line(["", *(column.cell(row) for column in columns)])]
         else:
-            out.append(line([row["name"], *(column.cell(row) for column in columns)]))
-    return "\n".join([*out, *notes])
+            out.append(line([name, *(column.cell(row) for column in columns)]))
+    for note in notes:
+        out += _wrap(note, width)
+    return "\n".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """`text` wrapped to `width` columns, continuation lines indented by two spaces."""
+    return textwrap.wrap(
+        text, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=True
+    ) or [""]
 
 
 # ----- the machine -------------------------------------------------------------------------------
@@ -316,6 +350,7 @@ def machine_info(packages: Sequence[str] = PACKAGES) -> dict[str, Any]:
 # ----- progress ----------------------------------------------------------------------------------
 def progress(message: str) -> None:
     """A progress line on stderr (rewritten in place on a terminal)."""
+    message = message if len(message) <= TABLE_WIDTH else message[: TABLE_WIDTH - 3] + "..."
     if sys.stderr.isatty():
         sys.stderr.write(f"\r\x1b[K{message}")
     else:
@@ -327,6 +362,29 @@ def progress_done() -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[K")
         sys.stderr.flush()
+
+
+def git_commit(root: Path) -> str | None:
+    """The short hash of the checkout's HEAD at `root` (None outside a git checkout)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def result_path(directory: Path, what: str, day: Any, commit: str | None) -> Path:
+    """Where a result goes: `WHAT_DATE_COMMIT.json`, the naming of benchmarks/results/.
+
+    >>> result_path(Path("r"), "inference_b1_l128", datetime.date(2026, 11, 29), "1a77fe5").name
+    'inference_b1_l128_2026-11-29_1a77fe5.json'
+    """
+    return directory / f"{what}_{day:%Y-%m-%d}_{commit or 'uncommitted'}.json"
 
 
 def write_results(path: Path, record: dict[str, Any]) -> None:

