@@ -67,9 +67,7 @@ def _version() -> str:
     try:
         return f"tfbert {version('tfbert-keras')}"
     except PackageNotFoundError:  # run from a checkout without installing it
-        from tfbert import __version__
-
-        return f"tfbert {__version__}"
+        return "tfbert (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
