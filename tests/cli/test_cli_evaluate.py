@@ -34,7 +34,8 @@ def test_evaluate_prints_a_table_and_writes_the_report(capsys, trained, files, t
     assert 0.0 <= accuracy <= 1.0
     assert "Confusion matrix" in out and "macro avg" in out and "weighted avg" in out
     written = sorted(p.name for p in (tmp_path / "report").iterdir())
-    assert len(written) == 2 and written[0].endswith(".json") and written[1].endswith(".png")
+    stem = files.test.stem
+    assert written == [f"{stem}.json", f"{stem}_confusion_matrix.png", f"{stem}_per_class.png"]
 
     as_json = run(
         capsys, "evaluate", "--model", trained.model_dir, "--test-file", files.test,
@@ -154,3 +155,31 @@ def test_output_paths_that_are_files_are_one_line(capsys, tmp_path, trained, fil
     )  # fmt: skip
     assert taken.read_text(encoding="utf-8") == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_evaluate_scores_an_export_like_the_model_it_came_from(
+    capsys, trained, files, tmp_path
+) -> None:
+    exports = tmp_path / "exports"
+    assert run(capsys, "export", "--model", trained.model_dir, "--export-dir", exports).code == 0
+    reports = {}
+    for name, model in (("run", trained.model_dir), ("base", exports), ("version", exports / "1")):
+        result = run(
+            capsys, "evaluate", "--model", model, "--test-file", files.test,
+            "--report", tmp_path / name, "--json",
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        reports[name] = json.loads(result.out)
+    for name in ("base", "version"):
+        assert reports[name]["confusion_matrix"] == reports["run"]["confusion_matrix"]
+        assert abs(reports[name]["accuracy"] - reports["run"]["accuracy"]) < 1e-9
+    default = run(capsys, "evaluate", "--model", exports / "1", "--test-file", files.test)
+    assert default.code == 0 and (exports / "evaluation").is_dir()
+    assert sorted(p.name for p in exports.iterdir()) == ["1", "evaluation"]
+
+    refused = run(
+        capsys, "evaluate", "--model", exports, "--test-file", files.test,
+        "--precision", "bfloat16",
+    )  # fmt: skip
+    assert refused.code != 0 and "exported with" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
