@@ -107,3 +107,21 @@ def test_a_saved_classifier_directory_has_the_umask_modes(umask, tmp_path, engli
     assert [mode(p) for p in entries] == [file_mode] * 3
     assert mode(directory) == directory_mode
     assert mode(directory.parent) == directory_mode
+
+
+def test_a_full_disk_is_one_clear_error_and_keeps_the_old_file(tmp_path) -> None:
+    import errno
+
+    from tfbert.errors import DiskFullError
+
+    path = tmp_path / "history.json"
+    atomic_write_text(path, "old")
+
+    def full(temporary):
+        temporary.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError, match=r"^The disk is full: .*history\.json was not written"):
+        atomic_write(path, full)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["history.json"]

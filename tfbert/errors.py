@@ -18,3 +18,7 @@ class ModelFileError(TfbertError, ValueError):
 
 class MissingDependencyError(TfbertError, ImportError):
     """An optional package is needed; the message says how to install it."""
+
+
+class DiskFullError(TfbertError, OSError):
+    """The disk filled up while tfbert wrote a file; what was there before is kept."""

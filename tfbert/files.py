@@ -16,6 +16,7 @@ with `tempfile.mkdtemp` before renaming it into place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -23,6 +24,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tfbert.errors import DiskFullError
 
 __all__ = [
     "atomic_write",
@@ -85,6 +88,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
             os.fsync(file.fileno())
         make_public(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise DiskFullError(
+                f"The disk is full: {path} was not written (its previous version, if any, is "
+                "kept and the partial file removed). Free some space and run again; training "
+                "resumes from its last backup.",
+            ) from None
+        raise
     finally:
         temporary.unlink(missing_ok=True)
     fsync_directory(path.parent)

@@ -9,7 +9,7 @@ import stat
 import pytest
 import tensorflow as tf
 
-from tfbert.errors import ModelFileError
+from tfbert.errors import DiskFullError, ModelFileError
 from tfbert.export.saved_model import load_exported, write_saved_model
 
 
@@ -84,7 +84,7 @@ def test_a_full_disk_is_reported_and_leaves_nothing(tmp_path, monkeypatch) -> No
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(tf.saved_model, "save", full)
-    with pytest.raises(ModelFileError, match="disk is full.*removed"):
+    with pytest.raises(DiskFullError, match="disk is full.*removed"):
         _write(base)
     assert list(base.iterdir()) == []
 

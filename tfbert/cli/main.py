@@ -73,6 +73,13 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs `tfbert` with `argv` (default: the process's arguments); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if _command(argv) == "bench":  # the benchmarks left the package for the repository
+        print(
+            "error: `tfbert bench` moved to the repository's benchmarks: run "
+            "`python benchmarks/run.py` from a tfbert checkout (same options).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     args = build_parser(argv).parse_args(argv)
     warnings.formatwarning = _warning_line  # library warnings as one "warning:" line each
     from tfbert.errors import TfbertError

@@ -25,7 +25,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfbert.contract import ASSETS_EXTRA, LABELS_FILE, MODEL_INFO_FILE
-from tfbert.errors import ModelFileError
+from tfbert.errors import DiskFullError, ModelFileError
 from tfbert.files import public_mode
 
 
@@ -96,9 +96,9 @@ def write_saved_model(
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         if error.errno == errno.ENOSPC:
-            raise ModelFileError(
+            raise DiskFullError(
                 f"The disk is full: the export to {base} did not fit and its partial files "
-                "were removed. Free some space and export again."
+                "were removed. Free some space and export again.",
             ) from None
         raise
     except BaseException:
