@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfbert.contract import FEATURE_NAMES
 from tfbert.errors import DataError
 from tfbert.text.vocab import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
 
@@ -627,7 +628,7 @@ class MaskedLMMasker:
 # The whole pipeline.
 # --------------------------------------------------------------------------------------------
 
-MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions")
+MODEL_INPUTS = (*FEATURE_NAMES, "mask_positions")  # what a pretraining model takes
 
 
 def to_keras_format(batch: dict[str, tf.Tensor]) -> tuple[dict, dict, dict]:

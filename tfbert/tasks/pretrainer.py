@@ -50,7 +50,7 @@ from safetensors.numpy import save_file
 
 from tfbert.config import BertConfig
 from tfbert.contract import FEATURE_NAMES
-from tfbert.data.pretraining import pretraining_dataset
+from tfbert.data.pretraining import MODEL_INPUTS, pretraining_dataset
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import export_huggingface, load_encoder_weights, load_pretrained
@@ -61,7 +61,7 @@ from tfbert.tasks.task import Task, default_optimizer
 from tfbert.text.tokenizer import SAVED_SETTINGS, BertTokenizer, legacy_defaults, saved_settings
 from tfbert.weights import read_safetensors
 
-INPUT_NAMES = (*FEATURE_NAMES, "mask_positions")
+INPUT_NAMES = MODEL_INPUTS
 OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
