@@ -178,7 +178,9 @@ def test_bfloat16_copy_predicts_with_its_weights_frozen_in_and_refreshes_on_set_
     )
     before = fast.predict_texts(texts)["probabilities"]
     through_variables = fast.text_model()(tf.constant(texts)).numpy()
-    np.testing.assert_allclose(before, through_variables, atol=2e-3)
+    # Two bfloat16 computations (frozen vs variables, padded to the batch's longest vs to
+    # max_length) agree within a bfloat16 step (2**-8 relative), not bit for bit.
+    np.testing.assert_allclose(before, through_variables, atol=2**-8)
     # Negating the head's kernel and bias negates the logit: set_weights must take effect.
     head = {id(v) for v in fast.head.weights}
     flipped = [-np.asarray(v) if id(v) in head else np.asarray(v) for v in fast.weights]

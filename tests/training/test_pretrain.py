@@ -79,4 +79,4 @@ def test_cli_pretrain_then_fine_tune_from_it(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["pretrain", "--corpus", "zh", "--dropout", "1", "--output-dir", str(out)])
     assert exit_info.value.code == 2
-    assert "dropout must be a number in [0, 1), got '1'" in capsys.readouterr().err
+    assert "--dropout: expected a number in [0, 1), got '1'" in capsys.readouterr().err
