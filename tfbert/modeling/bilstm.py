@@ -114,9 +114,7 @@ class BiLSTM(Backbone):
 
     def call(self, features: dict[str, Any], training: bool | None = None) -> dict[str, Any]:
         mask = ops.cast(features["padding_mask"], "bool")
-        vectors = self.embedding_dropout(
-            self.embedding(features["token_ids"]), training=training
-        )
+        vectors = self.embedding_dropout(self.embedding(features["token_ids"]), training=training)
         states = self.lstm(vectors, mask=mask, training=training)
         scores = ops.squeeze(self.query(self.attention(states)), axis=-1)
         pooled = self.dropout(attention_pool(states, scores, mask), training=training)
