@@ -74,11 +74,16 @@ class BiLSTM(Backbone):
         self.embedding = keras.layers.Embedding(
             self.size, self.embedding_size, dtype=policy, name="token_embeddings"
         )
+        # Both directions named here: weight paths in model.safetensors must not depend on how
+        # many LSTMs the process made before (Keras numbers unnamed layers).
+        forward, backward = (
+            keras.layers.LSTM(
+                self.units, return_sequences=True, go_backwards=back, dtype=policy, name=name
+            )
+            for back, name in ((False, "forward"), (True, "backward"))
+        )
         self.lstm = keras.layers.Bidirectional(
-            keras.layers.LSTM(self.units, return_sequences=True, dtype=policy),
-            merge_mode="concat",
-            dtype=policy,
-            name="lstm",
+            forward, backward_layer=backward, merge_mode="concat", dtype=policy, name="lstm"
         )
         self.attention = keras.layers.Dense(
             self.attention_size, activation="tanh", dtype=policy, name="attention"
