@@ -32,7 +32,8 @@ def add_parser(commands: Any) -> None:
         description="Fine-tune a BERT classifier, from pretrained weights (--init-from) or from "
         "scratch (a --preset size and a learned or given vocabulary). With neither, English "
         f"text starts from the pretrained {run.DEFAULT_PRETRAINED} and other text trains the "
-        f"{run.FROM_SCRATCH_PRESET!r} preset from scratch.",
+        f"{run.FROM_SCRATCH_PRESET!r} preset from scratch. --model textcnn or bilstm trains a "
+        "TextCNN or BiLSTM baseline instead, from scratch.",
     )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
@@ -46,6 +47,15 @@ def add_parser(commands: Any) -> None:
     )
     common.add_data_arguments(train, training=True)
     model = train.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        choices=list(run.MODELS),
+        default=d["model"],
+        help="the network: bert, or a baseline trained from scratch on a vocabulary learned "
+        "from the training texts: textcnn (convolutions, Kim 2014) or bilstm (a bidirectional "
+        "LSTM with attention pooling); they take no --preset/--init-from, and --dropout sets "
+        f"their own dropout (default: {d['model']})",
+    )
     init = model.add_mutually_exclusive_group()
     init.add_argument(
         "--preset",
@@ -64,7 +74,8 @@ def add_parser(commands: Any) -> None:
         "--dropout",
         type=dropout_rate,
         default=None,
-        help="hidden and attention dropout (default: the checkpoint's, or the preset's 0.1)",
+        help="hidden and attention dropout; for textcnn/bilstm their own dropout (default: the "
+        "checkpoint's, or the preset's 0.1; textcnn 0.5, bilstm 0.3)",
     )
     model.add_argument(
         "--vocab",
@@ -137,7 +148,8 @@ def add_parser(commands: Any) -> None:
         type=positive_float,
         default=None,
         help=f"peak learning rate (default: {run.PRETRAINED_LEARNING_RATE:g} from a pretrained "
-        f"checkpoint, {run.FROM_SCRATCH_LEARNING_RATE:g} from scratch)",
+        f"checkpoint, {run.FROM_SCRATCH_LEARNING_RATE:g} from scratch, "
+        f"{run.NEURAL_LEARNING_RATE:g} for textcnn/bilstm)",
     )
     fit.add_argument(
         "--warmup-fraction",

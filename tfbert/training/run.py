@@ -20,7 +20,12 @@ Defaults live here, once, for the command line and for Python:
   pretrained model `minilm-l6`; Chinese (or other) text trains the `tiny` preset from scratch
   with a vocabulary learned from the training texts (there is no built-in Chinese checkpoint).
 - With no `learning_rate`: 5e-5 from a pretrained checkpoint (`TrainingConfig`'s default),
-  5e-4 from scratch (a small random model needs larger steps).
+  5e-4 from scratch (a small random model needs larger steps), 1e-3 for the `textcnn` and
+  `bilstm` models.
+- `model` chooses the backbone: "bert" (default), or the baselines "textcnn" (Kim 2014,
+  `tfbert.modeling.textcnn`) and "bilstm" (`tfbert.modeling.bilstm`), which always start from
+  scratch on a vocabulary learned from the training texts (or `vocab`) and are saved, exported
+  and served like a BERT classifier.
 
 Output directories: the run marks the directory it creates with a `.tfbert-run.json` file, which
 also records the settings and a fingerprint of the data. `overwrite` clears only a marked
@@ -48,6 +53,8 @@ from tfbert.errors import DataError, TfbertError
 
 PRETRAINED_LEARNING_RATE = 5e-5  # equal to TrainingConfig.learning_rate (a test checks)
 FROM_SCRATCH_LEARNING_RATE = 5e-4
+NEURAL_LEARNING_RATE = 1e-3  # the TextCNN and BiLSTM baselines (Adam's usual step size)
+MODELS = ("bert", "textcnn", "bilstm")
 FROM_SCRATCH_PRESET = "tiny"
 DEFAULT_PRETRAINED = "minilm-l6"
 PRECISIONS = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
@@ -100,6 +107,7 @@ class RunConfig:
     multi_label: bool = False
     label_separator: str = ","
     # model
+    model: str = "bert"
     preset: str | None = None
     init_from: str | Path | None = None
     dropout: float | None = None
@@ -142,6 +150,13 @@ class RunConfig:
             raise TfbertError("give exactly one of --dataset or --train-file.")
         if self.preset is not None and self.init_from is not None:
             raise TfbertError("give --preset (from scratch) or --init-from (pretrained), not both.")
+        if self.model in MODELS and self.model != "bert":
+            given = "--preset" if self.preset is not None else "--init-from"
+            if self.preset is not None or self.init_from is not None:
+                raise TfbertError(
+                    f"{given} sets up a BERT model; --model {self.model} always trains from "
+                    f"scratch: drop {given}, or use --model bert."
+                )
         at_least = {
             "epochs": 1,
             "batch_size": 1,
@@ -165,6 +180,7 @@ class RunConfig:
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise TfbertError(f"--dropout must be in [0, 1), got {self.dropout}.")
         choices = {
+            "model": MODELS,
             "preset": (None, *PRESETS),
             "truncation": ("end", "head_tail"),
             "pooling": ("auto", "cls", "mean"),
@@ -348,8 +364,15 @@ def script_shares(texts: Sequence[str], limit: int = 2000) -> tuple[float, float
 
 
 def choose_start(config: RunConfig, texts: Sequence[str], say: Callable[[str], None]) -> None:
-    """Fills in `preset` or `init_from` when the user gave neither (nor a `vocab`), by language."""
+    """Fills in `preset` or `init_from` when the user gave neither (nor a `vocab`), by language.
+
+    Only BERT has a starting point to choose: `textcnn` and `bilstm` always learn from scratch.
+    """
     if config.preset is not None or config.init_from is not None or config.vocab is not None:
+        return
+    if config.model != "bert":
+        say(f"Training a {config.model} model from scratch with a vocabulary learned from the "
+            "training texts.")  # fmt: skip
         return
     cjk, english = script_shares(texts)
     if cjk >= CJK_SHARE:
@@ -442,6 +465,23 @@ def load_run_data(config: RunConfig, say: Callable[[str], None] = _say) -> tuple
     return train, validation, list(label_names)
 
 
+def default_learning_rate(config: RunConfig) -> float:
+    """The peak learning rate of a run that gives none: by model and starting point."""
+    if config.model != "bert":
+        return NEURAL_LEARNING_RATE
+    return PRETRAINED_LEARNING_RATE if config.init_from else FROM_SCRATCH_LEARNING_RATE
+
+
+def neural_backbone(config: RunConfig, tokenizer: Any) -> Any:
+    """The TextCNN or BiLSTM backbone of `config.model` for `tokenizer`'s vocabulary."""
+    from tfbert.modeling.bilstm import BiLSTM
+    from tfbert.modeling.textcnn import TextCNN
+
+    kind = {"textcnn": TextCNN, "bilstm": BiLSTM}[config.model]
+    options = {} if config.dropout is None else {"dropout": config.dropout}
+    return kind.from_vocabulary(tokenizer, name=config.model, **options)
+
+
 def _build_classifier(
     config: RunConfig,
     work_dir: Path,
@@ -455,7 +495,7 @@ def _build_classifier(
     import keras
 
     from tfbert.config import BertConfig
-    from tfbert.tasks.classifier import BertClassifier
+    from tfbert.tasks.classifier import BertClassifier, TextClassifier
     from tfbert.text.tokenizer import BertTokenizer
     from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
 
@@ -488,6 +528,15 @@ def _build_classifier(
         explain_vocabulary_size(len(vocabulary), config.vocab_size, say)
         save_vocabulary(vocabulary, vocab_path)
     tokenizer = BertTokenizer(vocabulary, lowercase=not config.cased, **options)
+    if config.model != "bert":
+        classifier = TextClassifier(
+            neural_backbone(config, tokenizer),
+            tokenizer,
+            label_names,
+            problem_type=problem_type,
+            pooling="cls" if config.pooling == "auto" else config.pooling,
+        )
+        return classifier, config.learning_rate or default_learning_rate(config)
     bert = BertConfig.from_preset(config.preset or FROM_SCRATCH_PRESET, vocab_size=len(vocabulary))
     if config.dropout is not None:
         bert = bert.with_dropout(config.dropout)
@@ -551,7 +600,12 @@ def train_classifier(
     if resume and (read_marker(work_dir) or {}).get("settings"):
         # The interrupted run chose its start already; choosing again must not differ.
         first = read_marker(work_dir)["settings"]
-        if config.preset is None and config.init_from is None and config.vocab is None:
+        if (
+            config.model == "bert"
+            and config.preset is None
+            and config.init_from is None
+            and config.vocab is None
+        ):
             config.preset, config.init_from = first.get("preset"), first.get("init_from")
     else:
         choose_start(config, train.texts, say)
@@ -562,8 +616,7 @@ def train_classifier(
     training = TrainingConfig(
         epochs=config.epochs,
         batch_size=config.batch_size,
-        learning_rate=config.learning_rate
-        or (PRETRAINED_LEARNING_RATE if config.init_from else FROM_SCRATCH_LEARNING_RATE),
+        learning_rate=config.learning_rate or default_learning_rate(config),
         warmup_fraction=config.warmup_fraction,
         weight_decay=config.weight_decay,
         seed=config.seed,
@@ -623,6 +676,8 @@ def train_classifier(
 
 __all__ = [
     "FROM_SCRATCH_LEARNING_RATE",
+    "MODELS",
+    "NEURAL_LEARNING_RATE",
     "PRETRAINED_LEARNING_RATE",
     "RunConfig",
     "TrainingRun",
