@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from tfbert.data.labels import LabelVocabulary
 from tfbert.data.readers import TextClassificationData
 from tfbert.errors import DataError, MissingDependencyError, ModelFileError
 from tfbert.files import atomic_write_text
@@ -244,21 +245,15 @@ class TfidfClassifier:
             raise ValueError(f"analyzer must be one of {tuple(ANALYZERS)}, got {analyzer!r}.")
         if analyzer == "jieba":
             _need_jieba()
-        label_names = sorted(set(train.labels)) if labels is None else [str(x) for x in labels]
-        if len(label_names) < 2:
-            raise DataError(
-                f"the training data has only the label {label_names}; a classifier needs two."
-            )
-        ids = {name: i for i, name in enumerate(label_names)}
-        unseen = sorted({str(y) for y in [*train.labels, *validation.labels]} - set(ids))
-        if unseen:
-            raise DataError(
-                f"labels {unseen[:5]} are not among the labels {label_names[:10]}; "
-                "give every split the same label names."
-            )
-        y_train = np.array([ids[str(y)] for y in train.labels])
-        y_valid = np.array([ids[str(y)] for y in validation.labels])
-        missing = sorted(set(label_names) - {str(y) for y in train.labels})
+        vocabulary_of_labels = (
+            LabelVocabulary.from_labels(train.labels)
+            if labels is None
+            else LabelVocabulary([str(x) for x in labels])
+        )
+        label_names = list(vocabulary_of_labels.names)
+        y_train = np.asarray(vocabulary_of_labels.encode(train.labels))
+        y_valid = np.asarray(vocabulary_of_labels.encode(validation.labels))
+        missing = [label_names[i] for i in sorted(set(range(len(label_names))) - set(y_train))]
         if missing:
             raise DataError(
                 f"no training example has the label(s) {missing[:5]}; a linear model cannot "
@@ -491,7 +486,7 @@ class TfidfClassifier:
             pair=False,
             weights=graph.variables_to_track,
         )
-        module.tfidf_graph = graph  # tracks the vocabulary's lookup table
+        module.tfidf_terms = graph.vectorizer  # tracks the vocabulary's lookup table
         return write_classifier(
             module,
             self.labels,
