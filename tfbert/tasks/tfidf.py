@@ -506,9 +506,10 @@ class TfidfGraph:
         import tensorflow as tf
 
         self.problem_type = model.problem_type
+        self.terms = _graph_terms(model.analyzer, model.ngrams)  # strings -> ragged terms
         self.vectorizer = keras.layers.TextVectorization(
             standardize=None,
-            split=_graph_terms(model.analyzer, model.ngrams),
+            split=self.terms,
             output_mode="count",
             vocabulary=model.vocabulary,
             sparse=True,
