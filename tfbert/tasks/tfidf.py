@@ -45,7 +45,7 @@ import numpy as np
 from tfbert.data.labels import LabelVocabulary
 from tfbert.data.readers import TextClassificationData
 from tfbert.errors import DataError, MissingDependencyError, ModelFileError
-from tfbert.files import atomic_write_text
+from tfbert.files import atomic_write, atomic_write_text
 from tfbert.tasks.inference import check_texts
 from tfbert.text.cleaning import is_cjk_character
 
@@ -411,10 +411,9 @@ class TfidfClassifier:
         atomic_write_text(
             directory / VOCABULARY_FILE, json.dumps(self.vocabulary, ensure_ascii=False)
         )
-        save_file(
-            {"idf": self.idf, "weights": self.weights, "bias": self.bias},
-            str(directory / WEIGHTS_FILE),
-        )
+        arrays = {"idf": self.idf, "weights": self.weights, "bias": self.bias}
+        # Atomic, and with the umask's permissions (safetensors alone writes 0600).
+        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(arrays, str(tmp)))
         atomic_write_text(
             directory / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n"
         )
