@@ -1,4 +1,4 @@
-"""`tfbert baseline`: fit the TF-IDF + linear model baseline and report it like `tfbert evaluate`."""
+"""`tfbert baseline`: fit the TF-IDF + linear model baseline; report it like `tfbert evaluate`."""
 
 from __future__ import annotations
 

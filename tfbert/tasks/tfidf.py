@@ -240,7 +240,7 @@ class TfidfClassifier:
             raise ValueError(f"models must be among {MODEL_NAMES}, got {list(models)}.")
         share = cjk_share(train.texts)
         if analyzer is None:
-            analyzer = (chinese if share >= CJK_SHARE else "words")
+            analyzer = chinese if share >= CJK_SHARE else "words"
         if analyzer not in ANALYZERS:
             raise ValueError(f"analyzer must be one of {tuple(ANALYZERS)}, got {analyzer!r}.")
         if analyzer == "jieba":
