@@ -28,6 +28,7 @@ COMMANDS = {
     "export": "tfbert.cli.export",
     "vocab": "tfbert.cli.vocab",
     "pretrain": "tfbert.cli.pretrain",
+    "baseline": "tfbert.cli.baseline",
     "datasets": "tfbert.cli.datasets",
 }
 SERVE_HELP = "serve exports over TF Serving's gRPC and REST APIs"
