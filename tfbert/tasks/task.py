@@ -30,7 +30,6 @@ import numpy as np
 from tfbert.config import BertConfig
 from tfbert.contract import FEATURE_NAMES
 from tfbert.errors import ModelFileError
-from tfbert.modeling import bilstm, textcnn  # noqa: F401  (registers them for loading)
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.precision import INFERENCE_POLICIES, dtype_policy
