@@ -118,7 +118,8 @@ def test_multi_label_training_and_evaluation(capsys, tmp_path, imdb_reviews) -> 
 def test_english_text_with_no_other_option_starts_from_minilm(capsys, tmp_path, imdb_reviews):
     train = write_csv(tmp_path / "train.csv", balanced(imdb_reviews, 0, 20))
     out_dir = tmp_path / "model"
-    result = run(capsys, "train", "--train-file", train, "--output-dir", out_dir)
+    result = run(capsys, "train", "--train-file", train, "--epochs", "1", "--max-length", "32",
+                 "--output-dir", out_dir)  # fmt: skip
     assert result.code == 0, result.err
     reasons = [line for line in result.err.splitlines() if "minilm-l6" in line]
     assert len(reasons) == 1 and "English" in reasons[0], result.err

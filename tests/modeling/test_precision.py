@@ -40,6 +40,7 @@ def _train_and_score(english_vocab, split, precision: str) -> tuple[BertClassifi
     return model, float(np.mean([p == y for p, (_, y) in zip(predicted, test, strict=True)]))
 
 
+@pytest.mark.slow  # about a minute; run with -m slow
 def test_bfloat16_training_matches_float32_accuracy(
     english_vocab, imdb_small_split, restore_policy
 ) -> None:

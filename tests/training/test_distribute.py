@@ -46,6 +46,7 @@ def test_mirrored_over_two_devices_matches_one_device(minilm_dir) -> None:
     assert single["largest_update"] > 1e-3
 
 
+@pytest.mark.slow  # about a minute; run with -m slow
 def test_adamw_with_clipping_trains_over_two_replicas_as_on_one_device(minilm_dir) -> None:
     """tfbert's AdamW (fused Adam kernel on each replica's copy of a variable, gradient clipping
     after the replicas' gradients are summed) trains over two devices as on one. Keras's own
@@ -145,6 +146,7 @@ def _finish_workers(started: list, timeout: float) -> None:
         _stop_workers(started)
 
 
+@pytest.mark.slow  # 40-60 s: two processes; the fast suite keeps the mirrored parity test
 def test_multi_worker_training_on_two_local_processes(minilm_dir, tmp_path) -> None:
     """Two workers train one model: identical final weights on both (and really trained),
     the chief alone writes the model directory and an export that reloads and predicts like
@@ -197,7 +199,7 @@ def test_multi_worker_training_on_two_local_processes(minilm_dir, tmp_path) -> N
     np.testing.assert_allclose(exported, chief["probabilities"], atol=1e-5)
 
 
-@pytest.mark.slow  # 40-60 s; the fast suite has the multi-worker test above
+@pytest.mark.slow  # 40-60 s
 def test_tfbert_train_multi_worker_writes_one_model_directory(tmp_path) -> None:
     """`tfbert train --strategy multi-worker` on two local processes sharing --output-dir: the
     chief writes the whole model directory (and evaluates a local copy), the other worker

@@ -82,11 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     args = build_parser(argv).parse_args(argv)
-    warnings.formatwarning = _warning_line  # library warnings as one "warning:" line each
     from tfbert.errors import TfbertError
 
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():  # restored afterwards (main may run inside a notebook)
+            warnings.showwarning = _show_warning  # library warnings: one "warning:" line each
+            return args.handler(args)
     except (TfbertError, ValueError, TypeError, FileNotFoundError) as error:
         if os.environ.get("TFBERT_DEBUG"):
             raise
@@ -97,8 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _warning_line(message: Any, category: Any, filename: str, lineno: int, line: Any = None):
-    return f"warning: {' '.join(str(message).split())}\n"
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, *args: Any) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _one_line(error: Exception) -> Any:
