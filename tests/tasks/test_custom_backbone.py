@@ -53,13 +53,6 @@ class MeanOfEmbeddings(Backbone):
         pooled = ops.sum(vectors * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
         return {"sequence_output": vectors, "pooled_output": pooled}
 
-    def compute_output_spec(self, features, training=None):
-        batch, length = features["token_ids"].shape
-        return {
-            "sequence_output": keras.KerasTensor((batch, length, self.width)),
-            "pooled_output": keras.KerasTensor((batch, self.width)),
-        }
-
     def get_config(self) -> dict:
         return {**super().get_config(), "vocabulary_size": self.size, "width": self.width}
 

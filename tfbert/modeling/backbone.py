@@ -69,6 +69,16 @@ class Backbone(keras.layers.Layer):
         """Whether the weights are stored in bfloat16/float16 (a `for_inference` copy)."""
         return any(v.dtype in ("bfloat16", "float16") for v in self.weights)
 
+    def compute_output_spec(self, features: dict[str, Any], training: Any = None, **_: Any):
+        """Output shapes for Keras's functional API: [batch, length, output_size] per token,
+        [batch, output_size] per text (override when they differ)."""
+        batch, length = features["token_ids"].shape
+        dtype = self.compute_dtype
+        return {
+            "sequence_output": keras.KerasTensor((batch, length, self.output_size), dtype),
+            "pooled_output": keras.KerasTensor((batch, self.output_size), dtype),
+        }
+
     def dummy_inputs(self, batch: int = 1, length: int = 8) -> dict[str, Any]:
         """Numeric features of the right structure, for building weights before loading them."""
         ones = ops.ones((batch, length), dtype="int32")

@@ -125,14 +125,6 @@ class BiLSTM(Backbone):
         pooled = self.dropout(attention_pool(states, scores, mask), training=training)
         return {"sequence_output": states, "pooled_output": pooled}
 
-    def compute_output_spec(self, features: dict[str, Any], training: Any = None) -> dict:
-        batch, length = features["token_ids"].shape
-        dtype = self.compute_dtype
-        return {
-            "sequence_output": keras.KerasTensor((batch, length, self.output_size), dtype),
-            "pooled_output": keras.KerasTensor((batch, self.output_size), dtype),
-        }
-
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),

@@ -121,14 +121,6 @@ class TextCNN(Backbone):
         pooled = self.dropout(masked_max(sequence, mask), training=training)
         return {"sequence_output": sequence, "pooled_output": pooled}
 
-    def compute_output_spec(self, features: dict[str, Any], training: Any = None) -> dict:
-        batch, length = features["token_ids"].shape
-        dtype = self.compute_dtype
-        return {
-            "sequence_output": keras.KerasTensor((batch, length, self.output_size), dtype),
-            "pooled_output": keras.KerasTensor((batch, self.output_size), dtype),
-        }
-
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),

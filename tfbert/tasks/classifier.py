@@ -215,15 +215,12 @@ class TextClassifier(Task):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         if not texts:
-            return {
-                "probabilities": np.zeros((0, self.num_labels), np.float32),
-                "label_ids": np.zeros((0,), np.int64),
-                "labels": [],
-            }
-        logits = predict_in_length_order(
-            self._logits_function(pair=pairs is not None), texts, pairs, batch_size, verbose
-        )
-        probabilities = self.probabilities(logits).numpy()
+            probabilities = np.zeros((0, self.num_labels), np.float32)
+        else:
+            logits = predict_in_length_order(
+                self._logits_function(pair=pairs is not None), texts, pairs, batch_size, verbose
+            )
+            probabilities = self.probabilities(logits).numpy()
         return classification_result(probabilities, self.labels, self.problem_type, self.threshold)
 
     def numeric_logits(

@@ -385,12 +385,9 @@ class TfidfClassifier:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         if not texts:
-            return {
-                "probabilities": np.zeros((0, self.num_labels), np.float32),
-                "label_ids": np.zeros((0,), np.int64),
-                "labels": [],
-            }
-        probabilities = self.probabilities(self.logits(texts))
+            probabilities = np.zeros((0, self.num_labels), np.float32)
+        else:
+            probabilities = self.probabilities(self.logits(texts))
         return classification_result(probabilities, self.labels, self.problem_type)
 
     # ----- saving ------------------------------------------------------------------------------
