@@ -158,18 +158,12 @@ def load_texts(dataset: str, count: int, seed: int) -> list[str]:
 
 
 def keras_hub_backbone(keras_hub: Any, config: BertConfig) -> Any:
-    """A randomly initialised keras-hub BertBackbone of `config`'s sizes."""
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size,
-        dropout=config.hidden_dropout,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size,
-        dtype="float32",
-    )
+    """A randomly initialised keras-hub BertBackbone of `config`'s sizes (`keras_hub` is the
+    already-imported module, so an absent keras-hub is reported before this is called)."""
+    # Here, not at the top: TensorFlow must not load before the thread settings are applied.
+    from tfbert.modeling.checkpoints.keras_hub import keras_hub_backbone as build
+
+    return build(config)
 
 
 def transformers_config(transformers: Any, config: BertConfig, **options: Any) -> Any:

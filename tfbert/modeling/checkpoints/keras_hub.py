@@ -271,17 +271,7 @@ def export_keras_hub(
             stacklevel=2,
         )
     keras_hub = _import_keras_hub()
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size,
-        dropout=config.hidden_dropout,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size,
-        dtype="float32",
-    )
+    backbone = keras_hub_backbone(config)
     arrays = _encoder_arrays(encoder)
     targets = _backbone_variables(backbone)
     for source_path, tfbert_path in _variable_table(config.num_layers):
@@ -298,3 +288,19 @@ def export_keras_hub(
     sidecar = {field: getattr(config, field) for field in _SIDECAR_FIELDS}
     _write_json(directory / KERAS_HUB_SIDECAR, {**sidecar, "pooling": pooling})
     return directory
+
+
+def keras_hub_backbone(config: BertConfig) -> Any:
+    """A randomly initialised keras-hub `BertBackbone` of `config`'s sizes (float32)."""
+    keras_hub = _import_keras_hub()
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size,
+        dropout=config.hidden_dropout,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size,
+        dtype="float32",
+    )
