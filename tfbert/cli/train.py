@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,24 @@ from tfbert.config import PRESETS
 from tfbert.training import run
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(run.RunConfig) if f.name != "output_dir"}
+
+
+def auto_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An option type taking "auto" (chosen from the data) or what `parse` takes."""
+
+    def parse_auto(text: str) -> Any:
+        return run.AUTO if text == run.AUTO else parse(text)
+
+    parse_auto.__name__ = f"'auto' or {parse.__name__}"
+    return parse_auto
+
+
+def on_off_auto(text: str) -> bool | str:
+    """--class-weights: on, off or auto."""
+    values = {"on": True, "off": False, run.AUTO: run.AUTO}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected on, off or auto, got {text!r}")
+    return values[text]
 
 
 def add_parser(commands: Any) -> None:
@@ -97,16 +116,22 @@ def add_parser(commands: Any) -> None:
     )
     model.add_argument(
         "--max-length",
-        type=sequence_length,
+        type=auto_or(sequence_length),
         default=d["max_length"],
-        help=f"tokens per example including [CLS]/[SEP] (default: {d['max_length']})",
+        metavar="auto|N",
+        help="tokens per example including [CLS]/[SEP]; auto: the length that keeps "
+        f"{run.LENGTH_COVERAGE * 100:.0f}%% of the training texts whole under the run's tokenizer, "
+        f"rounded up to a multiple of {run.LENGTH_STEP}, {run.AUTO_LENGTH_RANGE[0]} to "
+        f"{run.AUTO_LENGTH_RANGE[1]} (default: {d['max_length']})",
     )
     model.add_argument(
         "--truncation",
-        choices=["end", "head_tail"],
+        choices=[run.AUTO, "end", "head_tail"],
         default=d["truncation"],
         help="for long texts: keep the start (end) or the start and the end "
-        f"(head_tail; Sun et al. 2019) (default: {d['truncation']})",
+        f"(head_tail; Sun et al. 2019); auto: head_tail when more than "
+        f"{run.LONG_TEXT_SHARE * 100:.0f}%% of the training texts are longer than --max-length "
+        f"(default: {d['truncation']})",
     )
     model.add_argument(
         "--pooling",
@@ -126,7 +151,15 @@ def add_parser(commands: Any) -> None:
     )
     fit = train.add_argument_group("training")
     fit.add_argument(
-        "--epochs", type=positive_int, default=d["epochs"], help=f"(default: {d['epochs']})"
+        "--epochs",
+        type=auto_or(positive_int),
+        default=d["epochs"],
+        metavar="auto|N",
+        help="passes over the training data; auto: from a pretrained checkpoint "
+        f"{run.PRETRAINED_EPOCHS['medium']}, or {run.PRETRAINED_EPOCHS['small']} under "
+        f"{run.SMALL_DATA:,} examples and {run.PRETRAINED_EPOCHS['large']} over "
+        f"{run.LARGE_DATA:,}; twice that from scratch (the best validation epoch is kept) "
+        f"(default: {d['epochs']})",
     )
     fit.add_argument(
         "--batch-size",
@@ -148,7 +181,8 @@ def add_parser(commands: Any) -> None:
         type=positive_float,
         default=None,
         help=f"peak learning rate (default: {run.PRETRAINED_LEARNING_RATE:g} from a pretrained "
-        f"checkpoint, {run.FROM_SCRATCH_LEARNING_RATE:g} from scratch, "
+        f"checkpoint, {run.LARGE_DATA_LEARNING_RATE:g} over {run.LARGE_DATA:,} examples, "
+        f"{run.FROM_SCRATCH_LEARNING_RATE:g} from scratch, "
         f"{run.NEURAL_LEARNING_RATE:g} for textcnn/bilstm)",
     )
     fit.add_argument(
@@ -166,8 +200,14 @@ def add_parser(commands: Any) -> None:
     )
     fit.add_argument(
         "--class-weights",
-        action="store_true",
-        help="weight classes inversely to their frequency (default: off)",
+        type=on_off_auto,
+        nargs="?",
+        const=True,
+        default=d["class_weights"],
+        metavar="on|off|auto",
+        help="weight classes inversely to their frequency (alone: on); auto: on when the "
+        f"largest class has more than {run.IMBALANCE_RATIO:g}x the examples of the smallest "
+        f"(default: {d['class_weights']})",
     )
     fit.add_argument(
         "--early-stopping",

@@ -35,7 +35,12 @@ from tfbert.errors import ModelFileError
 from tfbert.export.classifier import ClassifierServingModule, write_classifier
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.checkpoints import TFBERT_FORMAT, load_encoder_weights, load_pretrained
+from tfbert.modeling.checkpoints import (
+    TFBERT_FORMAT,
+    PretrainedBert,
+    load_encoder_weights,
+    load_pretrained,
+)
 from tfbert.modeling.heads import ClassificationHead
 from tfbert.tasks.inference import check_texts, numeric_function, predict_in_length_order
 from tfbert.tasks.task import (
@@ -421,7 +426,7 @@ class BertClassifier(TextClassifier):
     @classmethod
     def from_pretrained(
         cls,
-        path_or_name: str | Path,
+        path_or_name: str | Path | PretrainedBert,
         labels: Sequence[str] | None = None,
         *,
         num_classes: int | None = None,
@@ -438,8 +443,9 @@ class BertClassifier(TextClassifier):
         `save_pretrained` (e.g. by `tfbert train`) and the whole classifier is restored
         (`tokenizer_options` override saved tokenizer settings).
         With them: the encoder comes from any checkpoint `tfbert.modeling.checkpoints` reads
-        (Hugging Face, Google BERT, keras-hub, tfbert, or the name "minilm-l6") and the head
-        is new. The tokenizer uses the checkpoint's vocabulary and lowercasing (override with
+        (Hugging Face, Google BERT, keras-hub, tfbert, or the name "minilm-l6"), or from a
+        `PretrainedBert` already read with `load_pretrained`, and the head is new. The
+        tokenizer uses the checkpoint's vocabulary and lowercasing (override with
         `lowercase=...` or any other BertTokenizer option). `pooling="auto"` follows the
         checkpoint's own pooling when it declares one (sentence-transformers models: mean),
         else BERT's [CLS] pooler. `dropout` replaces the checkpoint's hidden and attention
@@ -452,14 +458,13 @@ class BertClassifier(TextClassifier):
         tokenizer_options.setdefault("max_length", 128)
         if labels is None:
             labels = [str(i) for i in range(num_classes)]
-        pretrained = load_pretrained(path_or_name)
+        pretrained = (
+            path_or_name
+            if isinstance(path_or_name, PretrainedBert)
+            else load_pretrained(path_or_name)
+        )
         config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
-        options: dict[str, Any] = {"lowercase": pretrained.lowercase}
-        if pretrained.strip_accents is not None:
-            options["strip_accents"] = pretrained.strip_accents
-        if pretrained.normalize_full_width is not None:
-            options["normalize_full_width"] = pretrained.normalize_full_width
-        options.update(tokenizer_options)
+        options = {**pretrained.tokenizer_options(), **tokenizer_options}
         tokenizer = BertTokenizer(pretrained.vocabulary, **options)
         model = BertClassifier(
             config,

@@ -208,7 +208,7 @@ def fine_tune(
         record = {
             "config": dataclasses.asdict(config),
             "history": _plain(history.history),
-            "best_epoch": _best_epoch(history.history, monitor),
+            "best_epoch": best_epoch(history.history, monitor),
         }
         atomic_write(
             output_dir / "history.json",
@@ -239,6 +239,8 @@ def _plain(history: dict[str, list[Any]]) -> dict[str, list[float]]:
     return {key: [float(v) for v in values] for key, values in history.items()}
 
 
-def _best_epoch(history: dict[str, list[Any]], monitor: str) -> int | None:
+def best_epoch(history: dict[str, list[Any]], monitor: str = "val_loss") -> int | None:
+    """The 1-based epoch with the lowest `monitor` in a Keras history (the one `fine_tune` keeps);
+    None when the history has no `monitor`."""
     values = history.get(monitor)
     return int(np.argmin(values)) + 1 if values else None

@@ -14,14 +14,33 @@ Every setting is checked before anything is written, so a rejected run leaves no
 behind. Error messages name the command-line option of each setting (`max_length` is
 `--max-length`).
 
-Defaults live here, once, for the command line and for Python:
+Defaults live here, once, for the command line and for Python. Each "auto" setting is chosen
+from the training data, said in one line with its reason, and recorded (as the value chosen) in
+the run's settings, `.tfbert-run.json` and `train_args.json`; a value given explicitly always
+wins, and a resumed run reuses the values its first attempt chose.
 
-- With no `preset`, `init_from` or `vocab`, English training text starts from the built-in
-  pretrained model `minilm-l6`; Chinese (or other) text trains the `tiny` preset from scratch
-  with a vocabulary learned from the training texts (there is no built-in Chinese checkpoint).
-- With no `learning_rate`: 5e-5 from a pretrained checkpoint (`TrainingConfig`'s default),
-  5e-4 from scratch (a small random model needs larger steps), 1e-3 for the `textcnn` and
-  `bilstm` models.
+- Start: with no `preset`, `init_from` or `vocab`, English training text starts from the
+  built-in pretrained model `minilm-l6`; Chinese (or other) text trains the `tiny` preset from
+  scratch with a vocabulary learned from the training texts (`CHINESE_PRETRAINED` names the
+  checkpoint to start Chinese text from once there is one).
+- `max_length="auto"`: the training texts are tokenized with the run's own tokenizer (an evenly
+  spaced sample) and the length that keeps 95% of them whole is rounded up to a multiple of 32,
+  at least 32 and at most 512 or the model's position embeddings.
+- `truncation="auto"`: "head_tail" (keep the first and the last tokens; Sun et al. 2019, "How
+  to Fine-Tune BERT for Text Classification", found it best on long reviews and news) when more
+  than 5% of the training texts are longer than `max_length`, else "end". The mode matters only
+  for the texts that are cut.
+- `epochs="auto"` and `learning_rate=None`, by starting point and number of training examples:
+  from a pretrained checkpoint 4 epochs at 5e-5 (Devlin et al. 2019 fine-tune 2-4 epochs at
+  2e-5..5e-5; Sun et al. 2019 use 4); 10 epochs under 2,000 examples (Mosbach et al. 2021, "On
+  the Stability of Fine-tuning BERT": small data needs many more updates, not a larger step); 2
+  epochs at 2e-5 over 50,000 (thousands of updates per epoch; Sun et al.'s 2e-5 forgets less of
+  the pretraining). From scratch twice those epochs (a random model learns everything from the
+  data) at 5e-4 (a small random model needs larger steps; 1e-3, Adam's usual step, for
+  `textcnn` and `bilstm`). The weights of the best validation epoch are kept, so extra epochs
+  cost time, not accuracy. Warm-up stays at 10% of the updates (all three papers).
+- `class_weights="auto"`: balanced class weights when the largest class has more than 3 times
+  the examples of the smallest (single-label data only).
 - `model` chooses the backbone: "bert" (default), or the baselines "textcnn" (Kim 2014,
   `tfbert.modeling.textcnn`) and "bilstm" (`tfbert.modeling.bilstm`), which always start from
   scratch on a vocabulary learned from the training texts (or `vocab`) and are saved, exported
@@ -41,6 +60,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -52,11 +72,25 @@ from tfbert.config import PRESETS
 from tfbert.errors import DataError, TfbertError
 
 PRETRAINED_LEARNING_RATE = 5e-5  # equal to TrainingConfig.learning_rate (a test checks)
+LARGE_DATA_LEARNING_RATE = 2e-5  # pretrained start on more than LARGE_DATA examples
 FROM_SCRATCH_LEARNING_RATE = 5e-4
 NEURAL_LEARNING_RATE = 1e-3  # the TextCNN and BiLSTM baselines (Adam's usual step size)
 MODELS = ("bert", "textcnn", "bilstm")
 FROM_SCRATCH_PRESET = "tiny"
 DEFAULT_PRETRAINED = "minilm-l6"
+# The checkpoint Chinese text starts from by default; None trains FROM_SCRATCH_PRESET instead.
+CHINESE_PRETRAINED: str | None = None
+AUTO = "auto"
+# max_length="auto": keep this share of the training texts whole, in multiples of LENGTH_STEP.
+LENGTH_COVERAGE = 0.95
+LENGTH_STEP = 32
+AUTO_LENGTH_RANGE = (32, 512)
+LENGTH_SAMPLE = 2000  # texts tokenized to measure lengths (evenly spaced over the train split)
+LONG_TEXT_SHARE = 0.05  # truncation="auto": head+tail when more texts than this are cut
+IMBALANCE_RATIO = 3.0  # class_weights="auto": on when largest / smallest class exceeds this
+SMALL_DATA, LARGE_DATA = 2_000, 50_000  # training examples: the epoch rule's bounds
+PRETRAINED_EPOCHS = {"small": 10, "medium": 4, "large": 2}
+AUTO_NUMBERS = ("max_length", "epochs")  # numeric options that also take "auto"
 PRECISIONS = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
 STRATEGIES = ("default", "mirrored", "multi-worker")
 MARKER = ".tfbert-run.json"
@@ -114,18 +148,18 @@ class RunConfig:
     vocab: str | Path | None = None
     vocab_size: int = 8000
     cased: bool = False
-    max_length: int = 128
-    truncation: str = "end"
+    max_length: int | str = AUTO
+    truncation: str = AUTO
     pooling: str = "auto"
     problem_type: str = "auto"
-    # training (defaults equal TrainingConfig's)
-    epochs: int = 3
+    # training (fixed defaults equal TrainingConfig's; "auto" ones: see the module docstring)
+    epochs: int | str = AUTO
     batch_size: int = 32
     gradient_accumulation: int = 1
     learning_rate: float | None = None
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
-    class_weights: bool = False
+    class_weights: bool | str = AUTO
     early_stopping: int | None = None
     seed: int = 13
     bucket_by_length: bool = False
@@ -169,8 +203,17 @@ class RunConfig:
         }
         for name, low in at_least.items():
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or value < low):
-                raise TfbertError(f"{option(name)} must be at least {low}, got {value}.")
+            if value is None or (value == AUTO and name in AUTO_NUMBERS):
+                continue
+            if isinstance(value, (bool, str)) or value < low:
+                also = "'auto' or " if name in AUTO_NUMBERS else ""
+                raise TfbertError(
+                    f"{option(name)} must be {also}a whole number of at least {low}, got {value!r}."
+                )
+        if self.class_weights not in (True, False, AUTO):
+            raise TfbertError(
+                f"--class-weights must be on, off or auto, got {self.class_weights!r}."
+            )
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise TfbertError(f"--learning-rate must be positive, got {self.learning_rate}.")
         if not 0.0 <= self.warmup_fraction <= 1.0:
@@ -182,7 +225,7 @@ class RunConfig:
         choices = {
             "model": MODELS,
             "preset": (None, *PRESETS),
-            "truncation": ("end", "head_tail"),
+            "truncation": (AUTO, "end", "head_tail"),
             "pooling": ("auto", "cls", "mean"),
             "problem_type": ("auto", "binary", "multiclass", "multilabel"),
             "strategy": STRATEGIES,
@@ -375,6 +418,13 @@ def choose_start(config: RunConfig, texts: Sequence[str], say: Callable[[str], N
             "training texts.")  # fmt: skip
         return
     cjk, english = script_shares(texts)
+    if cjk >= CJK_SHARE and CHINESE_PRETRAINED is not None:
+        config.init_from = CHINESE_PRETRAINED
+        say(
+            f"The training texts are Chinese ({cjk:.0%} CJK characters): starting from the "
+            f"pretrained model {CHINESE_PRETRAINED!r} (choose with --preset or --init-from)."
+        )
+        return
     if cjk >= CJK_SHARE:
         config.preset = FROM_SCRATCH_PRESET
         say(
@@ -414,6 +464,151 @@ def explain_vocabulary_size(size: int, requested: int, say: Callable[[str], None
             f"The learned vocabulary has {size:,} tokens, fewer than --vocab-size {requested:,}: "
             "the texts hold too few distinct words and word pieces for more."
         )
+
+
+# ----- data-driven defaults ("auto") -----------------------------------------------------------
+def token_lengths(
+    tokenizer: Any,
+    texts: Sequence[str],
+    text_pairs: Sequence[str] | None = None,
+    sample: int = LENGTH_SAMPLE,
+) -> Any:
+    """Untruncated packed lengths ([CLS] and [SEP] included) under `tokenizer` of an evenly
+    spaced sample of `texts` (with their `text_pairs`), as a numpy array."""
+    import numpy as np
+    import tensorflow as tf
+
+    step = max(1, len(texts) // sample)
+    picked = list(texts)[::step][:sample]
+    lengths = tokenizer.wordpiece_ids(tf.constant(picked, tf.string)).row_lengths().numpy() + 2
+    if text_pairs is not None:
+        pairs = list(text_pairs)[::step][:sample]
+        lengths += tokenizer.wordpiece_ids(tf.constant(pairs, tf.string)).row_lengths().numpy() + 1
+    return np.asarray(lengths, dtype=np.int64)
+
+
+def choose_max_length(lengths: Any, limit: int) -> tuple[int, str]:
+    """The `max_length="auto"` rule (module docstring) for token `lengths`, at most `limit`
+    (the model's position embeddings); returns (length, the reason in one line)."""
+    import numpy as np
+
+    low, high = AUTO_LENGTH_RANGE
+    needed = float(np.percentile(lengths, LENGTH_COVERAGE * 100))
+    rounded = math.ceil(needed / LENGTH_STEP) * LENGTH_STEP
+    length = min(max(low, rounded), high, limit)
+    covered = float(np.mean(lengths <= length))
+    reason = (
+        f"Max length {length}: covers {covered:.0%} of the training texts whole (median "
+        f"{float(np.median(lengths)):.0f} tokens, {LENGTH_COVERAGE:.0%} within {needed:.0f})"
+    )
+    if rounded > length:
+        reason += f"; {min(high, limit)} is the most the model takes"
+    return length, reason + " (choose with --max-length)."
+
+
+def choose_truncation(lengths: Any, max_length: int) -> tuple[str, str]:
+    """The `truncation="auto"` rule (module docstring); returns (mode, the reason in one line)."""
+    import numpy as np
+
+    longer = float(np.mean(lengths > max_length))
+    if longer > LONG_TEXT_SHARE:
+        return "head_tail", (
+            f"Truncation head_tail: {longer:.0%} of the training texts are longer than "
+            f"{max_length} tokens; keeping their start and end beats the start alone on long "
+            "texts (Sun et al. 2019) (choose with --truncation)."
+        )
+    return "end", (
+        f"Truncation end: only {longer:.0%} of the training texts are longer than {max_length} "
+        "tokens, so cutting their ends loses little (choose with --truncation)."
+    )
+
+
+def data_size(examples: int) -> str:
+    """The size class of `examples` training examples: "small" (under SMALL_DATA), "medium",
+    or "large" (over LARGE_DATA)."""
+    if examples < SMALL_DATA:
+        return "small"
+    return "large" if examples > LARGE_DATA else "medium"
+
+
+def default_epochs(config: RunConfig, examples: int) -> int:
+    """The `epochs="auto"` rule (module docstring): by starting point and data size."""
+    epochs = PRETRAINED_EPOCHS[data_size(examples)]
+    return epochs if config.model == "bert" and config.init_from else 2 * epochs
+
+
+def choose_class_weights(labels: Sequence[Any], multi_label: bool) -> tuple[bool, str]:
+    """The `class_weights="auto"` rule (module docstring); returns (on, the reason in one line)."""
+    from collections import Counter
+
+    if multi_label:
+        return False, "Class weights off: they apply to single-label data only."
+    counts = Counter(labels).most_common()
+    (large, most), (small, fewest) = counts[0], counts[-1]
+    ratio = most / fewest
+    sizes = f"the largest class ({large}, {most:,}) has {ratio:.1f}x the examples of the " \
+        f"smallest ({small}, {fewest:,})"  # fmt: skip
+    if ratio > IMBALANCE_RATIO:
+        return True, (
+            f"Class weights on (balanced): {sizes}, so each class counts in proportion to its "
+            "rarity (choose with --class-weights off)."
+        )
+    return False, (
+        f"Class weights off: {sizes}, at most {IMBALANCE_RATIO:g}x (choose with --class-weights)."
+    )
+
+
+def resolve_defaults(
+    config: RunConfig, train: Any, tokenizer: Any, limit: int, say: Callable[[str], None]
+) -> None:
+    """Replaces every "auto" setting of `config` (and an unset `learning_rate`) by the value
+    the training data calls for, saying each choice and its reason in one line.
+
+    `tokenizer` is the run's tokenizer (any max_length), `limit` the model's position
+    embeddings. Explicit settings stay as they are.
+    """
+    lengths = None
+    if config.max_length == AUTO or config.truncation == AUTO:
+        lengths = token_lengths(tokenizer, train.texts, getattr(train, "text_pairs", None))
+    if config.max_length == AUTO:
+        config.max_length, reason = choose_max_length(lengths, limit)
+        say(reason)
+    if config.truncation == AUTO:
+        config.truncation, reason = choose_truncation(lengths, config.max_length)
+        say(reason)
+    if config.epochs == AUTO or config.learning_rate is None:
+        chosen = []
+        start = "a pretrained start" if config.init_from else f"a {config.model} from scratch"
+        size = data_size(len(train))
+        if config.epochs == AUTO:
+            config.epochs = default_epochs(config, len(train))
+            chosen.append(f"{config.epochs} epochs")
+        if config.learning_rate is None:
+            config.learning_rate = default_learning_rate(config, len(train))
+            chosen.append(f"learning rate {config.learning_rate:g}")
+        bounds = {"small": f"under {SMALL_DATA:,}", "large": f"over {LARGE_DATA:,}"}
+        say(
+            f"Training {' at '.join(chosen)} (warm-up {config.warmup_fraction:.0%}): {start} on "
+            f"{len(train):,} examples ({size} data{', ' + bounds[size] if size in bounds else ''}"
+            "; the best validation epoch is kept) (choose with --epochs, --learning-rate)."
+        )
+    if config.class_weights == AUTO:
+        multi_label = config.multi_label or config.problem_type == "multilabel"
+        config.class_weights, reason = choose_class_weights(train.labels, multi_label)
+        say(reason)
+
+
+def adopt_resolved(config: RunConfig, first: dict[str, Any]) -> None:
+    """Gives the "auto" settings of `config` the values the interrupted run recorded in
+    `first` (its settings), so that a resumed run trains with exactly the same choices."""
+    chose_start = config.preset is None and config.init_from is None and config.vocab is None
+    if config.model == "bert" and chose_start:
+        config.preset, config.init_from = first.get("preset"), first.get("init_from")
+    for name in ("max_length", "truncation", "epochs", "class_weights"):
+        if getattr(config, name) == AUTO and name in first:
+            setattr(config, name, first[name])
+    if config.learning_rate is None:
+        config.learning_rate = first.get("learning_rate")
 
 
 # ----- the run ---------------------------------------------------------------------------------
@@ -465,11 +660,15 @@ def load_run_data(config: RunConfig, say: Callable[[str], None] = _say) -> tuple
     return train, validation, list(label_names)
 
 
-def default_learning_rate(config: RunConfig) -> float:
-    """The peak learning rate of a run that gives none: by model and starting point."""
+def default_learning_rate(config: RunConfig, examples: int | None = None) -> float:
+    """The peak learning rate of a run that gives none: by model, starting point and number
+    of training `examples` (module docstring)."""
     if config.model != "bert":
         return NEURAL_LEARNING_RATE
-    return PRETRAINED_LEARNING_RATE if config.init_from else FROM_SCRATCH_LEARNING_RATE
+    if not config.init_from:
+        return FROM_SCRATCH_LEARNING_RATE
+    large = examples is not None and data_size(examples) == "large"
+    return LARGE_DATA_LEARNING_RATE if large else PRETRAINED_LEARNING_RATE
 
 
 def neural_backbone(config: RunConfig, tokenizer: Any) -> Any:
@@ -482,40 +681,33 @@ def neural_backbone(config: RunConfig, tokenizer: Any) -> Any:
     return kind.from_vocabulary(tokenizer, name=config.model, **options)
 
 
-def _build_classifier(
-    config: RunConfig,
-    work_dir: Path,
-    train: Any,
-    label_names: list[str],
-    problem_type: str,
-    resume: bool,
-    say: Callable[[str], None],
-) -> tuple[Any, float]:
-    """The classifier to fine-tune (call under the strategy's scope) and its peak learning rate."""
-    import keras
+@dataclasses.dataclass
+class _Start:
+    """What the model starts from, read before the output directory is written."""
 
+    tokenizer: Any  # the run's tokenizer (default max_length): measures the texts
+    limit: int  # the model's position embeddings: the longest max_length it takes
+    pretrained: Any = None  # the PretrainedBert of `init_from`
+    vocabulary: list[str] | None = None  # from scratch: the vocabulary
+    learned: bool = False  # the vocabulary was learned now (saved once the directory exists)
+
+
+def _read_start(
+    config: RunConfig, work_dir: Path, train: Any, resume: bool, say: Callable[[str], None]
+) -> _Start:
+    """The pretrained checkpoint, or the from-scratch vocabulary (given, resumed or learned)."""
     from tfbert.config import BertConfig
-    from tfbert.tasks.classifier import BertClassifier, TextClassifier
     from tfbert.text.tokenizer import BertTokenizer
-    from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+    from tfbert.text.vocab import learn_vocabulary, load_vocabulary
 
-    keras.utils.set_random_seed(config.seed)
-    options = {
-        "max_length": config.max_length,
-        "truncation": config.truncation,
-        "pad_to": "longest",
-    }
     if config.init_from:
-        classifier = BertClassifier.from_pretrained(
-            config.init_from,
-            label_names,
-            problem_type=problem_type,
-            pooling=config.pooling,
-            dropout=config.dropout,
-            **options,
-        )
-        return classifier, config.learning_rate or PRETRAINED_LEARNING_RATE
+        from tfbert.modeling.checkpoints import load_pretrained
+
+        pretrained = load_pretrained(config.init_from)
+        tokenizer = BertTokenizer(pretrained.vocabulary, **pretrained.tokenizer_options())
+        return _Start(tokenizer, pretrained.config.max_position_embeddings, pretrained)
     vocab_path = work_dir / "vocab.txt"
+    learned = False
     if config.vocab:
         vocabulary = load_vocabulary(config.vocab)
     elif resume and vocab_path.is_file():
@@ -526,28 +718,69 @@ def _build_classifier(
             train.texts, config.vocab_size, lowercase=not config.cased, show_progress=True
         )
         explain_vocabulary_size(len(vocabulary), config.vocab_size, say)
-        save_vocabulary(vocabulary, vocab_path)
-    tokenizer = BertTokenizer(vocabulary, lowercase=not config.cased, **options)
-    if config.model != "bert":
-        classifier = TextClassifier(
-            neural_backbone(config, tokenizer),
-            tokenizer,
+        learned = True
+    limit = AUTO_LENGTH_RANGE[1]
+    if config.model == "bert":
+        limit = BertConfig.from_preset(config.preset or FROM_SCRATCH_PRESET).max_position_embeddings
+    tokenizer = BertTokenizer(vocabulary, lowercase=not config.cased)
+    return _Start(tokenizer, limit, vocabulary=vocabulary, learned=learned)
+
+
+def _build_classifier(
+    config: RunConfig, start: _Start, label_names: list[str], problem_type: str
+) -> Any:
+    """The classifier to fine-tune (call under the strategy's scope)."""
+    import keras
+
+    from tfbert.config import BertConfig
+    from tfbert.tasks.classifier import BertClassifier, TextClassifier
+    from tfbert.text.tokenizer import BertTokenizer
+
+    keras.utils.set_random_seed(config.seed)
+    options = {
+        "max_length": config.max_length,
+        "truncation": config.truncation,
+        "pad_to": "longest",
+    }
+    if start.pretrained is not None:
+        return BertClassifier.from_pretrained(
+            start.pretrained,
             label_names,
             problem_type=problem_type,
-            pooling="cls" if config.pooling == "auto" else config.pooling,
+            pooling=config.pooling,
+            dropout=config.dropout,
+            **options,
         )
-        return classifier, config.learning_rate or default_learning_rate(config)
-    bert = BertConfig.from_preset(config.preset or FROM_SCRATCH_PRESET, vocab_size=len(vocabulary))
+    tokenizer = BertTokenizer(start.vocabulary, lowercase=not config.cased, **options)
+    pooling = "cls" if config.pooling == "auto" else config.pooling
+    if config.model != "bert":
+        backbone = neural_backbone(config, tokenizer)
+        return TextClassifier(
+            backbone, tokenizer, label_names, problem_type=problem_type, pooling=pooling
+        )
+    bert = BertConfig.from_preset(
+        config.preset or FROM_SCRATCH_PRESET, vocab_size=len(start.vocabulary)
+    )
     if config.dropout is not None:
         bert = bert.with_dropout(config.dropout)
-    classifier = BertClassifier(
-        bert,
-        labels=label_names,
-        tokenizer=tokenizer,
-        problem_type=problem_type,
-        pooling="cls" if config.pooling == "auto" else config.pooling,
+    return BertClassifier(
+        bert, labels=label_names, tokenizer=tokenizer, problem_type=problem_type, pooling=pooling
     )
-    return classifier, config.learning_rate or FROM_SCRATCH_LEARNING_RATE
+
+
+def say_best_epoch(history: dict[str, list[Any]], say: Callable[[str], None]) -> None:
+    """Says which epoch's weights a run kept (the lowest validation loss) and why."""
+    from tfbert.training.fine_tune import best_epoch
+
+    kept = best_epoch(history, "val_loss")
+    if kept is None:
+        return
+    losses = history["val_loss"]
+    last = "" if kept == len(losses) else f"; the last epoch had {losses[-1]:.4f}"
+    say(
+        f"Kept the weights of epoch {kept} of {len(losses)}: the lowest validation loss "
+        f"({losses[kept - 1]:.4f}{last})."
+    )
 
 
 def train_classifier(
@@ -597,18 +830,20 @@ def train_classifier(
     # Check every validation label now, before anything is written: a rejected run must leave
     # no output directory behind that would block the corrected rerun.
     LabelVocabulary(label_names).encode(validation.labels, multi_label=multi_label)
-    if resume and (read_marker(work_dir) or {}).get("settings"):
-        # The interrupted run chose its start already; choosing again must not differ.
-        first = read_marker(work_dir)["settings"]
-        if (
-            config.model == "bert"
-            and config.preset is None
-            and config.init_from is None
-            and config.vocab is None
-        ):
-            config.preset, config.init_from = first.get("preset"), first.get("init_from")
+    first = (read_marker(work_dir) or {}).get("settings") if resume else None
+    if first:
+        # The interrupted run made its choices already; choosing again must not differ.
+        adopt_resolved(config, first)
+        check_resume(work_dir, "train", config.settings(), data_fingerprint(train, validation))
     else:
         choose_start(config, train.texts, say)
+    start = _read_start(config, work_dir, train, resume, say)
+    resolve_defaults(config, train, start.tokenizer, start.limit, say)
+    if config.max_length > start.limit:
+        raise TfbertError(
+            f"--max-length {config.max_length} is more than the model's {start.limit} position "
+            f"embeddings; give at most {start.limit}, or --max-length auto."
+        )
     settings = config.settings()
     fingerprint = data_fingerprint(train, validation)
     if resume:
@@ -616,7 +851,7 @@ def train_classifier(
     training = TrainingConfig(
         epochs=config.epochs,
         batch_size=config.batch_size,
-        learning_rate=config.learning_rate or default_learning_rate(config),
+        learning_rate=config.learning_rate or default_learning_rate(config, len(train)),
         warmup_fraction=config.warmup_fraction,
         weight_decay=config.weight_decay,
         seed=config.seed,
@@ -627,15 +862,17 @@ def train_classifier(
         bucket_by_length=config.bucket_by_length,
     )
     create_output_dir(work_dir, resume, command="train", settings=settings, data=fingerprint)
+    if start.learned:
+        from tfbert.text.vocab import save_vocabulary
+
+        save_vocabulary(start.vocabulary, work_dir / "vocab.txt")
     problem_type = "multilabel" if multi_label else config.problem_type
     if strategy.num_replicas_in_sync > 1:
         say(f"Training on {strategy.num_replicas_in_sync} replicas ({config.strategy}); "
             f"global batch {config.batch_size}.")  # fmt: skip
     set_precision(config.precision)
     with strategy.scope():
-        classifier, _ = _build_classifier(
-            config, work_dir, train, label_names, problem_type, resume, say
-        )
+        classifier = _build_classifier(config, start, label_names, problem_type)
     say(f"Model: {classifier.count_params():,} parameters, {classifier.problem_type}, "
         f"labels {classifier.labels}.")  # fmt: skip
     history = fine_tune(
@@ -647,6 +884,7 @@ def train_classifier(
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
         keep_backup=True,  # removed below, once the model directory is complete
     )
+    say_best_epoch(history.history, say)
     output_dir = config.output_dir
     if not chief:
         shutil.rmtree(work_dir, ignore_errors=True)

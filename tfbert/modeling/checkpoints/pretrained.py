@@ -66,6 +66,15 @@ class PretrainedBert:
     # so the reference BERT tokenization (no folding) applies.
     normalize_full_width: bool | None = None
 
+    def tokenizer_options(self) -> dict[str, Any]:
+        """The `BertTokenizer` options that reproduce the checkpoint's own tokenization."""
+        options: dict[str, Any] = {"lowercase": self.lowercase}
+        if self.strip_accents is not None:
+            options["strip_accents"] = self.strip_accents
+        if self.normalize_full_width is not None:
+            options["normalize_full_width"] = self.normalize_full_width
+        return options
+
 
 def _as_float32(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(array, dtype=np.float32))
