@@ -499,7 +499,8 @@ def choose_max_length(lengths: Any, limit: int) -> tuple[int, str]:
     covered = float(np.mean(lengths <= length))
     reason = (
         f"Max length {length}: covers {covered:.0%} of the training texts whole (median "
-        f"{float(np.median(lengths)):.0f} tokens, {LENGTH_COVERAGE:.0%} within {needed:.0f})"
+        f"{float(np.median(lengths)):.0f} tokens, {LENGTH_COVERAGE * 100:.0f}th percentile "
+        f"{needed:.0f})"
     )
     if rounded > length:
         reason += f"; {min(high, limit)} is the most the model takes"
@@ -586,11 +587,11 @@ def resolve_defaults(
         if config.learning_rate is None:
             config.learning_rate = default_learning_rate(config, len(train))
             chosen.append(f"learning rate {config.learning_rate:g}")
-        bounds = {"small": f"under {SMALL_DATA:,}", "large": f"over {LARGE_DATA:,}"}
+        bounds = {"small": f", under {SMALL_DATA:,}", "large": f", over {LARGE_DATA:,}"}
         say(
-            f"Training {' at '.join(chosen)} (warm-up {config.warmup_fraction:.0%}): {start} on "
-            f"{len(train):,} examples ({size} data{', ' + bounds[size] if size in bounds else ''}"
-            "; the best validation epoch is kept) (choose with --epochs, --learning-rate)."
+            f"Schedule: {', '.join(chosen)}, warm-up {config.warmup_fraction:.0%}: {start} on "
+            f"{len(train):,} examples ({size} data{bounds.get(size, '')}; the best validation "
+            "epoch is kept) (choose with --epochs, --learning-rate)."
         )
     if config.class_weights == AUTO:
         multi_label = config.multi_label or config.problem_type == "multilabel"
