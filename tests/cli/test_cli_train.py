@@ -403,3 +403,36 @@ def test_a_killed_training_run_resumes_exactly(tmp_path) -> None:
     assert records[0]["best_epoch"] == records[1]["best_epoch"]
     for key, values in records[1]["history"].items():
         np.testing.assert_allclose(records[0]["history"][key], values, rtol=1e-6, err_msg=key)
+
+
+# ----- options that take "auto" ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            [],
+            {"max_length": "auto", "truncation": "auto", "epochs": "auto", "class_weights": "auto"},
+        ),
+        (["--max-length", "96", "--epochs", "2"], {"max_length": 96, "epochs": 2}),
+        (
+            ["--max-length", "auto", "--truncation", "end"],
+            {"max_length": "auto", "truncation": "end"},
+        ),
+        (["--class-weights"], {"class_weights": True}),  # alone: on, as before
+        (["--class-weights", "off"], {"class_weights": False}),
+        (["--class-weights", "auto"], {"class_weights": "auto"}),
+    ],
+)
+def test_train_options_take_auto_or_a_value(extra, expected) -> None:
+    from tfbert.cli.main import build_parser
+
+    argv = ["train", "--dataset", "imdb", "--output-dir", "o", *extra]
+    args = vars(build_parser(argv).parse_args(argv))
+    assert {name: args[name] for name in expected} == expected
+
+
+@pytest.mark.parametrize("extra", [["--max-length", "long"], ["--class-weights", "yes"]])
+def test_train_refuses_other_words_than_auto(capsys, tmp_path, extra) -> None:
+    result = run(capsys, "train", "--dataset", "imdb", "--output-dir", tmp_path / "o", *extra)
+    assert_usage_error(result, extra[0])
+    assert not (tmp_path / "o").exists()
