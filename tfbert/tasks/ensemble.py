@@ -2,29 +2,34 @@
 
 A neural classifier (BERT, TextCNN or BiLSTM: a `TextClassifier`) and the TF-IDF + linear
 model (`TfidfClassifier`) make different mistakes: one reads learned subword features, the
-other counts words or characters. `EnsembleClassifier` combines their probabilities with one
-weight `w` for the neural model and `1 - w` for the baseline, in one of two ways:
+other counts words or characters. `EnsembleClassifier` combines their probabilities as a
+weighted geometric mean, normalised again:
 
-- "probabilities": the weighted average of the two probability rows;
-- "log_probabilities": the weighted average of their logarithms, normalised again (a
-  weighted geometric mean, which lets a confident member outvote an unsure one).
+    p(label) ∝ p_model(label) ** a * p_baseline(label) ** b        (a, b >= 0)
 
-`EnsembleClassifier.fit` tries both ways over the weights 0, 0.05, ..., 1 on the validation
-split and keeps the combination with the lowest validation log-loss. Log-loss, not accuracy,
-picks the weight: it scores every probability rather than only which side of 0.5 it falls, so
-it changes smoothly with the weight, while accuracy moves in steps of one text and is flat
-over wide ranges of weights on a validation split of a few thousand texts (the weight would be
-chosen by a handful of borderline texts). The grid holds 0 and 1, which are the members
-themselves, so the fitted ensemble's validation log-loss is never above either member's.
-A stacked scikit-learn LogisticRegression over the two members' outputs would fit more
-parameters to the same validation split for what a single weight already captures.
+that is, a softmax over the weighted sum of the members' log-probabilities. The two weights do
+not have to sum to 1: each also rescales its member's confidence. That matters because the
+baseline's probabilities are often not calibrated (a LinearSVC's scores through a sigmoid
+are typically far too unsure): with weights tied to sum to 1 the ensemble would have to trust
+the sure-sounding member more, not the better one.
 
-The ensemble *beats both* when its validation accuracy is above each member's (and its
-log-loss, by construction, is not worse); `verdict()` says so plainly, or names the better
-member to use instead.
+`EnsembleClassifier.fit` tries every pair of weights in `WEIGHTS` (0 and 2**(i/2) from 1/16 to
+4, so steps of a factor of about 1.4) on the validation split and keeps the pair with the
+lowest validation log-loss. Log-loss, not accuracy, picks them: it scores every probability
+rather than only which side of 0.5 it falls, so it changes smoothly with the weights, while
+accuracy moves in steps of one text and is flat over wide ranges of weights (the choice would
+rest on a handful of borderline texts). The pairs (1, 0) and (0, 1) are the members
+themselves, so the fitted ensemble's validation log-loss is never above either member's. This
+is a two-parameter stacker; a scikit-learn LogisticRegression over both members'
+log-probabilities fits K x 2K + K parameters to the same validation split and scored no
+better in our measurements (benchmarks/ensemble.py).
+
+The ensemble *beats both* when its validation accuracy is above each member's (its log-loss
+is not worse by construction); `verdict()` says so plainly, or names the better member to use
+instead.
 
     ensemble = EnsembleClassifier.fit(model, splits.validation, train=splits.train)
-    print(ensemble.verdict())
+    print(ensemble.format_scores(), ensemble.verdict(), sep="\n")
     report = evaluate_classifier(ensemble, splits.test)   # the usual classification report
     ensemble.save_pretrained("models/ensemble")            # model/, baseline/, config.json
     ensemble.export("exports/ensemble")                    # one SavedModel, raw strings in
@@ -54,31 +59,30 @@ from tfbert.tasks.tfidf import TfidfClassifier, TfidfGraph
 FORMAT_NAME = "tfbert-ensemble"  # what an ensemble directory's config.json says it is
 CONFIG_FILE = "config.json"
 MODEL_DIR, BASELINE_DIR = "model", "baseline"  # the members' subdirectories
-COMBINATIONS = ("probabilities", "log_probabilities")
-WEIGHTS = tuple(round(i / 20, 2) for i in range(21))  # the neural model's weights tried
+# Each member's weights tried: 0, and 1/16 to 4 in steps of a factor of sqrt(2) (1 included).
+WEIGHTS = (0.0, *(round(2 ** (i / 2), 4) for i in range(-8, 5)))
 SMALLEST_PROBABILITY = 1e-7  # probabilities are clipped to this before a logarithm
 MEMBER_NAMES = {"model": "the trained model", "baseline": "the TF-IDF baseline"}
 
 
 def combine_probabilities(
-    model_probabilities: Any, baseline_probabilities: Any, weight: float, combination: str
+    model_probabilities: Any,
+    baseline_probabilities: Any,
+    model_weight: float,
+    baseline_weight: float,
 ) -> tf.Tensor:
-    """The ensemble's probabilities [batch, labels] (float32) from its members' rows.
+    """The ensemble's probabilities [batch, labels] (float32) from its members' rows:
+    softmax(model_weight * log p_model + baseline_weight * log p_baseline).
 
-    `weight` goes to the model and `1 - weight` to the baseline; `combination` is one of
-    COMBINATIONS (see the module doc). The same function runs eagerly in `predict_texts` and
-    inside the exported graph.
+    The same function runs eagerly in `predict_texts` and inside the exported graph.
     """
-    if combination not in COMBINATIONS:
-        raise ValueError(f"combination must be one of {COMBINATIONS}, got {combination!r}.")
-    model_p = tf.cast(model_probabilities, tf.float32)
-    baseline_p = tf.cast(baseline_probabilities, tf.float32)
-    if combination == "probabilities":
-        return weight * model_p + (1.0 - weight) * baseline_p
-    mixed = weight * tf.math.log(tf.maximum(model_p, SMALLEST_PROBABILITY)) + (
-        1.0 - weight
-    ) * tf.math.log(tf.maximum(baseline_p, SMALLEST_PROBABILITY))
-    return tf.nn.softmax(mixed, axis=-1)
+    def log(probabilities: Any) -> tf.Tensor:
+        return tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), SMALLEST_PROBABILITY))
+
+    return tf.nn.softmax(
+        model_weight * log(model_probabilities) + baseline_weight * log(baseline_probabilities),
+        axis=-1,
+    )
 
 
 def validation_scores(label_ids: np.ndarray, probabilities: Any, num_labels: int) -> dict:
@@ -100,11 +104,12 @@ def validation_scores(label_ids: np.ndarray, probabilities: Any, num_labels: int
 
 class EnsembleClassifier:
     """A trained `TextClassifier` and a `TfidfClassifier` over the same labels, combined with
-    a weight fitted on validation (see the module doc).
+    two weights fitted on validation (see the module doc).
 
     Build one with `EnsembleClassifier.fit(model, validation, ...)` or `.load(directory)`;
-    the constructor takes the members and an already chosen `weight` (the model's share) and
-    `combination`. `validation` holds the scores `fit` measured (member and ensemble).
+    the constructor takes the members and already chosen weights (`model_weight`,
+    `baseline_weight`). `validation` holds what `fit` measured (members' and ensemble's scores,
+    the grid).
     It has the face `tfbert.evaluation.evaluate_classifier` needs: `labels`, `problem_type`,
     `threshold` and `predict_texts`.
     """
@@ -113,19 +118,20 @@ class EnsembleClassifier:
         self,
         model: TextClassifier,
         baseline: TfidfClassifier,
-        weight: float,
-        combination: str = "probabilities",
+        model_weight: float,
+        baseline_weight: float,
         validation: dict[str, Any] | None = None,
     ) -> None:
         check_members(model, baseline)
-        if combination not in COMBINATIONS:
-            raise ValueError(f"combination must be one of {COMBINATIONS}, got {combination!r}.")
-        if not 0.0 <= float(weight) <= 1.0:
-            raise ValueError(f"weight must be in [0, 1], got {weight!r}.")
+        weights = (float(model_weight), float(baseline_weight))
+        if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+            raise ValueError(
+                f"the weights must be at least 0 and not both 0, got {model_weight!r} and "
+                f"{baseline_weight!r}."
+            )
         self.model = model
         self.baseline = baseline
-        self.weight = float(weight)
-        self.combination = combination
+        self.model_weight, self.baseline_weight = weights
         self.labels = list(model.labels)
         self.problem_type = model.problem_type
         self.threshold = 0.5
@@ -150,7 +156,7 @@ class EnsembleClassifier:
         batch_size: int = 64,
         say: Callable[[str], None] | None = None,
     ) -> EnsembleClassifier:
-        """Chooses the weight and combination with the lowest log-loss on `validation`.
+        """Chooses the pair of weights with the lowest log-loss on `validation`.
 
         `baseline` is a fitted `TfidfClassifier`; without one, it is fitted here on `train`
         (the model's training split, with the model's label order; `chinese` as in
@@ -159,7 +165,7 @@ class EnsembleClassifier:
         if not isinstance(validation, TextClassificationData) or validation.labels is None:
             raise DataError("the validation data must be labelled TextClassificationData.")
         if len(validation) == 0:
-            raise DataError("the validation data is empty; the weight is fitted on it.")
+            raise DataError("the validation data is empty; the weights are fitted on it.")
         if validation.text_pairs is not None:
             raise DataError("the ensemble reads single texts; the validation data has pairs.")
         if baseline is None:
@@ -181,32 +187,42 @@ class EnsembleClassifier:
         columns = [baseline.labels.index(label) for label in model.labels]
         model_p = model.predict_texts(validation.texts, batch_size=batch_size)["probabilities"]
         baseline_p = baseline.predict_texts(validation.texts)["probabilities"][:, columns]
+        # The validation log-loss of every pair of weights (float64); the reported scores of
+        # the chosen pair and of the members come from scikit-learn below.
+        from scipy.special import log_softmax
+
+        pairs = [(a, b) for a in WEIGHTS for b in WEIGHTS if a or b]
+        rows = np.arange(len(validation))
+        log_model = np.log(np.maximum(model_p.astype(np.float64), SMALLEST_PROBABILITY))
+        log_baseline = np.log(np.maximum(baseline_p.astype(np.float64), SMALLEST_PROBABILITY))
+        losses = [
+            -float(log_softmax(a * log_model + b * log_baseline, axis=1)[rows, label_ids].mean())
+            for a, b in pairs
+        ]
+        # Lowest log-loss; on a tie, the first pair (smaller model weight, then baseline's).
+        best = int(np.argmin(losses))
+        model_weight, baseline_weight = pairs[best]
         k = len(model.labels)
+
+        def score(a: float, b: float) -> dict[str, float]:
+            probabilities = combine_probabilities(model_p, baseline_p, a, b).numpy()
+            return validation_scores(label_ids, probabilities, k)
+
         scores = {
-            "model": validation_scores(label_ids, model_p, k),
-            "baseline": validation_scores(label_ids, baseline_p, k),
+            "model": score(1.0, 0.0),  # the members, as the grid holds them
+            "baseline": score(0.0, 1.0),
+            "ensemble": score(model_weight, baseline_weight),
         }
-        grid = []
-        for combination in COMBINATIONS:
-            for weight in WEIGHTS:
-                mixed = combine_probabilities(model_p, baseline_p, weight, combination).numpy()
-                grid.append(
-                    {
-                        "combination": combination,
-                        "weight": weight,
-                        **validation_scores(label_ids, mixed, k),
-                    }
-                )
-        # Lowest log-loss; on a tie the simpler average, then the larger model weight.
-        best = min(grid, key=lambda r: (r["log_loss"], r["combination"], -r["weight"]))
-        scores["ensemble"] = {key: best[key] for key in ("accuracy", "macro_f1", "log_loss")}
         validation_record = {
             "examples": len(validation),
             "selected_by": "log_loss",
             "scores": scores,
-            "grid": grid,
+            "grid": [
+                {"model_weight": a, "baseline_weight": b, "log_loss": loss}
+                for (a, b), loss in zip(pairs, losses, strict=True)
+            ],
         }
-        return cls(model, baseline, best["weight"], best["combination"], validation_record)
+        return cls(model, baseline, model_weight, baseline_weight, validation_record)
 
     # ----- what the fit says -------------------------------------------------------------------
     @property
@@ -237,10 +253,9 @@ class EnsembleClassifier:
 
     def description(self) -> str:
         """One line: how the members are combined."""
-        how = "probabilities" if self.combination == "probabilities" else "log-probabilities"
         return (
-            f"weighted average of {how}: {self.weight:.2f} x the model + "
-            f"{1 - self.weight:.2f} x the TF-IDF baseline"
+            f"softmax({self.model_weight:g} x log p(model) + {self.baseline_weight:g} x "
+            "log p(TF-IDF baseline))"
         )
 
     def format_scores(self) -> str:
@@ -302,14 +317,14 @@ class EnsembleClassifier:
             probabilities = combine_probabilities(
                 model_p["probabilities"],
                 baseline_p[:, self._baseline_columns],
-                self.weight,
-                self.combination,
+                self.model_weight,
+                self.baseline_weight,
             ).numpy()
         return classification_result(probabilities, self.labels, self.problem_type)
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Writes the members to `model/` and `baseline/` and the combination to config.json
+        """Writes the members to `model/` and `baseline/` and the weights to config.json
         (JSON and safetensors, no pickle)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -319,8 +334,8 @@ class EnsembleClassifier:
             "format": FORMAT_NAME,
             "labels": self.labels,
             "problem_type": self.problem_type,
-            "weight": self.weight,
-            "combination": self.combination,
+            "model_weight": self.model_weight,
+            "baseline_weight": self.baseline_weight,
             "members": {"model": MODEL_DIR, "baseline": BASELINE_DIR},
             "validation": self.validation,
         }
@@ -340,7 +355,7 @@ class EnsembleClassifier:
                 "directory written by EnsembleClassifier.save_pretrained (`tfbert ensemble`)."
             )
         try:
-            weight, combination = float(config["weight"]), str(config["combination"])
+            weights = float(config["model_weight"]), float(config["baseline_weight"])
             members = config.get("members", {})
             model_dir = directory / members.get("model", MODEL_DIR)
             baseline_dir = directory / members.get("baseline", BASELINE_DIR)
@@ -350,7 +365,7 @@ class EnsembleClassifier:
             ) from None
         model = TextClassifier.load(model_dir)
         baseline = TfidfClassifier.load(baseline_dir)
-        return cls(model, baseline, weight, combination, config.get("validation"))
+        return cls(model, baseline, *weights, config.get("validation"))
 
     # ----- export ------------------------------------------------------------------------------
     def export(
@@ -386,7 +401,9 @@ class EnsembleClassifier:
             model_p = self.model.probabilities(model_logits(tokenizer(texts)))
             baseline_p = graph.probabilities(graph.logits(graph.tfidf(texts)))
             baseline_p = tf.gather(baseline_p, columns, axis=1)
-            return combine_probabilities(model_p, baseline_p, self.weight, self.combination)
+            return combine_probabilities(
+                model_p, baseline_p, self.model_weight, self.baseline_weight
+            )
 
         module = ClassifierServingModule(
             logits=probabilities,  # texts -> the ensemble's probabilities
@@ -408,8 +425,8 @@ class EnsembleClassifier:
                 "problem_type": self.problem_type,
                 "threshold": self.threshold,
                 "ensemble": {
-                    "weight": self.weight,
-                    "combination": self.combination,
+                    "model_weight": self.model_weight,
+                    "baseline_weight": self.baseline_weight,
                     "baseline": self.baseline.description(),
                 },
             },
@@ -417,8 +434,8 @@ class EnsembleClassifier:
 
     def __repr__(self) -> str:
         return (
-            f"EnsembleClassifier(labels={self.labels!r}, weight={self.weight:.2f}, "
-            f"combination={self.combination!r})"
+            f"EnsembleClassifier(labels={self.labels!r}, model_weight={self.model_weight:g}, "
+            f"baseline_weight={self.baseline_weight:g})"
         )
 
 
