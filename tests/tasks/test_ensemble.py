@@ -124,17 +124,17 @@ def test_export_serves_raw_strings_with_the_same_probabilities(ensemble, reviews
     loaded = tf.saved_model.load(str(path))
     served = loaded.signatures["serving_default"](text=tf.constant(texts))
     expected = ensemble.predict_texts(texts)
-    np.testing.assert_allclose(served["probabilities"].numpy(), expected["probabilities"], atol=1e-5)
+    served_p = served["probabilities"].numpy()
+    np.testing.assert_allclose(served_p, expected["probabilities"], atol=1e-5)
     assert [s.decode() for s in served["label"].numpy()] == expected["labels"]
+
     # The Classify API on serialized tf.Examples gives the same scores.
-    examples = [
-        tf.train.Example(
-            features=tf.train.Features(
-                feature={"text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))}
-            )
-        ).SerializeToString()
-        for t in texts[:5]
-    ]
+    def example(text: str) -> bytes:
+        feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+        features = tf.train.Features(feature={"text": feature})
+        return tf.train.Example(features=features).SerializeToString()
+
+    examples = [example(t) for t in texts[:5]]
     classified = loaded.signatures[CLASSIFY_SIGNATURE](inputs=tf.constant(examples))
     np.testing.assert_allclose(
         classified["scores"].numpy(), expected["probabilities"][:5], atol=1e-5

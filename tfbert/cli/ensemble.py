@@ -205,7 +205,9 @@ def _run_config(args: argparse.Namespace) -> Any:
             "or --train-file (and --validation-file)."
         ) from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise TfbertError(f"{path} is not valid JSON ({error}); give --dataset or --train-file.")
+        raise TfbertError(
+            f"{path} is not valid JSON ({error}); give --dataset or --train-file."
+        ) from None
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in recorded.items() if k in fields})
     for name in ("train_file", "validation_file"):

@@ -76,6 +76,7 @@ def combine_probabilities(
 
     The same function runs eagerly in `predict_texts` and inside the exported graph.
     """
+
     def log(probabilities: Any) -> tf.Tensor:
         return tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), SMALLEST_PROBABILITY))
 
@@ -241,7 +242,7 @@ class EnsembleClassifier:
 
     @property
     def better_member(self) -> str | None:
-        """"model" or "baseline": the member with the higher validation accuracy (lower
+        """ "model" or "baseline": the member with the higher validation accuracy (lower
         log-loss on a tie); None when no validation scores are known."""
         scores = self.scores
         if not scores:
