@@ -54,6 +54,11 @@ def test_ensemble_saves_exports_and_serves(capsys, tmp_path, trained) -> None:
 
     ensemble = EnsembleClassifier.load(out_dir)
     expected = ensemble.predict_texts(TEXTS)
+    # `predict` (and `evaluate`, `export`) take the ensemble directory like a model directory.
+    direct = run(capsys, "predict", "--model", out_dir, "--json", *TEXTS)
+    assert direct.code == 0, direct.err
+    direct_rows = [json.loads(line) for line in direct.out.strip().splitlines()]
+    assert [r["label"] for r in direct_rows] == expected["labels"]
     served = run(capsys, "predict", "--model", export_dir, "--json", *TEXTS)
     assert served.code == 0, served.err
     rows = [json.loads(line) for line in served.out.strip().splitlines()]

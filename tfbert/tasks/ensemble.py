@@ -144,6 +144,12 @@ class EnsembleClassifier:
     def num_labels(self) -> int:
         return len(self.labels)
 
+    @property
+    def weights(self) -> list[Any]:
+        """Both members' parameters: the model's variables, the baseline's arrays."""
+        baseline = [self.baseline.idf, self.baseline.weights, self.baseline.bias]
+        return [*self.model.weights, *baseline]
+
     # ----- fitting -----------------------------------------------------------------------------
     @classmethod
     def fit(
