@@ -20,9 +20,10 @@ rather than only which side of 0.5 it falls, so it changes smoothly with the wei
 accuracy moves in steps of one text and is flat over wide ranges of weights (the choice would
 rest on a handful of borderline texts). The pairs (1, 0) and (0, 1) are the members
 themselves, so the fitted ensemble's validation log-loss is never above either member's. This
-is a two-parameter stacker; a scikit-learn LogisticRegression over both members'
-log-probabilities fits K x 2K + K parameters to the same validation split and scored no
-better in our measurements (benchmarks/ensemble.py).
+is a two-parameter stacker. A scikit-learn LogisticRegression over both members'
+log-probabilities (K x 2K + K parameters) is measured beside it by benchmarks/ensemble.py: as
+good on two-label data, better on three-label news, where per-label weights help; it is not
+used here yet.
 
 The ensemble *beats both* when its validation accuracy is above each member's (its log-loss
 is not worse by construction); `verdict()` says so plainly, or names the better member to use
