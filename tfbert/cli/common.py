@@ -172,6 +172,8 @@ def check_model_dir(path: Path) -> None:
         raise ModelFileError(
             f"{config} is not a JSON object; it is not a tfbert model's config.json."
         )
+    if "members" in description:
+        return  # a `tfbert ensemble` directory: its members are checked when loaded
     if "tokenizer" not in description:
         raise ModelFileError(
             f"{config} has no 'tokenizer' entry: it is not a model written by tfbert "
@@ -180,9 +182,18 @@ def check_model_dir(path: Path) -> None:
 
 
 def load_for_inference(path: Path, precision: str) -> Any:
-    """A trained classifier from a `tfbert train` directory, at `precision`."""
+    """A trained classifier from a `tfbert train` directory, at `precision` (or the ensemble
+    in a `tfbert ensemble` directory)."""
     check_model_dir(path)
     need_tensorflow()
+    from tfbert.tasks.ensemble import EnsembleClassifier, read_ensemble_config
+
+    if read_ensemble_config(path) is not None:
+        if precision != "float32":
+            raise TfbertError(
+                f"{path} is an ensemble, which runs in float32; drop --precision {precision}."
+            )
+        return EnsembleClassifier.load(path)
     from tfbert.tasks.classifier import BertClassifier
 
     classifier = BertClassifier.from_pretrained(path)

@@ -29,6 +29,7 @@ COMMANDS = {
     "vocab": "tfbert.cli.vocab",
     "pretrain": "tfbert.cli.pretrain",
     "baseline": "tfbert.cli.baseline",
+    "ensemble": "tfbert.cli.ensemble",
     "datasets": "tfbert.cli.datasets",
 }
 SERVE_HELP = "serve exports over TF Serving's gRPC and REST APIs"
