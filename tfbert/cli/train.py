@@ -19,6 +19,7 @@ from tfbert.cli.common import (
     sequence_length,
 )
 from tfbert.config import PRESETS
+from tfbert.evaluation.baseline import BASELINE_DIR
 from tfbert.training import run
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(run.RunConfig) if f.name != "output_dir"}
@@ -218,6 +219,14 @@ def add_parser(commands: Any) -> None:
         type=Path,
         required=True,
         help="where the trained model, logs and reports go",
+    )
+    train.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip the TF-IDF baseline; by default it is fitted on the same split after "
+        "training (seconds), reported beside the model with a warning when the model is below "
+        f"it, and saved in <output-dir>/{BASELINE_DIR} for `tfbert evaluate` (default: fitted)",
     )
     train.add_argument(
         "--overwrite",
