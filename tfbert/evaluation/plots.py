@@ -560,8 +560,7 @@ def _per_class_figure(report: EvaluationReport, heading: str, baseline: Any) -> 
     baseline_accuracy = "label accuracy" if report.problem_type == "multilabel" else "accuracy"
     ax.set_title(
         f"{heading}\n{accuracy_name} {report.accuracy:.3f} · {report.num_examples} examples · "
-        f"majority baseline {baseline_accuracy} {baseline.accuracy:.3f}"
-        + _baseline_line(report),
+        f"majority baseline {baseline_accuracy} {baseline.accuracy:.3f}" + _baseline_line(report),
         fontsize=10,
     )
     return figure

@@ -572,8 +572,10 @@ def train_classifier(
     validation split after training and saved in `baseline/` (`TfidfClassifier`), so that
     `tfbert evaluate` reuses it; the validation report, its table and plots show it beside the
     model (`run.report.baseline`, `run.report.baseline_warning()`), and `run.baseline` is the
-    fitted model. Multilabel data and text pairs have none (one line says so). `say` receives the progress messages (default: stderr);
-    `verbose` is Keras's (default: a progress bar on a terminal, else a line per epoch).
+    fitted model. Multilabel data and text pairs have none (one line says so).
+
+    `say` receives the progress messages (default: stderr); `verbose` is Keras's (default: a
+    progress bar on a terminal, else a line per epoch).
     """
     started = time.time()
     config.validate()
