@@ -51,12 +51,12 @@ def add_parser(commands: Any) -> None:
         "--json", action="store_true", help="print the report as JSON (default: a table)"
     )
     evaluate.add_argument(
-        "--no-baseline",
-        dest="baseline",
-        action="store_false",
-        help="skip the TF-IDF baseline; by default the model directory's saved one is scored "
-        "beside the model, or, for an export or a model without one, one is fitted on "
-        "--dataset's train split (seconds) (default: shown)",
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="score the TF-IDF baseline beside the model: the model directory's saved one, or, "
+        "for an export or a model without one, one fitted on --dataset's train split "
+        "(seconds); --no-baseline skips it (default: True)",
     )
     common.add_inference_precision(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)

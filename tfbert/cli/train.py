@@ -221,12 +221,13 @@ def add_parser(commands: Any) -> None:
         help="where the trained model, logs and reports go",
     )
     train.add_argument(
-        "--no-baseline",
-        dest="baseline",
-        action="store_false",
-        help="skip the TF-IDF baseline; by default it is fitted on the same split after "
-        "training (seconds), reported beside the model with a warning when the model is below "
-        f"it, and saved in <output-dir>/{BASELINE_DIR} for `tfbert evaluate` (default: fitted)",
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=d["baseline"],
+        help="fit the TF-IDF baseline on the same split after training (seconds), report it "
+        "beside the model with a warning when the model is below it, and save it in "
+        f"<output-dir>/{BASELINE_DIR} for `tfbert evaluate`; --no-baseline skips it "
+        f"(default: {d['baseline']})",
     )
     train.add_argument(
         "--overwrite",
