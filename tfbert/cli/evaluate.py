@@ -106,12 +106,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             13,
         )
         name = str(args.test_file)
-    baseline = find_baseline(args, classifier, exported, splits, data) if args.baseline else None
     started = time.time()
     report = evaluate_classifier(
         classifier, data, batch_size=args.batch_size, verbose=1 if sys.stderr.isatty() else 0
     )
     seconds = time.time() - started
+    # After the model's report: data the model refuses gives its one error line, nothing else.
+    baseline = find_baseline(args, classifier, exported, splits, data) if args.baseline else None
     if baseline is not None:
         report.baseline = baseline_scores(baseline, data, batch_size=args.batch_size)
     stem = f"{args.dataset}_{args.split}" if args.dataset else Path(args.test_file).stem
