@@ -10,7 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from tfbert.data import read_examples
+from tfbert.evaluation import evaluate_classifier
 from tfbert.export import directory_size
+from tfbert.tasks.tfidf import TfidfClassifier
 
 from .helpers import NEW_REVIEWS, assert_usage_error, parse_json, run, write_csv
 
@@ -23,6 +26,11 @@ def test_evaluate_prints_a_table_and_writes_the_report(capsys, trained, files, t
     assert result.code == 0, result.err
     out = result.out
     assert f"{files.test}: 80 examples" in out
+    # No training data given: the TF-IDF baseline saved at training is reused.
+    assert f"TF-IDF baseline: the one fitted at training ({trained.model_dir / 'baseline'})" in (
+        result.err
+    )
+    assert "TF-IDF baseline: TF-IDF (word 1-2-grams" in out
     assert "binary classification: 80 examples, 2 labels" in out
     rows: dict[str, list[str]] = {}
     for line in out.splitlines():  # the first row of each label is the metrics table's
@@ -44,6 +52,12 @@ def test_evaluate_prints_a_table_and_writes_the_report(capsys, trained, files, t
     assert as_json.code == 0
     report = json.loads(as_json.out)
     assert report["num_examples"] == 80
+    saved = TfidfClassifier.load(trained.model_dir / "baseline")
+    assert report["baseline"]["description"] == saved.description()
+    alone = evaluate_classifier(saved, read_examples(files.test))
+    assert report["baseline"]["accuracy"] == pytest.approx(alone.accuracy)
+    below = round(report["accuracy"] * 100, 1) < round(alone.accuracy * 100, 1)
+    assert ("Warning: the model's accuracy" in out) == below
     assert report["accuracy"] == pytest.approx(accuracy, abs=5e-4)
     assert [c["label"] for c in report["per_class"]] == ["negative", "positive"]
     assert np.asarray(report["confusion_matrix"]).sum() == 80
@@ -173,8 +187,22 @@ def test_evaluate_scores_an_export_like_the_model_it_came_from(
     for name in ("base", "version"):
         assert reports[name]["confusion_matrix"] == reports["run"]["confusion_matrix"]
         assert abs(reports[name]["accuracy"] - reports["run"]["accuracy"]) < 1e-9
+    assert reports["run"]["baseline"] is not None  # the model directory's saved baseline
+    for name in ("base", "version"):  # an export keeps none, and a file gives no train split
+        assert reports[name]["baseline"] is None
     default = run(capsys, "evaluate", "--model", exports / "1", "--test-file", files.test)
     assert default.code == 0 and (exports / "evaluation").is_dir()
+    assert "No TF-IDF baseline: an export does not keep one" in default.err
+    # With --dataset the train split is known: a baseline is fitted on it.
+    fitted = run(capsys, "evaluate", "--model", exports, "--dataset", "imdb", "--max-examples",
+                 "100", "--report", tmp_path / "imdb", "--json")  # fmt: skip
+    assert fitted.code == 0, fitted.err
+    assert "Fitting the TF-IDF baseline on 100 training texts..." in fitted.err
+    assert json.loads(fitted.out)["baseline"]["description"].startswith("TF-IDF (word")
+    skipped = run(capsys, "evaluate", "--model", trained.model_dir, "--test-file", files.test,
+                  "--report", tmp_path / "skipped", "--json", "--no-baseline")  # fmt: skip
+    assert skipped.code == 0 and "TF-IDF" not in skipped.err
+    assert json.loads(skipped.out)["baseline"] is None
     assert sorted(p.name for p in exports.iterdir()) == ["1", "evaluation"]
 
     refused = run(

@@ -56,6 +56,18 @@ def test_train_writes_a_complete_model_directory(trained) -> None:
 
     assert "Data: 270 train / 30 validation examples, 2 labels." in result.err
     assert "Validation (30 examples):" in result.out
+    # The TF-IDF baseline, fitted on the same 270 reviews: in the table, the JSON, and saved.
+    assert "Fitting the TF-IDF baseline on 270 training texts..." in result.err
+    baseline = report["baseline"]
+    assert baseline["description"].startswith("TF-IDF (word 1-2-grams")
+    assert set(baseline["per_class_f1"]) == {"negative", "positive"}
+    assert f"TF-IDF baseline: {baseline['description']}" in result.out
+    assert re.search(
+        rf"^accuracy\s+{report['accuracy']:.3f}\s+{baseline['accuracy']:.3f}$", result.out, re.M
+    )
+    below = round(report["accuracy"] * 100, 1) < round(baseline["accuracy"] * 100, 1)
+    assert ("Warning: the model's accuracy" in result.out) == below, result.out
+    assert (model_dir / "baseline" / "config.json").is_file()
     assert f"Saved the model to {model_dir}" in result.out
     for line in result.out.splitlines() + result.err.splitlines():
         assert not any(noise in line for noise in NOISE), line
@@ -100,6 +112,8 @@ def test_multi_label_training_and_evaluation(capsys, tmp_path, imdb_reviews) -> 
         "--max-length", 32, "--epochs", 1, "--vocab-size", 1000, "--output-dir", out_dir,
     )  # fmt: skip
     assert result.code == 0, result.err
+    assert "No TF-IDF baseline: it gives one label per text" in result.err
+    assert "TF-IDF baseline" not in result.out and not (out_dir / "baseline").exists()
     config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     assert config["problem_type"] == "multilabel"
     assert config["labels"] == ["long", "negative", "positive"]
@@ -108,6 +122,7 @@ def test_multi_label_training_and_evaluation(capsys, tmp_path, imdb_reviews) -> 
         capsys, "evaluate", "--model", out_dir, "--test-file", test, "--report", tmp_path / "r"
     )
     assert evaluated.code == 0, evaluated.err
+    assert "No TF-IDF baseline: it gives one label per text" in evaluated.err
     assert "multilabel classification: 40 examples, 3 labels" in evaluated.out
     assert "subset accuracy" in evaluated.out and "micro avg" in evaluated.out
     for label in ("long", "negative", "positive"):
@@ -288,10 +303,15 @@ def test_overwrite_replaces_a_run_and_keeps_files_tfbert_did_not_write(
     first = run(capsys, *train_args(train, out_dir, "--max-length", "16", "--vocab-size", "300"))
     assert first.code == 0, first.err
     assert (out_dir / ".tfbert-run.json").is_file()
+    assert (out_dir / "baseline").is_dir()
     (out_dir / "my_notes.txt").write_text("mine\n", encoding="utf-8")
     again = run(capsys, *train_args(train, out_dir, "--max-length", "16", "--vocab-size", "300",
-                                    "--overwrite"))  # fmt: skip
+                                    "--overwrite", "--no-baseline"))  # fmt: skip
     assert again.code == 0, again.err
+    # --no-baseline: none fitted, shown or kept (the first run's went with --overwrite).
+    assert "TF-IDF" not in again.out + again.err and not (out_dir / "baseline").exists()
+    saved = json.loads((out_dir / "validation_report.json").read_text(encoding="utf-8"))
+    assert saved["baseline"] is None
     assert (out_dir / "my_notes.txt").read_text(encoding="utf-8") == "mine\n"
     assert "Kept 1 entries" in again.err and "my_notes.txt" in again.err
     assert (out_dir / "model.safetensors").is_file()

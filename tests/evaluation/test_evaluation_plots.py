@@ -12,6 +12,7 @@ from tfbert.evaluation import (
     EvaluationReport,
     evaluate_predictions,
     plot_confusion_matrix,
+    plot_per_class,
     plot_training_curves,
 )
 
@@ -150,6 +151,41 @@ def test_per_class_chart_shows_the_majority_baseline(
     report = evaluate_predictions(y, np.eye(45)[y], names, "multiclass")
     image = assert_png(plot_per_class(report, tmp_path / "many.png"))
     assert image.shape[0] > image.shape[1]
+
+
+def test_per_class_chart_and_confusion_title_show_the_tfidf_baseline(
+    tmp_path: Path, multiclass_report: EvaluationReport
+) -> None:
+    from dataclasses import replace
+
+    from matplotlib.container import BarContainer
+
+    from tfbert.evaluation import BaselineScores, confusion_matrix_figure, per_class_figure
+
+    f1 = {"cat": 0.9, "dog": 0.5, "bird": 0.75}
+    report = replace(
+        multiclass_report,
+        baseline=BaselineScores("TF-IDF + linear_svc", 0.875, 0.7167, f1, fit_seconds=0.4),
+    )
+    ax = per_class_figure(report).axes[0]
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, BarContainer)}
+    assert list(bars) == ["precision", "recall", "F1", "TF-IDF baseline F1"]
+    assert [bar.get_height() for bar in bars["TF-IDF baseline F1"]] == pytest.approx(
+        [0.9, 0.5, 0.75]  # in the report's label order, beside each label's model F1
+    )
+    model_x = [bar.get_x() for bar in bars["F1"]]
+    assert all(
+        0 < bar.get_x() - x < 0.5
+        for bar, x in zip(bars["TF-IDF baseline F1"], model_x, strict=True)
+    )
+    lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    assert list(lines["TF-IDF baseline macro-F1 0.717"]) == pytest.approx([0.7167] * 2)
+    expected = "TF-IDF baseline: accuracy 0.875 · macro-F1 0.717 (the model is below it)"
+    assert ax.get_title().endswith(expected)
+    assert confusion_matrix_figure(report).axes[0].get_title().endswith(expected)
+    with_baseline = assert_png(plot_per_class(report, tmp_path / "with.png"))
+    without = assert_png(plot_per_class(multiclass_report, tmp_path / "without.png"))
+    assert with_baseline.shape != without.shape or not np.array_equal(with_baseline, without)
 
 
 def test_plots_refuse_bad_paths_before_drawing(

@@ -148,3 +148,71 @@ def test_majority_baseline_multilabel() -> None:
     assert baseline.accuracy == pytest.approx(1 - constant.extra["hamming_loss"])
     assert baseline.macro_f1 == pytest.approx(constant.macro_f1) == pytest.approx(6 / 7 / 3)
     assert baseline.weighted_f1 == pytest.approx(constant.weighted_f1)
+
+
+# ----- the TF-IDF baseline beside the model ------------------------------------------------------
+def _with_baseline(report: EvaluationReport, accuracy: float, macro_f1: float) -> EvaluationReport:
+    from dataclasses import replace
+
+    from tfbert.evaluation import BaselineScores
+
+    baseline = BaselineScores(
+        description="TF-IDF (word 1-2-grams, 120 terms, sublinear tf) + linear_svc C=1",
+        accuracy=accuracy,
+        macro_f1=macro_f1,
+        per_class_f1={"cat": 0.9, "dog": 0.8, "bird": 0.7},
+        fit_seconds=1.25,
+    )
+    return replace(report, baseline=baseline)
+
+
+def test_baseline_round_trips_through_json_and_old_reports_still_load(
+    tmp_path: Path, multiclass_report: EvaluationReport
+) -> None:
+    from tfbert.evaluation import BaselineScores, load_report
+
+    report = _with_baseline(multiclass_report, 0.875, 0.8)
+    path = report.to_json(tmp_path / "eval.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["baseline"]["per_class_f1"] == {"cat": 0.9, "dog": 0.8, "bird": 0.7}
+    assert data["baseline"]["name"] == "TF-IDF baseline"
+    loaded = load_report(path)
+    assert loaded == report and isinstance(loaded.baseline, BaselineScores)
+
+    del data["baseline"]  # a report written before baselines were recorded
+    old = EvaluationReport.from_dict(data)
+    assert old.baseline is None and old == multiclass_report
+    data["baseline"] = {"accuracy": 0.9}
+    with pytest.raises(ValueError, match="baseline entry is incomplete"):
+        EvaluationReport.from_dict(data)
+
+
+def test_table_shows_the_baseline_beside_the_model_and_warns_when_below(
+    multiclass_report: EvaluationReport,
+) -> None:
+    below = _with_baseline(multiclass_report, 0.875, 0.8)  # model: 0.625 accuracy, 0.635 F1
+    assert below.below_baseline() == ["accuracy", "macro-F1"]
+    table = below.format_table()
+    assert "TF-IDF baseline: TF-IDF (word 1-2-grams, 120 terms" in table
+    assert "(fitted in 1.2 s)" in table
+    assert re.search(r"^\s+model\s+TF-IDF baseline$", table, re.M)
+    assert re.search(r"^accuracy\s+0\.625\s+0\.875$", table, re.M)
+    assert re.search(r"^macro-F1\s+0\.635\s+0\.800$", table, re.M)
+    assert re.search(r"^F1 dog\s+0\.571\s+0\.800$", table, re.M)
+    warning = below.baseline_warning()
+    assert warning == (
+        "Warning: the model's accuracy (62.5%) and macro-F1 (63.5%) are below the TF-IDF "
+        "baseline's (87.5%, 80.0%) on these 8 examples: try a pretrained starting point "
+        "(--init-from), more epochs, or use the baseline itself (`tfbert baseline`)."
+    )
+    assert warning in table.splitlines()
+
+    only_f1 = _with_baseline(multiclass_report, 0.5, 0.7)
+    assert only_f1.below_baseline() == ["macro-F1"]
+    assert "model's macro-F1 (63.5%) is below the TF-IDF baseline's (70.0%)" in str(only_f1)
+
+    above = _with_baseline(multiclass_report, 0.5, 0.6354)  # equal as shown: no warning
+    assert above.below_baseline() == [] and above.baseline_warning() is None
+    assert "Warning" not in above.format_table()
+    assert "TF-IDF baseline" not in multiclass_report.format_table()
+    assert multiclass_report.baseline_warning() is None

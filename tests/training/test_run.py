@@ -83,6 +83,14 @@ def test_train_classifier_from_python_matches_the_command(tmp_path, imdb_reviews
     assert any(m.startswith("Data: 36 train / 4 validation examples") for m in messages)
     for name in ("config.json", "model.safetensors", "validation_report.json", run.MARKER):
         assert (tmp_path / "model" / name).is_file(), name
+    # The TF-IDF baseline: fitted on the same 36 texts, beside the model, kept for evaluate.
+    assert "Fitting the TF-IDF baseline on 36 training texts..." in messages
+    assert result.baseline.settings["train_examples"] == 36
+    assert result.report.baseline.description == result.baseline.description()
+    saved = json.loads((tmp_path / "model" / "validation_report.json").read_text("utf-8"))
+    assert saved["baseline"]["accuracy"] == result.report.baseline.accuracy
+    assert (tmp_path / "model" / "baseline" / "model.safetensors").is_file()
+    assert "baseline" in run.OUTPUT_NAMES and "baseline" not in config.settings()
     history = json.loads((tmp_path / "model" / "history.json").read_text(encoding="utf-8"))
     assert history["config"]["learning_rate"] == run.FROM_SCRATCH_LEARNING_RATE
     assert not (tmp_path / "model" / "backup").exists()

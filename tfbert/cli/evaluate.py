@@ -1,4 +1,5 @@
-"""`tfbert evaluate`: score a trained model on labelled data; write the report and its plot."""
+"""`tfbert evaluate`: score a trained model on labelled data beside the TF-IDF baseline; write the
+report and its plots."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def add_parser(commands: Any) -> None:
         "evaluate",
         help="score a trained model on labelled data",
         description="Accuracy, per-class precision/recall/F1, macro and "
-        "weighted F1 and the confusion matrix.",
+        "weighted F1 and the confusion matrix, beside the TF-IDF baseline: the one `tfbert "
+        "train` saved in the model directory, or one fitted on --dataset's train split.",
     )
     evaluate.add_argument(
         "--model",
@@ -48,6 +50,14 @@ def add_parser(commands: Any) -> None:
     evaluate.add_argument(
         "--json", action="store_true", help="print the report as JSON (default: a table)"
     )
+    evaluate.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="score the TF-IDF baseline beside the model: the model directory's saved one, or, "
+        "for an export or a model without one, one fitted on --dataset's train split "
+        "(seconds); --no-baseline skips it (default: True)",
+    )
     common.add_inference_precision(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -72,6 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tfbert.data import load_dataset
     from tfbert.evaluation import (
         ExportedClassifier,
+        baseline_scores,
         evaluate_classifier,
         plot_confusion_matrix,
         plot_per_class,
@@ -81,10 +92,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         classifier = ExportedClassifier(args.model)
     else:
         classifier = common.load_for_inference(args.model, args.precision)
+    splits = None
     if args.dataset:
-        data = load_dataset(args.dataset, max_examples_per_split=args.max_examples).split(
-            args.split
-        )
+        splits = load_dataset(args.dataset, max_examples_per_split=args.max_examples)
+        data = splits.split(args.split)
         name = f"{args.dataset} {args.split}"
     else:
         data = common.sample(
@@ -100,6 +111,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         classifier, data, batch_size=args.batch_size, verbose=1 if sys.stderr.isatty() else 0
     )
     seconds = time.time() - started
+    # After the model's report: data the model refuses gives its one error line, nothing else.
+    baseline = find_baseline(args, classifier, exported, splits, data) if args.baseline else None
+    if baseline is not None:
+        report.baseline = baseline_scores(baseline, data, batch_size=args.batch_size)
     stem = f"{args.dataset}_{args.split}" if args.dataset else Path(args.test_file).stem
     report.to_json(report_dir / f"{stem}.json")
     dataset, split = (
@@ -115,6 +130,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"\nReport, confusion matrix and per-class chart written to {report_dir}/")
     return 0
+
+
+def find_baseline(
+    args: argparse.Namespace, classifier: Any, exported: bool, splits: Any, data: Any
+) -> Any:
+    """The TF-IDF baseline to score beside `classifier`: the model directory's saved one, else
+    one fitted on --dataset's train split; None (with one line saying why) when there is none."""
+    from tfbert.errors import ModelFileError
+    from tfbert.evaluation.baseline import (
+        BASELINE_DIR,
+        fit_baseline,
+        load_baseline,
+        why_no_baseline,
+    )
+
+    reason = why_no_baseline(data, classifier.problem_type)
+    if reason is not None:
+        common.say(reason)
+        return None
+    if not exported:
+        try:
+            saved = load_baseline(args.model)
+        except ModelFileError as error:
+            saved = None
+            common.say(f"Not using the saved TF-IDF baseline: {error}")
+        if saved is not None:
+            common.say(f"TF-IDF baseline: the one fitted at training ({args.model / BASELINE_DIR}"
+                       f"): {saved.description()}.")  # fmt: skip
+            return saved
+    if splits is not None:
+        return fit_baseline(
+            splits.train,
+            splits.validation,
+            labels=classifier.labels,
+            problem_type=classifier.problem_type,
+            say=common.say,
+        )
+    what = (
+        "an export does not keep one"
+        if exported
+        else f"{args.model} has none saved (trained with --no-baseline or an older tfbert)"
+    )
+    common.say(
+        f"No TF-IDF baseline: {what}, and --test-file does not give the training split to fit "
+        "one on; evaluate on --dataset, or the model directory `tfbert train` wrote."
+    )
+    return None
 
 
 def is_export(path: Path) -> bool:

@@ -20,6 +20,7 @@ from tfbert.cli.common import (
     sequence_length,
 )
 from tfbert.config import PRESETS
+from tfbert.evaluation.baseline import BASELINE_DIR
 from tfbert.training import run
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(run.RunConfig) if f.name != "output_dir"}
@@ -258,6 +259,15 @@ def add_parser(commands: Any) -> None:
         type=Path,
         required=True,
         help="where the trained model, logs and reports go",
+    )
+    train.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=d["baseline"],
+        help="fit the TF-IDF baseline on the same split after training (seconds), report it "
+        "beside the model with a warning when the model is below it, and save it in "
+        f"<output-dir>/{BASELINE_DIR} for `tfbert evaluate`; --no-baseline skips it "
+        f"(default: {d['baseline']})",
     )
     train.add_argument(
         "--overwrite",

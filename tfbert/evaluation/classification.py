@@ -9,6 +9,9 @@ Every number comes from `sklearn.metrics`, so results match what users get elsew
 - `evaluate_saved_model(path, data)` does the same for an exported SavedModel (a version
   directory, or an export base directory for its highest version), through its Predict
   signature, so the artefact a server loads is measured rather than the training weights.
+- Both take `baseline=`, a fitted reference model (e.g. the TF-IDF baseline,
+  `tfbert.evaluation.baseline.fit_baseline`), scored on the same data and shown beside the
+  model in the report (`baseline_scores` gives its scores alone).
 
     from tfbert.data import load_dataset
     from tfbert.evaluation import evaluate_saved_model
@@ -27,7 +30,7 @@ import numpy as np
 
 from tfbert.contract import PREDICT_SIGNATURE, TEXT_INPUT, TEXT_PAIR_INPUT
 from tfbert.errors import DataError, ModelFileError
-from tfbert.evaluation.report import ClassReport, EvaluationReport
+from tfbert.evaluation.report import TFIDF_BASELINE, BaselineScores, ClassReport, EvaluationReport
 
 PROBLEM_TYPES: tuple[str, ...] = ("binary", "multiclass", "multilabel")
 
@@ -247,14 +250,58 @@ def _validate(
 
 # ----- models and exports ----------------------------------------------------------------------
 def evaluate_classifier(
-    classifier: TextClassifier, data: Any, *, batch_size: int = 64, verbose: int | str = 0
+    classifier: TextClassifier,
+    data: Any,
+    *,
+    batch_size: int = 64,
+    verbose: int | str = 0,
+    baseline: TextClassifier | None = None,
 ) -> EvaluationReport:
     """Runs `classifier` over labelled `data` (texts, labels, optional text pairs) and scores it.
 
     `classifier` is any `TextClassifier`: a `BertClassifier`, an `ExportedClassifier`, or a
     model of your own with `labels`, `problem_type`, `threshold` and `predict_texts`. Labels
     missing from the model's label set raise a DataError that names them.
+
+    `baseline`, a reference model fitted on the model's training split (usually the TF-IDF
+    baseline: `fit_baseline(train, validation)` or `load_baseline(model_dir)` of
+    `tfbert.evaluation.baseline`), is scored on the same `data`; its scores become the report's
+    `baseline`, shown beside the model's with a warning when the model is below it::
+
+        baseline = fit_baseline(splits.train, splits.validation, labels=model.labels)
+        print(evaluate_classifier(model, splits.test, baseline=baseline).format_table())
     """
+    report = _evaluate(classifier, data, batch_size=batch_size, verbose=verbose)
+    if baseline is not None:
+        report.baseline = baseline_scores(baseline, data, batch_size=batch_size)
+    return report
+
+
+def baseline_scores(
+    baseline: TextClassifier, data: Any, *, name: str = TFIDF_BASELINE, batch_size: int = 64
+) -> BaselineScores:
+    """The scores of a reference model on labelled `data`, as a report's `baseline` holds them.
+
+    Its `description()` (if it has one) says what it is, and its `settings["seconds"]` (as a
+    fitted `TfidfClassifier` records) how long fitting it took.
+    """
+    report = _evaluate(baseline, data, batch_size=batch_size, verbose=0)
+    describe = getattr(baseline, "description", None)
+    seconds = (getattr(baseline, "settings", None) or {}).get("seconds")
+    return BaselineScores(
+        description=describe() if callable(describe) else type(baseline).__name__,
+        accuracy=report.accuracy,
+        macro_f1=report.macro_f1,
+        per_class_f1={c.label: c.f1 for c in report.per_class},
+        fit_seconds=None if seconds is None else float(seconds),
+        name=name,
+    )
+
+
+def _evaluate(
+    classifier: TextClassifier, data: Any, *, batch_size: int, verbose: int | str
+) -> EvaluationReport:
+    """The report of `classifier` on `data` (see `evaluate_classifier`), without a baseline."""
     from tfbert.data import LabelVocabulary
 
     if getattr(data, "labels", None) is None:
@@ -287,16 +334,20 @@ def evaluate_saved_model(
     problem_type: str | None = None,
     threshold: float | None = None,
     verbose: int | str = 0,
+    baseline: TextClassifier | None = None,
 ) -> EvaluationReport:
     """Scores an exported SavedModel on labelled `data` through its Predict signature.
 
     `path` is a version directory (`exports/imdb/3`) or an export base directory, whose
     highest version is used. The report is the one `evaluate_classifier` gives for the model
     the export was written from. `problem_type` and the multilabel `threshold` (None: as
-    the export records them, see `ExportedClassifier`) can be given explicitly.
+    the export records them, see `ExportedClassifier`) can be given explicitly. `baseline`
+    is scored beside it, as in `evaluate_classifier`.
     """
     model = ExportedClassifier(path, problem_type=problem_type, threshold=threshold)
-    return evaluate_classifier(model, data, batch_size=batch_size, verbose=verbose)
+    return evaluate_classifier(
+        model, data, batch_size=batch_size, verbose=verbose, baseline=baseline
+    )
 
 
 class ExportedClassifier:

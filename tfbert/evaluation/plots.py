@@ -268,10 +268,23 @@ def _confusion_figure(report: EvaluationReport, normalize: bool, heading: str) -
     ax.set_title(
         f"{heading}\naccuracy {report.accuracy:.3f} · macro-F1 {report.macro_f1:.3f} · "
         f"{report.num_examples} examples"
-        + (", colour = share of each true label" if normalize else ""),
+        + (", colour = share of each true label" if normalize else "")
+        + _baseline_line(report),
         fontsize=10 if n <= 12 else 12,
     )
     return figure
+
+
+def _baseline_line(report: EvaluationReport) -> str:
+    """A title line with the report's baseline scores ("" without a baseline)."""
+    baseline = report.baseline
+    if baseline is None:
+        return ""
+    below = " (the model is below it)" if report.below_baseline() else ""
+    return (
+        f"\n{baseline.name}: accuracy {baseline.accuracy:.3f} · macro-F1 "
+        f"{baseline.macro_f1:.3f}{below}"
+    )
 
 
 def _multilabel_confusion_figure(report: EvaluationReport, normalize: bool, heading: str) -> Figure:
@@ -450,8 +463,11 @@ def per_class_figure(
     baseline (always predicting the most frequent label; see
     `EvaluationReport.majority_baseline`), whose accuracy the title states beside the
     model's. A label whose F1 bar does not clear the baseline line is no better than never
-    trying. With many labels (over 40) the bars turn horizontal so the names stay legible.
-    The title starts with `title`, or with "Per-class scores · <dataset> <split>".
+    trying. When the report has a `baseline` (the TF-IDF baseline), each label gets a fourth
+    bar, the baseline's F1 beside the model's, a third line marks the baseline's macro-F1 and
+    the title gives its accuracy. With many labels (over 40) the bars turn horizontal so the
+    names stay legible. The title starts with `title`, or with "Per-class scores · <dataset>
+    <split>".
     """
     from matplotlib import rc_context
 
@@ -471,15 +487,22 @@ def _per_class_figure(report: EvaluationReport, heading: str, baseline: Any) -> 
         "recall": ([row.recall for row in rows], "#4292c6"),
         "F1": ([row.f1 for row in rows], "#08306b"),
     }
+    reference = report.baseline
+    if reference is not None:
+        scores[f"{reference.name} F1"] = (
+            [reference.per_class_f1.get(row.label, 0.0) for row in rows],
+            "#fd8d3c",
+        )
     positions = np.arange(n)
-    width = 0.27
+    width = 0.8 / len(scores)
+    offsets = (np.arange(len(scores)) - (len(scores) - 1) / 2) * width
     if horizontal:
         figure = _new_figure(8.0, min(max(4.0, 0.28 * n + 1.5), 40.0))
     else:
         longest = max(len(name) for name in names)
         figure = _new_figure(min(max(6.0, 0.55 * n + 2.5), 24.0), 4.6 + 0.06 * longest)
     ax = figure.add_subplot()
-    for offset, (name, (values, colour)) in zip((-width, 0.0, width), scores.items(), strict=True):
+    for offset, (name, (values, colour)) in zip(offsets, scores.items(), strict=True):
         if horizontal:
             ax.barh(positions - offset, values, height=width, color=colour, label=name)
         else:
@@ -501,6 +524,14 @@ def _per_class_figure(report: EvaluationReport, heading: str, baseline: Any) -> 
         linewidth=1.6,
         label=f"majority baseline ({who}) macro-F1 {baseline.macro_f1:.3f}",
     )
+    if reference is not None:
+        line(
+            reference.macro_f1,
+            color="#e6550d",
+            linestyle="-.",
+            linewidth=1.3,
+            label=f"{reference.name} macro-F1 {reference.macro_f1:.3f}",
+        )
 
     support_names = [f"{name}\n(n={row.support})" for name, row in zip(names, rows, strict=True)]
     if horizontal:
@@ -529,7 +560,7 @@ def _per_class_figure(report: EvaluationReport, heading: str, baseline: Any) -> 
     baseline_accuracy = "label accuracy" if report.problem_type == "multilabel" else "accuracy"
     ax.set_title(
         f"{heading}\n{accuracy_name} {report.accuracy:.3f} · {report.num_examples} examples · "
-        f"majority baseline {baseline_accuracy} {baseline.accuracy:.3f}",
+        f"majority baseline {baseline_accuracy} {baseline.accuracy:.3f}" + _baseline_line(report),
         fontsize=10,
     )
     return figure

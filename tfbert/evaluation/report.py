@@ -6,7 +6,9 @@ re-running it, and `format_table` (also `str(report)`) for terminals and logs. `
 that face to any dataclass that subclasses it with a `kind`; `load_report` reads a JSON file
 back into the right class from the `kind` it was written with. Classification's report is
 `EvaluationReport` (its per-class rows, `ClassReport`, suit any per-label score table, e.g.
-entity types).
+entity types). A classification report may carry the scores of a simple reference model on the
+same examples (`BaselineScores`, by default the TF-IDF baseline): the table, the JSON and the
+plots then show it beside the model, with a warning when the model is below it.
 
     report = evaluate_classifier(model, data.test)
     report.to_json("runs/imdb/evaluation/test.json")
@@ -39,6 +41,15 @@ _TABLE_KEYS = frozenset(
 
 # The kind assumed for a JSON report without a "kind" key (written before kinds existed).
 _DEFAULT_KIND = "classification"
+# What a report calls the reference model it is compared with, unless told otherwise.
+TFIDF_BASELINE = "TF-IDF baseline"
+# Shown when the model is below its baseline: what usually closes the gap.
+_BELOW_BASELINE_ADVICE = (
+    "try a pretrained starting point (--init-from), more epochs, or use the baseline itself "
+    "(`tfbert baseline`)"
+)
+# Per-label rows of the baseline comparison are shown up to this many labels.
+_BASELINE_ROWS_UP_TO = 25
 
 
 class Report:
@@ -184,6 +195,24 @@ class MajorityBaseline:
 
 
 @dataclass
+class BaselineScores:
+    """A simple reference model's scores on the same examples as the report it belongs to.
+
+    `description` says what the model is (e.g. `TfidfClassifier.description()`), `per_class_f1`
+    maps each label to its F1, `fit_seconds` is how long fitting it took (None if unknown).
+    Build one with `tfbert.evaluation.baseline_scores(model, data)`, or let
+    `evaluate_classifier(model, data, baseline=...)` attach it to the report.
+    """
+
+    description: str
+    accuracy: float
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    fit_seconds: float | None = None
+    name: str = TFIDF_BASELINE
+
+
+@dataclass
 class EvaluationReport(Report, kind=_DEFAULT_KIND):
     """Everything measured on one classification evaluation set, serialisable to JSON.
 
@@ -195,6 +224,10 @@ class EvaluationReport(Report, kind=_DEFAULT_KIND):
     multiclass: macro one-vs-rest; multilabel: macro over labels; present only when every class
     occurs in `y_true`), `weighted_precision`/`weighted_recall`, and for multilabel
     `hamming_loss`, `micro_precision`, `micro_recall`, `micro_f1` and the `threshold` used.
+
+    `baseline` (optional) holds the scores of a reference model on the same examples, shown
+    beside the model's by `format_table` and the plots; `baseline_warning` says when the model
+    is below it. Reports written without one load with `baseline=None`.
     """
 
     problem_type: str
@@ -208,6 +241,7 @@ class EvaluationReport(Report, kind=_DEFAULT_KIND):
     per_class: list[ClassReport]
     confusion_matrix: list[list[int]] | list[list[list[int]]]
     extra: dict[str, float] = field(default_factory=dict)
+    baseline: BaselineScores | None = None
 
     @classmethod
     def _from_fields(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -217,6 +251,15 @@ class EvaluationReport(Report, kind=_DEFAULT_KIND):
         ]
         values["label_names"] = list(values["label_names"])
         values["extra"] = dict(values.get("extra", {}))
+        baseline = values.get("baseline")
+        if isinstance(baseline, Mapping):
+            try:
+                values["baseline"] = BaselineScores(**baseline)
+            except TypeError:
+                raise DataError(
+                    "The evaluation report's baseline entry is incomplete or has unknown keys; "
+                    "it was not written by EvaluationReport.to_json. Re-run the evaluation."
+                ) from None
         return values
 
     # ----- baselines ---------------------------------------------------------------------------
@@ -255,12 +298,47 @@ class EvaluationReport(Report, kind=_DEFAULT_KIND):
             weighted_f1=share * top_f1,
         )
 
+    def below_baseline(self) -> list[str]:
+        """The headline metrics ("accuracy", "macro-F1") on which the model is below its
+        `baseline`, compared as shown (in percent with one decimal); empty without a baseline."""
+        if self.baseline is None:
+            return []
+        pairs = {
+            "accuracy": (self.accuracy, self.baseline.accuracy),
+            "macro-F1": (self.macro_f1, self.baseline.macro_f1),
+        }
+        return [
+            name
+            for name, (mine, theirs) in pairs.items()
+            if round(mine * 100, 1) < round(theirs * 100, 1)
+        ]
+
+    def baseline_warning(self) -> str | None:
+        """One plain line saying that the model is below its baseline and what to try, or None.
+
+        E.g. "Warning: the model's accuracy (81.0%) is below the TF-IDF baseline's (85.9%) on
+        these 872 examples: try a pretrained starting point (--init-from), ...".
+        """
+        below = self.below_baseline()
+        if not below or self.baseline is None:
+            return None
+        mine = {"accuracy": self.accuracy, "macro-F1": self.macro_f1}
+        theirs = {"accuracy": self.baseline.accuracy, "macro-F1": self.baseline.macro_f1}
+        what = " and ".join(f"{name} ({mine[name]:.1%})" for name in below)
+        verb = "are" if len(below) > 1 else "is"
+        reference = ", ".join(f"{theirs[name]:.1%}" for name in below)
+        return (
+            f"Warning: the model's {what} {verb} below the {self.baseline.name}'s ({reference}) "
+            f"on these {self.num_examples:,} examples: {_BELOW_BASELINE_ADVICE}."
+        )
+
     # ----- text rendering ----------------------------------------------------------------------
     def format_table(self, digits: int = 3) -> str:
         """Fixed-width text table for terminals and logs, in the style of sklearn's report.
 
         Long label names are cut to fit (marked with '…'); wide (CJK) characters are counted as
-        two columns so the grid stays aligned.
+        two columns so the grid stays aligned. With a `baseline`, a block compares its accuracy,
+        macro-F1 and per-label F1 with the model's, followed by `baseline_warning` if any.
         """
         accuracy_name = "subset accuracy" if self.problem_type == "multilabel" else "accuracy"
         fixed_w = max(_width("weighted avg"), _width(accuracy_name))
@@ -318,12 +396,50 @@ class EvaluationReport(Report, kind=_DEFAULT_KIND):
             key_w = max(_width(k) for k in others)
             lines += [f"{_fit(k, key_w)}  {v:.{digits}f}" for k, v in others.items()]
 
+        if self.baseline is not None:
+            lines.append("")
+            lines += self._format_baseline(name_w, num_w, digits, accuracy_name)
+
         lines.append("")
         if self.problem_type == "multilabel":
             lines += self._format_multilabel_confusion(name_w)
         else:
             lines += self._format_confusion(name_w)
         return "\n".join(lines)
+
+    def _format_baseline(
+        self, name_w: int, num_w: int, digits: int, accuracy_name: str
+    ) -> list[str]:
+        """The model's and the baseline's headline scores side by side, then the warning."""
+        baseline = self.baseline
+        assert baseline is not None
+        fitted = (
+            f" (fitted in {baseline.fit_seconds:.1f} s)" if baseline.fit_seconds is not None else ""
+        )
+        col_w = max(num_w, _width(baseline.name) + 2)
+        lines = [
+            f"{baseline.name}: {baseline.description}{fitted}",
+            _fit("", name_w) + _fit("model", num_w, ">") + _fit(baseline.name, col_w, ">"),
+        ]
+
+        def row(name: str, mine: float | None, theirs: float | None) -> str:
+            cells = [
+                " " * width if value is None else f"{value:>{width}.{digits}f}"
+                for value, width in ((mine, num_w), (theirs, col_w))
+            ]
+            return _fit(name, name_w) + "".join(cells)
+
+        lines.append(row(accuracy_name, self.accuracy, baseline.accuracy))
+        lines.append(row("macro-F1", self.macro_f1, baseline.macro_f1))
+        if len(self.per_class) <= _BASELINE_ROWS_UP_TO:
+            lines += [
+                row(f"F1 {c.label}", c.f1, baseline.per_class_f1.get(c.label))
+                for c in self.per_class
+            ]
+        warning = self.baseline_warning()
+        if warning is not None:
+            lines += ["", warning]
+        return lines
 
     def _format_confusion(self, name_w: int) -> list[str]:
         """C x C count grid; falls back to numbered columns when names would not stay distinct."""

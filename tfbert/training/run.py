@@ -72,6 +72,7 @@ from typing import Any
 
 from tfbert.config import PRESETS
 from tfbert.errors import DataError, TfbertError
+from tfbert.evaluation.baseline import BASELINE_DIR
 
 PRETRAINED_LEARNING_RATE = 5e-5  # equal to TrainingConfig.learning_rate (a test checks)
 LARGE_DATA_LEARNING_RATE = 2e-5  # pretrained start on more than LARGE_DATA examples
@@ -118,6 +119,7 @@ OUTPUT_NAMES = frozenset(
         "checkpoints",
         "backup",
         "evaluation",
+        BASELINE_DIR,
     }
 )
 CJK_SHARE = 0.2  # texts whose letters are at least this share CJK count as Chinese/Japanese
@@ -173,6 +175,7 @@ class RunConfig:
     precision: str = "float32"
     devices: Sequence[str] | None = None
     overwrite: bool = False
+    baseline: bool = True  # fit the TF-IDF baseline and report it beside the model
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -264,7 +267,7 @@ class RunConfig:
 
     def settings(self) -> dict[str, Any]:
         """The settings a resumed run must share with the interrupted one (JSON-ready)."""
-        ignored = {"output_dir", "overwrite", "backup_every", "devices", "strategy"}
+        ignored = {"output_dir", "overwrite", "backup_every", "devices", "strategy", "baseline"}
         return {
             f.name: _plain(getattr(self, f.name))
             for f in dataclasses.fields(self)
@@ -282,6 +285,7 @@ class TrainingRun:
     output_dir: Path
     validation_size: int
     seconds: float
+    baseline: Any = None  # the fitted TF-IDF baseline (a TfidfClassifier), if any
 
 
 def option(name: str) -> str:
@@ -816,8 +820,16 @@ def train_classifier(
     `model.safetensors`), `history.json`, `training_curves.png`, `validation_report.json`,
     `validation_confusion_matrix.png`, `train_args.json`, TensorBoard `logs/` and the best
     checkpoint. A run killed before the end resumes from its last backup when started again
-    with the same settings and data. `say` receives the progress messages (default: stderr);
-    `verbose` is Keras's (default: a progress bar on a terminal, else a line per epoch).
+    with the same settings and data.
+
+    With `config.baseline` (the default), the TF-IDF baseline is fitted on the same train and
+    validation split after training and saved in `baseline/` (`TfidfClassifier`), so that
+    `tfbert evaluate` reuses it; the validation report, its table and plots show it beside the
+    model (`run.report.baseline`, `run.report.baseline_warning()`), and `run.baseline` is the
+    fitted model. Multilabel data and text pairs have none (one line says so).
+
+    `say` receives the progress messages (default: stderr); `verbose` is Keras's (default: a
+    progress bar on a terminal, else a line per epoch).
     """
     started = time.time()
     config.validate()
@@ -919,7 +931,18 @@ def train_classifier(
         classifier = BertClassifier.from_pretrained(output_dir)
     data_name = config.dataset or Path(config.train_file).name
     plot_training_curves(history.history, output_dir / "training_curves.png", dataset=data_name)
-    report = evaluate_classifier(classifier, validation, batch_size=config.batch_size * 2)
+    baseline = None
+    if config.baseline:  # the TF-IDF baseline on the same split, kept for `tfbert evaluate`
+        from tfbert.evaluation import fit_baseline
+
+        baseline = fit_baseline(
+            train, validation, labels=classifier.labels, problem_type=problem_type, say=say
+        )
+        if baseline is not None:
+            baseline.save_pretrained(output_dir / BASELINE_DIR)
+    report = evaluate_classifier(
+        classifier, validation, batch_size=config.batch_size * 2, baseline=baseline
+    )
     report.to_json(output_dir / "validation_report.json")
     for plot, name in ((plot_confusion_matrix, "confusion_matrix"), (plot_per_class, "per_class")):
         plot(report, output_dir / f"validation_{name}.png", dataset=data_name, split="validation")
@@ -929,7 +952,7 @@ def train_classifier(
     )
     shutil.rmtree(output_dir / "backup", ignore_errors=True)  # complete: no resume
     return TrainingRun(
-        classifier, history, report, output_dir, len(validation), time.time() - started
+        classifier, history, report, output_dir, len(validation), time.time() - started, baseline
     )
 
 
