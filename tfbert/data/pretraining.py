@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfbert.config import WHOLE_WORD_MASKING
 from tfbert.contract import FEATURE_NAMES
 from tfbert.errors import DataError, MissingDependencyError
 from tfbert.text.vocab import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
@@ -99,11 +100,10 @@ __all__ = [
 # Between the words of a segmented sentence; BERT's tokenizer drops it (a format character), so
 # segmented text tokenizes as the plain text does.
 WORD_SEPARATOR = "\u2063"
-WHOLE_WORD_MASKING = ("none", "pieces", "jieba")
 
 
 def whole_word_masking_mode(value: bool | str | None) -> str:
-    """"none", "pieces" or "jieba" from a mode name or the old boolean (True: "pieces")."""
+    """ "none", "pieces" or "jieba" from a mode name or the old boolean (True: "pieces")."""
     if value is None or value is False:
         return "none"
     if value is True:
@@ -115,6 +115,7 @@ def whole_word_masking_mode(value: bool | str | None) -> str:
             f"got {value!r}."
         )
     return mode
+
 
 # --------------------------------------------------------------------------------------------
 # Sentences and documents.

@@ -136,10 +136,12 @@ class RunConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
+        from tfbert.data.vocabularies import is_builtin_vocabulary
+
         self.output_dir = Path(self.output_dir)
         for name in ("train_file", "validation_file", "vocab"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and not (name == "vocab" and is_builtin_vocabulary(value)):
                 setattr(self, name, Path(value))
         if self.devices is not None:
             self.devices = list(self.devices)
@@ -204,8 +206,12 @@ class RunConfig:
                     "its own column."
                 )
             seen[column] = flag
+        from tfbert.data.vocabularies import is_builtin_vocabulary
+
         for name in ("train_file", "validation_file", "vocab"):
             path = getattr(self, name)
+            if name == "vocab" and is_builtin_vocabulary(path):
+                continue
             if path is not None and not path.is_file():
                 what = "is a directory" if path.is_dir() else "does not exist"
                 raise DataError(f"{option(name)} {path} {what}; give a file.")
@@ -495,6 +501,7 @@ def _build_classifier(
     import keras
 
     from tfbert.config import BertConfig
+    from tfbert.data.vocabularies import resolve_vocabulary
     from tfbert.tasks.classifier import BertClassifier, TextClassifier
     from tfbert.text.tokenizer import BertTokenizer
     from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
@@ -517,7 +524,7 @@ def _build_classifier(
         return classifier, config.learning_rate or PRETRAINED_LEARNING_RATE
     vocab_path = work_dir / "vocab.txt"
     if config.vocab:
-        vocabulary = load_vocabulary(config.vocab)
+        vocabulary = resolve_vocabulary(config.vocab)
     elif resume and vocab_path.is_file():
         vocabulary = load_vocabulary(vocab_path)
     else:
