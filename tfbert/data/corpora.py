@@ -50,7 +50,7 @@ from tfbert.errors import DataError
 from tfbert.files import atomic_write_text
 
 # Bump when a source or a cleaning rule changes, so stale cached corpora are rebuilt.
-_CORPUS_FORMAT = 2
+_CORPUS_FORMAT = 3
 # Held-out texts are searched for in corpus documents in windows of this many characters, taken
 # every this many characters of the held-out text: a document sharing any stretch of at least
 # twice this length (less one) with a held-out text contains one such window and is dropped.
@@ -356,8 +356,8 @@ def _build_corpus(key: str, held_out_names: list[str]) -> tuple[list[list[str]],
     report = {}
     seen: set[str] = set()
     for source in sources:
-        documents, dropped = remove_held_out(source.documents(), held_out)
-        documents, duplicates = remove_duplicates(documents, seen)
+        documents, duplicates = remove_duplicates(source.documents(), seen)
+        documents, dropped = remove_held_out(documents, held_out)
         corpus.extend(documents)
         report[source.name] = {
             "documents": len(documents),
