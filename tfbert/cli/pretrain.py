@@ -11,7 +11,7 @@ from typing import Any
 
 from tfbert.cli import common
 from tfbert.cli.common import dropout_rate, positive_float, positive_int, sequence_length
-from tfbert.config import PRESETS
+from tfbert.config import PRESETS, WHOLE_WORD_MASKING
 
 
 def add_parser(commands: Any) -> None:
@@ -48,7 +48,10 @@ def add_parser(commands: Any) -> None:
         help="continue pretraining a checkpoint (directory or minilm-l6) (default: none)",
     )
     pre.add_argument(
-        "--vocab", type=Path, default=None, help="vocab.txt (default: learn one from the corpus)"
+        "--vocab",
+        default=None,
+        help="vocab.txt, or the built-in bert-base-chinese (Google's Chinese BERT WordPieces) "
+        "(default: learn one from the corpus)",
     )
     pre.add_argument(
         "--vocab-size",
@@ -72,7 +75,13 @@ def add_parser(commands: Any) -> None:
     )
     pre.add_argument("--learning-rate", type=positive_float, default=1e-4, help="(default: 0.0001)")
     pre.add_argument(
-        "--whole-word-masking", action="store_true", help="mask whole words (default: off)"
+        "--whole-word-masking",
+        nargs="?",
+        const="pieces",
+        default="none",
+        choices=WHOLE_WORD_MASKING,
+        help="mask whole words: pieces (a token and its ## pieces; the flag alone means this) or "
+        "jieba (the characters of a Chinese word, boundaries from jieba) (default: none)",
     )
     pre.add_argument(
         "--dropout",
@@ -114,6 +123,7 @@ def _check_corpus_files(patterns: list[str]) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    from tfbert.data.vocabularies import is_builtin_vocabulary
     from tfbert.training.run import (
         check_output_dir,
         check_resume,
@@ -122,11 +132,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     )
 
     started = time.time()
-    if args.vocab is not None:
-        common.input_file(args.vocab, "--vocab")
+    if args.vocab is not None and not is_builtin_vocabulary(args.vocab):
+        common.input_file(Path(args.vocab), "--vocab")
+    # none/pieces as the booleans of the flag's earlier form, so earlier runs still resume.
+    masking = {"none": False, "pieces": True}.get(args.whole_word_masking, "jieba")
+    args.whole_word_masking = masking
     resume = check_output_dir(args.output_dir, args.overwrite)
     common.need_tensorflow()
-    from tfbert.data.pretraining import documents_from_texts
+    from tfbert.data.pretraining import documents_from_texts, segment_documents
+    from tfbert.data.vocabularies import resolve_vocabulary
     from tfbert.tasks.pretrainer import BertPretrainer
     from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
     from tfbert.training.precision import set_precision
@@ -141,14 +155,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
         texts = [t for name in args.dataset for t in load_dataset(name).train.texts]
         source = documents_from_texts(texts)
+        if masking == "jieba":
+            source = segment_documents(source, show_progress=True)
         common.say(
             f"Corpus: {len(source):,} documents from the train splits of {', '.join(args.dataset)}."
         )
     elif args.corpus:
         from tfbert.data.corpora import load_corpus
+        from tfbert.data.pretraining import WORD_SEPARATOR
 
-        source = load_corpus(args.corpus)
-        texts = [" ".join(document) for document in source]
+        source = load_corpus(args.corpus, word_boundaries=masking == "jieba")
+        texts = [" ".join(document).replace(WORD_SEPARATOR, "") for document in source]
         common.say(
             f"Corpus {args.corpus!r}: {len(source):,} documents, "
             f"{sum(map(len, texts)):,} characters."
@@ -170,7 +187,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     else:
         vocab_path = args.output_dir / "vocab.txt"
         if args.vocab:
-            vocabulary = load_vocabulary(args.vocab)
+            vocabulary = resolve_vocabulary(args.vocab)
         elif resume and vocab_path.is_file():
             vocabulary = load_vocabulary(vocab_path)
         else:
@@ -205,7 +222,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        whole_word_masking=args.whole_word_masking,
+        whole_word_masking=masking,
         seed=args.seed,
         output_dir=args.output_dir,
         verbose=1 if sys.stdout.isatty() else 2,
