@@ -265,9 +265,9 @@ class BertEncoder(_ConfiguredLayer, Backbone):
         self.shares_embeddings = embeddings is not None
         self.embeddings = embeddings or BertEmbeddings(c, name="embeddings")
         width = self.embeddings.config.hidden_size
-        self.embedding_projection = (
-            None if width == c.hidden_size else dense_layer(c, c.hidden_size, "embedding_projection")
-        )
+        self.embedding_projection = None
+        if width != c.hidden_size:
+            self.embedding_projection = dense_layer(c, c.hidden_size, "embedding_projection")
         self.blocks = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_layers)]
         self.pooler = dense_layer(c, c.hidden_size, "pooler", activation="tanh")
 

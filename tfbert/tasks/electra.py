@@ -193,7 +193,9 @@ class ElectraPretrainer(Task):
         discriminator = BertEncoder(config, name="encoder")
         self.check_parts(discriminator, tokenizer)
         discriminator.build()  # first: the shared embeddings' variables are the discriminator's
-        generator = BertEncoder(small, embeddings=discriminator.embeddings, name="generator_encoder")
+        generator = BertEncoder(
+            small, embeddings=discriminator.embeddings, name="generator_encoder"
+        )
         # Neither model's pooler is read: no gradient would reach them.
         generator.pooler.trainable = discriminator.pooler.trainable = False
         inputs = {

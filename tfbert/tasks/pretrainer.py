@@ -180,12 +180,14 @@ class BertPretrainer(Task):
         vocabulary: Sequence[str] | str | Path,
         max_length: int = 128,
         tokenizer_options: dict[str, Any] | None = None,
+        next_sentence_prediction: bool = True,
         **config_overrides: Any,
     ) -> BertPretrainer:
         """A randomly initialised pretrainer of a named size; `vocab_size` fits the vocabulary."""
         tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
         config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
-        return cls(BertConfig.from_preset(preset, **config_overrides), tokenizer=tokenizer)
+        config = BertConfig.from_preset(preset, **config_overrides)
+        return cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
 
     @classmethod
     def from_pretrained(
