@@ -153,21 +153,27 @@ def test_training_beats_chance_and_the_discriminator_fine_tunes(reviews, vocab, 
     options = {"batch_size": 64, "max_predictions_per_seq": 5, "resample_pairs": False, "seed": 1}
     train = model.pretraining_dataset(documents, cache_pairs=True, repeat=True, **options)
     probe = model.pretraining_dataset(documents, dynamic_masking=False, **options)
-    steps = 120
-    model.compile(create_optimizer(3e-3, total_steps=steps, weight_decay=0.0))
+    steps = 200
+    # (At 3e-3 this tiny discriminator settles on the constant answer, lambda = 50 making its
+    # steps large; 1e-3 learns.)
+    model.compile(create_optimizer(1e-3, total_steps=steps, weight_decay=0.0))
     before = model.evaluate(probe, verbose=0, return_dict=True)
-    history = model.fit(train, epochs=6, steps_per_epoch=steps // 6, verbose=0).history
+    history = model.fit(
+        train, epochs=10, steps_per_epoch=steps // 10, verbose=0, shuffle=False
+    ).history
     after = model.evaluate(probe, verbose=0, return_dict=True)
     vocab_size = len(vocab)
     # Chance: the uniform generator (ln V) and the discriminator that only knows the share
     # of replaced tokens (its binary entropy).
     share = history["discriminator_replaced"][-1]
     entropy = -share * np.log(share) - (1 - share) * np.log(1 - share)
-    print(before, after, history, entropy)
     start = np.log(before["generator_perplexity"])  # the exact masked-LM loss on the probe
     assert start > np.log(vocab_size) - 0.5
     assert np.log(after["generator_perplexity"]) < start - 1.0
-    assert history["discriminator_loss"][-1] < 0.8 * entropy, (history, entropy)
+    assert history["discriminator_loss"][-1] < 0.7 * entropy, (
+        history["discriminator_loss"],
+        entropy,
+    )
     assert after["generator_accuracy"] > before["generator_accuracy"] + 0.1
     assert after["discriminator_auc"] > 0.75 > before["discriminator_auc"]
 

@@ -47,8 +47,9 @@ from tfbert.modeling.heads import MaskedLMHead
 from tfbert.modeling.layers import activation_function, dense_layer, float32
 from tfbert.tasks.pretrainer import (
     MaskedLMPerplexity,
-    _saved_settings,
     masked_lm_loss,
+    preset_parts,
+    pretrained_parts,
     save_encoder_directory,
     unpaired_dataset,
 )
@@ -265,9 +266,9 @@ class ElectraPretrainer(Task):
         **config_overrides: Any,
     ) -> ElectraPretrainer:
         """A randomly initialised ELECTRA whose discriminator has a named size."""
-        tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
-        config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
-        config = BertConfig.from_preset(preset, **config_overrides)
+        config, tokenizer = preset_parts(
+            preset, vocabulary, max_length, tokenizer_options, config_overrides
+        )
         return cls(config, tokenizer, generator_fraction=generator_fraction, seed=seed)
 
     @classmethod
@@ -285,17 +286,7 @@ class ElectraPretrainer(Task):
         fresh. `max_length` defaults to the saved one, else 128; `dropout` replaces the
         checkpoint's."""
         pretrained = load_pretrained(path_or_name)
-        options: dict[str, Any] = {"lowercase": pretrained.lowercase}
-        if pretrained.strip_accents is not None:
-            options["strip_accents"] = pretrained.strip_accents
-        if pretrained.normalize_full_width is not None:
-            options["normalize_full_width"] = pretrained.normalize_full_width
-        options.update(_saved_settings(path_or_name))
-        if max_length is not None:
-            options["max_length"] = max_length
-        options.setdefault("max_length", 128)
-        tokenizer = BertTokenizer(pretrained.vocabulary, **options)
-        config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
+        config, tokenizer = pretrained_parts(pretrained, path_or_name, max_length, dropout)
         model = cls(config, tokenizer, generator_fraction=generator_fraction, seed=seed)
         load_encoder_weights(model.discriminator, pretrained)
         return model

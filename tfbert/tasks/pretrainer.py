@@ -184,9 +184,9 @@ class BertPretrainer(Task):
         **config_overrides: Any,
     ) -> BertPretrainer:
         """A randomly initialised pretrainer of a named size; `vocab_size` fits the vocabulary."""
-        tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
-        config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
-        config = BertConfig.from_preset(preset, **config_overrides)
+        config, tokenizer = preset_parts(
+            preset, vocabulary, max_length, tokenizer_options, config_overrides
+        )
         return cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
 
     @classmethod
@@ -216,18 +216,9 @@ class BertPretrainer(Task):
             next_sentence_prediction = "seq_relationship/kernel" in heads or (
                 "output_bias" not in heads
             )
-        options: dict[str, Any] = {"lowercase": pretrained.lowercase}
-        if pretrained.strip_accents is not None:
-            options["strip_accents"] = pretrained.strip_accents
-        if pretrained.normalize_full_width is not None:
-            options["normalize_full_width"] = pretrained.normalize_full_width
-        options.update(_saved_settings(path_or_name))
-        options.update(tokenizer_options)
-        if max_length is not None:
-            options["max_length"] = max_length
-        options.setdefault("max_length", 128)
-        tokenizer = BertTokenizer(pretrained.vocabulary, **options)
-        config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
+        config, tokenizer = pretrained_parts(
+            pretrained, path_or_name, max_length, dropout, tokenizer_options
+        )
         model = cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
         load_encoder_weights(model.encoder, pretrained, allow_missing=allow_missing)
         loaded = model.load_head_weights(pretrained.mlm_weights or {}, source=pretrained.source)
@@ -431,6 +422,45 @@ def save_encoder_directory(
     values[TFBERT_TOKENIZER_KEY] = saved_settings(tokenizer)
     config_path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", "utf-8")
     return directory
+
+
+def preset_parts(
+    preset: str,
+    vocabulary: Sequence[str] | str | Path,
+    max_length: int,
+    tokenizer_options: dict[str, Any] | None,
+    config_overrides: dict[str, Any],
+) -> tuple[BertConfig, BertTokenizer]:
+    """The config of a named size (`vocab_size` fitting the vocabulary) and the tokenizer."""
+    tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
+    config_overrides = {"vocab_size": tokenizer.vocabulary_size, **config_overrides}
+    return BertConfig.from_preset(preset, **config_overrides), tokenizer
+
+
+def pretrained_parts(
+    pretrained: Any,
+    path_or_name: str | Path,
+    max_length: int | None,
+    dropout: float | None,
+    tokenizer_options: dict[str, Any] | None = None,
+) -> tuple[BertConfig, BertTokenizer]:
+    """The config and tokenizer of a loaded checkpoint (`load_pretrained(path_or_name)`):
+    its tokenizer settings (those a `save_pretrained` directory recorded first), then
+    `tokenizer_options`; `max_length` defaults to the saved one, else 128; `dropout` replaces
+    the checkpoint's."""
+    options: dict[str, Any] = {"lowercase": pretrained.lowercase}
+    if pretrained.strip_accents is not None:
+        options["strip_accents"] = pretrained.strip_accents
+    if pretrained.normalize_full_width is not None:
+        options["normalize_full_width"] = pretrained.normalize_full_width
+    options.update(_saved_settings(path_or_name))
+    options.update(tokenizer_options or {})
+    if max_length is not None:
+        options["max_length"] = max_length
+    options.setdefault("max_length", 128)
+    tokenizer = BertTokenizer(pretrained.vocabulary, **options)
+    config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
+    return config, tokenizer
 
 
 def _saved_settings(path_or_name: str | Path) -> dict[str, Any]:
