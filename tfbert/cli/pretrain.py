@@ -1,9 +1,11 @@
 """`tfbert pretrain`: pretrain (or continue pretraining) BERT with masked LM + next sentence
-prediction; the output directory loads into `tfbert train --init-from`."""
+prediction, masked LM alone or ELECTRA; the output directory loads into `tfbert train
+--init-from`."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -11,13 +13,13 @@ from typing import Any
 
 from tfbert.cli import common
 from tfbert.cli.common import dropout_rate, positive_float, positive_int, sequence_length
-from tfbert.config import PRESETS
+from tfbert.config import PRESETS, PRETRAINING_OBJECTIVES, WHOLE_WORD_MASKING
 
 
 def add_parser(commands: Any) -> None:
     pre = commands.add_parser(
         "pretrain",
-        help="pretrain BERT with masked LM + next sentence prediction",
+        help="pretrain BERT (masked LM + next sentence prediction, masked LM, or ELECTRA)",
         description="Pretrain (or continue pretraining) a BERT encoder; its output directory "
         "loads into `tfbert train --init-from`.",
     )
@@ -48,7 +50,10 @@ def add_parser(commands: Any) -> None:
         help="continue pretraining a checkpoint (directory or minilm-l6) (default: none)",
     )
     pre.add_argument(
-        "--vocab", type=Path, default=None, help="vocab.txt (default: learn one from the corpus)"
+        "--vocab",
+        default=None,
+        help="vocab.txt, or the built-in bert-base-chinese (Google's Chinese BERT WordPieces) "
+        "(default: learn one from the corpus)",
     )
     pre.add_argument(
         "--vocab-size",
@@ -70,9 +75,39 @@ def add_parser(commands: Any) -> None:
         default=500,
         help="updates between logs/checkpoints (default: 500)",
     )
+    pre.add_argument(
+        "--objective",
+        choices=PRETRAINING_OBJECTIVES,
+        default="mlm-nsp",
+        help="mlm-nsp: masked LM + next sentence prediction (BERT); mlm: masked LM alone; "
+        "electra: replaced-token detection with a small generator, the discriminator being "
+        "the saved model (default: mlm-nsp)",
+    )
+    pre.add_argument(
+        "--gradient-accumulation",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="average the gradients of N batches into one update: an effective batch of "
+        "N x --batch-size; --steps and the schedule count updates (default: 1)",
+    )
+    pre.add_argument(
+        "--time-budget",
+        type=positive_float,
+        default=None,
+        metavar="MINUTES",
+        help="stop after this much training wall time (counting resumed attempts) and save "
+        "the model; compares objectives at equal time (default: none, train --steps)",
+    )
     pre.add_argument("--learning-rate", type=positive_float, default=1e-4, help="(default: 0.0001)")
     pre.add_argument(
-        "--whole-word-masking", action="store_true", help="mask whole words (default: off)"
+        "--whole-word-masking",
+        nargs="?",
+        const="pieces",
+        default="none",
+        choices=WHOLE_WORD_MASKING,
+        help="mask whole words: pieces (a token and its ## pieces; the flag alone means this) or "
+        "jieba (the characters of a Chinese word, boundaries from jieba) (default: none)",
     )
     pre.add_argument(
         "--dropout",
@@ -114,6 +149,7 @@ def _check_corpus_files(patterns: list[str]) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    from tfbert.data.vocabularies import is_builtin_vocabulary
     from tfbert.training.run import (
         check_output_dir,
         check_resume,
@@ -122,15 +158,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     )
 
     started = time.time()
-    if args.vocab is not None:
-        common.input_file(args.vocab, "--vocab")
+    if args.vocab is not None and not is_builtin_vocabulary(args.vocab):
+        common.input_file(Path(args.vocab), "--vocab")
+    # none/pieces as the booleans of the flag's earlier form, so earlier runs still resume.
+    masking = {"none": False, "pieces": True}.get(args.whole_word_masking, "jieba")
+    args.whole_word_masking = masking
     resume = check_output_dir(args.output_dir, args.overwrite)
     common.need_tensorflow()
-    from tfbert.data.pretraining import documents_from_texts
-    from tfbert.tasks.pretrainer import BertPretrainer
+    from tfbert.data.pretraining import documents_from_texts, segment_documents
+    from tfbert.data.vocabularies import resolve_vocabulary
     from tfbert.text.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
     from tfbert.training.precision import set_precision
-    from tfbert.training.pretrain import pretrain
+    from tfbert.training.pretrain import create_pretrainer, pretrain
 
     if args.init_from:
         from tfbert.modeling.checkpoints import resolve_checkpoint
@@ -141,14 +180,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
         texts = [t for name in args.dataset for t in load_dataset(name).train.texts]
         source = documents_from_texts(texts)
+        if masking == "jieba":
+            source = segment_documents(source, show_progress=True)
         common.say(
             f"Corpus: {len(source):,} documents from the train splits of {', '.join(args.dataset)}."
         )
     elif args.corpus:
         from tfbert.data.corpora import load_corpus
+        from tfbert.data.pretraining import WORD_SEPARATOR
 
-        source = load_corpus(args.corpus)
-        texts = [" ".join(document) for document in source]
+        source = load_corpus(args.corpus, word_boundaries=masking == "jieba")
+        texts = [" ".join(document).replace(WORD_SEPARATOR, "") for document in source]
         common.say(
             f"Corpus {args.corpus!r}: {len(source):,} documents, "
             f"{sum(map(len, texts)):,} characters."
@@ -163,14 +205,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         check_resume(args.output_dir, "pretrain", settings, None)
     create_output_dir(args.output_dir, resume, command="pretrain", settings=settings, data=None)
     set_precision(args.precision)
-    if args.init_from:
-        model = BertPretrainer.from_pretrained(
-            args.init_from, max_length=args.max_length, dropout=args.dropout
-        )
-    else:
+    vocabulary = None
+    if not args.init_from:
         vocab_path = args.output_dir / "vocab.txt"
         if args.vocab:
-            vocabulary = load_vocabulary(args.vocab)
+            vocabulary = resolve_vocabulary(args.vocab)
         elif resume and vocab_path.is_file():
             vocabulary = load_vocabulary(vocab_path)
         else:
@@ -186,18 +225,21 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             )
             explain_vocabulary_size(len(vocabulary), args.vocab_size, common.say)
             save_vocabulary(vocabulary, vocab_path)
-        model = BertPretrainer.from_preset(
-            args.preset or "mini",
-            vocabulary=vocabulary,
-            max_length=args.max_length,
-            tokenizer_options={"lowercase": not args.cased},
-            **(
-                {}
-                if args.dropout is None
-                else {"hidden_dropout": args.dropout, "attention_dropout": args.dropout}
-            ),
-        )
-    common.say(f"Pretraining {model.count_params():,} parameters for {args.steps:,} steps.")
+    model = create_pretrainer(
+        args.objective,
+        preset=args.preset,
+        vocabulary=vocabulary,
+        init_from=args.init_from,
+        max_length=args.max_length,
+        lowercase=not args.cased,
+        dropout=args.dropout,
+        seed=args.seed,
+    )
+    budget = "" if args.time_budget is None else f" or {args.time_budget:g} minutes"
+    common.say(
+        f"Pretraining {model.count_params():,} parameters ({args.objective}) for "
+        f"{args.steps:,} steps{budget}."
+    )
     history = pretrain(
         model,
         source,
@@ -205,12 +247,19 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        whole_word_masking=args.whole_word_masking,
+        whole_word_masking=masking,
+        gradient_accumulation_steps=args.gradient_accumulation,
+        time_budget_minutes=args.time_budget,
         seed=args.seed,
         output_dir=args.output_dir,
         verbose=1 if sys.stdout.isatty() else 2,
+        keep_backup=True,  # until the model is saved
     )
     model.save_pretrained(args.output_dir)
+    shutil.rmtree(args.output_dir / "backup", ignore_errors=True)
+    made = int(model.optimizer.iterations.numpy())
+    if made < args.steps:
+        print(f"The time budget ended training after {made:,} of {args.steps:,} steps.")
     last = {k: v[-1] for k, v in history.history.items()}
     summary = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
     print(f"Last epoch: {summary}")

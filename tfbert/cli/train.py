@@ -99,10 +99,9 @@ def add_parser(commands: Any) -> None:
     )
     model.add_argument(
         "--vocab",
-        type=Path,
         default=None,
-        help="WordPiece vocab.txt for a model from scratch (default: learn one from "
-        "the training texts)",
+        help="WordPiece vocab.txt, or the built-in bert-base-chinese, for a model from scratch "
+        "(default: learn one from the training texts)",
     )
     model.add_argument(
         "--vocab-size",

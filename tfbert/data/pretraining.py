@@ -29,6 +29,22 @@ unchanged. With whole-word masking a word (a token and its following `##` pieces
 character is a word of its own, as BERT's tokenizer splits them) is selected or not as a whole,
 and words are taken in random order while their pieces fit in the 15% budget.
 
+Whole-word masking comes in two kinds (`whole_word_masking=`): "pieces" groups a token with its
+following `##` pieces (the original BERT's rule; a CJK character is then a word of its own), and
+"jieba" masks the characters of one Chinese word together (Cui et al. 2019). Word boundaries
+for "jieba" come from jieba's segmenter, run in Python once per document
+(`segment_documents`, or `tfbert.data.corpora.load_corpus(..., word_boundaries=True)`, which
+caches it): a sentence carries them as `WORD_SEPARATOR` (U+2063 INVISIBLE SEPARATOR, which the
+tokenizer drops) between words. The pipeline tokenizes word by word and carries a word-start
+mark per token (inside the pipeline a token that continues a word is stored as `-(id + 1)`),
+which the masker reads as `word_starts`. Text without separators is segmented on the fly.
+
+Sequence packing (`next_sentence=False`; RoBERTa's FULL-SENTENCES, Cramming): the documents'
+tokens form one stream, a [SEP] after each document, cut into sequences of `max_length - 2`
+tokens as `[CLS] tokens [SEP]`, all segment 0. Every sequence is full except the last of a
+pass, so no compute goes to padding; there are no NSP labels, and `to_keras_format` gives only
+the masked-LM target.
+
 Randomness is stateless (`tf.random.stateless_*`), seeded per window and per batch from
 `tf.data.Dataset.random(seed, rerandomize_each_iteration=...)`: the same `seed` gives the same
 data, and every pass over the data (every epoch of `fit`) draws new masks (unless
@@ -55,25 +71,51 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfbert.config import WHOLE_WORD_MASKING
 from tfbert.contract import FEATURE_NAMES
-from tfbert.errors import DataError
+from tfbert.errors import DataError, MissingDependencyError
 from tfbert.text.vocab import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
 
 if TYPE_CHECKING:
     from tfbert.text.tokenizer import BertTokenizer
 
 __all__ = [
+    "WHOLE_WORD_MASKING",
+    "WORD_SEPARATOR",
     "MaskedLMMasker",
     "create_nsp_instances",
     "documents_dataset",
     "documents_from_texts",
     "nsp_instances_dataset",
     "pack_pairs",
+    "packed_sequences_dataset",
     "pretraining_dataset",
+    "segment_documents",
     "split_sentences",
     "to_keras_format",
+    "whole_word_masking_mode",
     "write_documents",
 ]
+
+# Between the words of a segmented sentence; BERT's tokenizer drops it (a format character), so
+# segmented text tokenizes as the plain text does.
+WORD_SEPARATOR = "\u2063"
+
+
+def whole_word_masking_mode(value: bool | str | None) -> str:
+    """ "none", "pieces" or "jieba" from a mode name or the old boolean (True: "pieces")."""
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "pieces"
+    mode = str(value).strip().lower()
+    if mode not in WHOLE_WORD_MASKING:
+        raise ValueError(
+            f"whole_word_masking must be one of {', '.join(WHOLE_WORD_MASKING)} (or a bool), "
+            f"got {value!r}."
+        )
+    return mode
+
 
 # --------------------------------------------------------------------------------------------
 # Sentences and documents.
@@ -122,6 +164,44 @@ def documents_from_texts(texts: Iterable[str], split: bool = True) -> list[list[
         if sentences:
             documents.append(sentences)
     return documents
+
+
+def _jieba() -> Any:
+    try:
+        import jieba
+    except ImportError:
+        raise MissingDependencyError(
+            "whole-word masking for Chinese needs jieba's word boundaries; install it with: "
+            'pip install "jieba==0.42.1" (or the baselines extra)'
+        ) from None
+    import logging
+
+    jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict" chatter
+    return jieba
+
+
+def segment_sentence(sentence: str) -> str:
+    """`sentence` with `WORD_SEPARATOR` between its jieba words (unchanged if it has them)."""
+    if WORD_SEPARATOR in sentence:
+        return sentence
+    return WORD_SEPARATOR.join(_jieba().cut(sentence))
+
+
+def segment_documents(
+    documents: Iterable[Sequence[str]], show_progress: bool = False
+) -> list[list[str]]:
+    """Documents whose sentences carry jieba's word boundaries (`WORD_SEPARATOR`).
+
+    Removing the separators gives the original text back. Sentences that already hold a
+    separator are kept as they are. jieba runs in Python; do it once per corpus and keep the
+    result (`tfbert.data.corpora.load_corpus(..., word_boundaries=True)` caches it).
+    """
+    documents = [list(document) for document in documents]
+    if show_progress:
+        from tqdm.std import tqdm
+
+        documents = tqdm(documents, desc="jieba word boundaries", unit="doc", mininterval=2)
+    return [[segment_sentence(sentence) for sentence in document] for document in documents]
 
 
 def write_documents(
@@ -236,9 +316,49 @@ def documents_dataset(
 # --------------------------------------------------------------------------------------------
 
 
-def _wordpieces(tokenizer: BertTokenizer, texts: tf.Tensor) -> tf.RaggedTensor:
-    """[n, (pieces)] int32 ids, exactly as the model's tokenizer splits and normalises text."""
-    return tokenizer.wordpiece_ids(texts)
+def _wordpieces(
+    tokenizer: BertTokenizer, texts: tf.Tensor, word_boundaries: bool = False
+) -> tf.RaggedTensor:
+    """[n, (pieces)] int32 ids, exactly as the model's tokenizer splits and normalises text.
+
+    With `word_boundaries`, texts are tokenized word by word (words between `WORD_SEPARATOR`s)
+    and a piece that does not start its word is returned as `-(id + 1)` (`_split_word_starts`
+    undoes it), so the mark travels with the token through pairing and packing.
+    """
+    if not word_boundaries:
+        return tokenizer.wordpiece_ids(texts)
+    words = tf.strings.split(texts, sep=WORD_SEPARATOR)  # [n, (words)]
+    pieces = tokenizer.wordpiece_ids(words.flat_values)  # [words, (pieces)]
+    starts = tf.equal(tf.ragged.range(pieces.row_lengths()).flat_values, 0)
+    ids = pieces.flat_values
+    marked = pieces.with_flat_values(tf.where(starts, ids, -ids - 1))
+    return tf.RaggedTensor.from_row_splits(marked, words.row_splits).merge_dims(1, 2)
+
+
+def _split_word_starts(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Decodes the marked `token_ids` of `_wordpieces(..., word_boundaries=True)`: real ids plus
+    a bool `word_starts` (padding and special tokens count as starts)."""
+    ids = features["token_ids"]
+    outputs = dict(features)
+    outputs["token_ids"] = tf.where(ids < 0, -ids - 1, ids)
+    outputs["word_starts"] = ids >= 0
+    return outputs
+
+
+def _segment_on_the_fly(documents: tf.data.Dataset) -> tf.data.Dataset:
+    """Adds jieba word boundaries to streamed documents that lack them (Python, per document)."""
+
+    def segment(sentences: tf.Tensor) -> tf.Tensor:
+        return tf.constant(
+            [segment_sentence(s.decode("utf-8")) for s in sentences.numpy()], tf.string
+        )
+
+    def apply(sentences: tf.Tensor) -> tf.Tensor:
+        result = tf.py_function(segment, [sentences], tf.string)
+        result.set_shape([None])
+        return result
+
+    return documents.map(apply)
 
 
 def _uniform(seed: tf.Tensor, index: int, shape: Any) -> tf.Tensor:
@@ -403,13 +523,15 @@ def nsp_instances_dataset(
     document_shuffle_buffer: int = 1000,
     resample_pairs: bool = True,
     seed: int | None = None,
+    word_boundaries: bool = False,
 ) -> tf.data.Dataset:
     """Unbatched NSP pairs (`token_ids`, `segment_ids`, `padding_mask`, `nsp_labels`).
 
     Documents are shuffled in a buffer of `document_shuffle_buffer` (0: not at all), then read
     `window_size` at a time: random segments b come from another document of the same window.
     With `resample_pairs`, each pass over the data draws new pairs (and a new document order);
-    otherwise every pass yields the same pairs.
+    otherwise every pass yields the same pairs. With `word_boundaries` (sentences segmented
+    with `WORD_SEPARATOR`) each pair also has `word_starts` (bool, per token).
     """
     max_length = max_length or tokenizer.max_length
     if window_size < 2:
@@ -429,7 +551,7 @@ def nsp_instances_dataset(
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=resample_pairs).batch(2)
 
     def make(window: tf.RaggedTensor, window_seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        pieces = _wordpieces(tokenizer, window.flat_values)
+        pieces = _wordpieces(tokenizer, window.flat_values, word_boundaries)
         sentences = tf.RaggedTensor.from_row_splits(pieces, window.row_splits)
         return create_nsp_instances(
             sentences,
@@ -443,7 +565,65 @@ def nsp_instances_dataset(
     pairs = tf.data.Dataset.zip((windows, seeds)).map(
         make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
+    if word_boundaries:
+        pairs = pairs.map(_split_word_starts)
     return pairs.unbatch()
+
+
+def packed_sequences_dataset(
+    documents: tf.data.Dataset,
+    tokenizer: BertTokenizer,
+    *,
+    max_length: int | None = None,
+    window_size: int = 256,
+    document_shuffle_buffer: int = 1000,
+    resample: bool = True,
+    seed: int | None = None,
+    word_boundaries: bool = False,
+) -> tf.data.Dataset:
+    """Unbatched full sequences without NSP: `[CLS] tokens [SEP]`, `max_length` long.
+
+    The documents' tokens (shuffled in a buffer of `document_shuffle_buffer`, a [SEP] after
+    each document) are one stream cut into pieces of `max_length - 2` tokens; only the last
+    sequence of a pass is shorter (and padded). Features: `token_ids`, `segment_ids` (all 0),
+    `padding_mask`, and with `word_boundaries` `word_starts`. `window_size` documents are
+    tokenized at a time. With `resample`, every pass takes a new document order.
+    """
+    max_length = max_length or tokenizer.max_length
+    if max_length < 3:
+        raise ValueError(f"max_length must be at least 3 for packed sequences, got {max_length}.")
+    cls_id, sep_id, pad_id = (tokenizer.token_to_id(t) for t in (CLS, SEP, PAD))
+    if document_shuffle_buffer:
+        documents = documents.shuffle(
+            document_shuffle_buffer, seed=seed, reshuffle_each_iteration=resample
+        )
+
+    def tokens(window: tf.RaggedTensor) -> tf.Tensor:
+        pieces = _wordpieces(tokenizer, window.flat_values, word_boundaries)
+        per_document = tf.RaggedTensor.from_row_splits(pieces, window.row_splits).merge_dims(1, 2)
+        sep = tf.fill([per_document.nrows(), 1], tf.constant(sep_id, per_document.dtype))
+        return tf.concat([per_document, tf.RaggedTensor.from_tensor(sep)], axis=1).flat_values
+
+    stream = documents.ragged_batch(window_size).map(
+        tokens, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    chunks = stream.unbatch().batch(max_length - 2)
+
+    def pack(chunk: tf.Tensor) -> dict[str, tf.Tensor]:
+        chunk = tf.cast(chunk, tf.int32)
+        ids = tf.concat([[cls_id], chunk, [sep_id]], 0)
+        padding = max_length - tf.shape(ids)[0]
+        features = {
+            "token_ids": tf.pad(ids, [[0, padding]], constant_values=pad_id),
+            "segment_ids": tf.zeros([max_length], tf.int32),
+            "padding_mask": tf.pad(tf.ones_like(ids), [[0, padding]]),
+        }
+        for value in features.values():
+            value.set_shape([max_length])
+        return features
+
+    sequences = chunks.map(pack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return sequences.map(_split_word_starts) if word_boundaries else sequences
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,6 +713,10 @@ class MaskedLMMasker:
     masked `token_ids`, `mask_positions` and `mask_ids` ([batch, max_predictions_per_seq]
     int32, padded with 0) and `mask_weights` (float32, 1 at real predictions, 0 at padding).
     Positions are sorted. `seed` is a stateless seed (shape [2]).
+
+    `whole_word_masking`: "none" (tokens one by one), "pieces" (a token and its `##` pieces
+    together; `True` means this), or "jieba" (words given by a bool `word_starts` feature, as
+    the pipeline makes from segmented text; it is consumed, not passed on).
     """
 
     def __init__(
@@ -543,7 +727,7 @@ class MaskedLMMasker:
         masking_rate: float = 0.15,
         mask_token_rate: float = 0.8,
         random_token_rate: float = 0.1,
-        whole_word_masking: bool = False,
+        whole_word_masking: bool | str = False,
     ) -> None:
         if max_predictions_per_seq < 1:
             raise ValueError(
@@ -562,7 +746,7 @@ class MaskedLMMasker:
         self.masking_rate = masking_rate
         self.mask_token_rate = mask_token_rate
         self.random_token_rate = random_token_rate
-        self.whole_word_masking = whole_word_masking
+        self.whole_word_masking = whole_word_masking_mode(whole_word_masking)
         index = {token: i for i, token in enumerate(vocabulary)}
         self.mask_id = index[MASK]
         self.pad_id = index[PAD]
@@ -577,14 +761,20 @@ class MaskedLMMasker:
         self._continuation = tf.constant(continuation, tf.bool)
         self._special = tf.constant(reserved, tf.bool)
 
-    def _words(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
-        """[batch, (tokens)] -> [batch, (words), (pieces)]: a word is a token and its ## pieces.
+    def _words(
+        self, ids: tf.RaggedTensor, word_starts: tf.RaggedTensor | None = None
+    ) -> tf.RaggedTensor:
+        """[batch, (tokens)] -> [batch, (words), (pieces)]: a word is a token and its ## pieces,
+        or, given `word_starts` ([batch, (tokens)] bool), a start and the tokens up to the next.
 
-        Special tokens are words of their own, and a ## piece right after one starts a word.
+        Special tokens are words of their own, and a piece right after one starts a word.
         """
         flat = ids.flat_values
         special = tf.gather(self._special, flat)
-        starts = ~tf.gather(self._continuation, flat) | special
+        if word_starts is None:
+            starts = ~tf.gather(self._continuation, flat) | special
+        else:
+            starts = word_starts.flat_values | special
         positions = tf.ragged.range(ids.row_lengths()).flat_values
         previous_special = tf.concat([[True], special[:-1]], 0)
         starts = starts | previous_special | tf.equal(positions, 0)
@@ -599,7 +789,18 @@ class MaskedLMMasker:
         token_ids = tf.cast(features["token_ids"], tf.int32)
         lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int64), axis=1)
         ids = tf.RaggedTensor.from_tensor(token_ids, lengths=lengths)
-        items = self._words(ids) if self.whole_word_masking else ids
+        if self.whole_word_masking == "jieba":
+            if "word_starts" not in features:
+                raise ValueError(
+                    "whole_word_masking='jieba' needs a `word_starts` feature: build the batches "
+                    "with pretraining_dataset(..., whole_word_masking='jieba')."
+                )
+            starts = tf.RaggedTensor.from_tensor(features["word_starts"], lengths=lengths)
+            items = self._words(ids, starts)
+        elif self.whole_word_masking == "pieces":
+            items = self._words(ids)
+        else:
+            items = ids
         selector = _BudgetSelector(
             self.max_predictions_per_seq, self.masking_rate, self.special_ids, _fold(seed, 0)
         )
@@ -614,7 +815,7 @@ class MaskedLMMasker:
         if masked.ragged_rank > 1:
             masked = masked.merge_dims(1, -1)
         shape = [None, self.max_predictions_per_seq]
-        outputs = dict(features)
+        outputs = {k: v for k, v in features.items() if k != "word_starts"}
         masked_ids = masked.to_tensor(default_value=self.pad_id, shape=tf.shape(token_ids))
         masked_ids.set_shape(token_ids.shape)
         outputs["token_ids"] = masked_ids
@@ -632,13 +833,16 @@ MODEL_INPUTS = (*FEATURE_NAMES, "mask_positions")  # what a pretraining model ta
 
 
 def to_keras_format(batch: dict[str, tf.Tensor]) -> tuple[dict, dict, dict]:
-    """(inputs, targets, sample weights) keyed as `BertPretrainer`'s outputs for `fit`."""
+    """(inputs, targets, sample weights) keyed as `BertPretrainer`'s outputs for `fit`.
+
+    Packed batches (no `nsp_labels`) give only the masked-LM target.
+    """
     inputs = {name: batch[name] for name in MODEL_INPUTS}
-    targets = {"mlm_logits": batch["mask_ids"], "nsp_logits": batch["nsp_labels"]}
-    weights = {
-        "mlm_logits": batch["mask_weights"],
-        "nsp_logits": tf.ones_like(batch["nsp_labels"], tf.float32),
-    }
+    targets = {"mlm_logits": batch["mask_ids"]}
+    weights = {"mlm_logits": batch["mask_weights"]}
+    if "nsp_labels" in batch:
+        targets["nsp_logits"] = batch["nsp_labels"]
+        weights["nsp_logits"] = tf.ones_like(batch["nsp_labels"], tf.float32)
     return inputs, targets, weights
 
 
@@ -652,8 +856,9 @@ def pretraining_dataset(
     masking_rate: float = 0.15,
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
-    whole_word_masking: bool = False,
+    whole_word_masking: bool | str = False,
     dynamic_masking: bool = True,
+    next_sentence: bool = True,
     random_next_rate: float = 0.5,
     short_seq_prob: float = 0.1,
     window_size: int = 256,
@@ -679,27 +884,56 @@ def pretraining_dataset(
     anyway). With `keras_format` (default) each element is
     `(inputs, targets, sample_weights)` as `fit` expects; otherwise one dict with every field:
     `token_ids` (masked), `segment_ids`, `padding_mask`, `mask_positions`, `mask_ids`,
-    `mask_weights`, `nsp_labels`.
+    `mask_weights`, `nsp_labels` (the last only with `next_sentence`).
+
+    `next_sentence=False` packs the text into full sequences without NSP pairs (see the module
+    docstring; `random_next_rate` and `short_seq_prob` then do not apply, and
+    `resample_pairs` decides whether each pass takes a new document order).
+    `whole_word_masking`: "none" (False), "pieces" (True) or "jieba"; with "jieba", in-memory
+    documents without word boundaries are segmented first, and streamed ones as they are read
+    (slower: segment a large corpus once with `segment_documents`).
     """
     max_length = max_length or tokenizer.max_length
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    documents = (
-        source
-        if isinstance(source, tf.data.Dataset)
-        else documents_dataset(source, seed=seed, shuffle_files=resample_pairs)
-    )
-    pairs = nsp_instances_dataset(
-        documents,
-        tokenizer,
-        max_length=max_length,
-        window_size=window_size,
-        random_next_rate=random_next_rate,
-        short_seq_prob=short_seq_prob,
-        document_shuffle_buffer=document_shuffle_buffer,
-        resample_pairs=resample_pairs,
-        seed=seed,
-    )
+    whole_word_masking = whole_word_masking_mode(whole_word_masking)
+    jieba_words = whole_word_masking == "jieba"
+    if isinstance(source, tf.data.Dataset):
+        documents = _segment_on_the_fly(source) if jieba_words else source
+    else:
+        is_files = isinstance(source, (str, Path)) or all(
+            isinstance(item, (str, Path)) for item in source
+        )
+        if jieba_words and not is_files:
+            _jieba()  # a missing jieba fails here, in one line
+            source = segment_documents(source)
+        documents = documents_dataset(source, seed=seed, shuffle_files=resample_pairs)
+        if jieba_words and is_files:
+            documents = _segment_on_the_fly(documents)
+    if next_sentence:
+        pairs = nsp_instances_dataset(
+            documents,
+            tokenizer,
+            max_length=max_length,
+            window_size=window_size,
+            random_next_rate=random_next_rate,
+            short_seq_prob=short_seq_prob,
+            document_shuffle_buffer=document_shuffle_buffer,
+            resample_pairs=resample_pairs,
+            seed=seed,
+            word_boundaries=jieba_words,
+        )
+    else:
+        pairs = packed_sequences_dataset(
+            documents,
+            tokenizer,
+            max_length=max_length,
+            window_size=window_size,
+            document_shuffle_buffer=document_shuffle_buffer,
+            resample=resample_pairs,
+            seed=seed,
+            word_boundaries=jieba_words,
+        )
     if cache_pairs:
         pairs = pairs.cache()
     if shuffle_buffer:

@@ -251,15 +251,31 @@ class BertEncoder(_ConfiguredLayer, Backbone):
     which asks for [CLS] and the masked positions.
     """
 
-    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: BertConfig | dict[str, Any],
+        *,
+        embeddings: BertEmbeddings | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(config, **kwargs)
         c = self.config
-        self.embeddings = BertEmbeddings(c, name="embeddings")
+        # Another encoder's embeddings, shared (ELECTRA's generator reads its discriminator's):
+        # their width may differ from hidden_size, and a projection then maps them to it.
+        self.shares_embeddings = embeddings is not None
+        self.embeddings = embeddings or BertEmbeddings(c, name="embeddings")
+        width = self.embeddings.config.hidden_size
+        self.embedding_projection = None
+        if width != c.hidden_size:
+            self.embedding_projection = dense_layer(c, c.hidden_size, "embedding_projection")
         self.blocks = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_layers)]
         self.pooler = dense_layer(c, c.hidden_size, "pooler", activation="tanh")
 
     def build(self, input_shape: Any = None) -> None:
-        self.embeddings.build()
+        if not self.embeddings.built:
+            self.embeddings.build()
+        if self.embedding_projection is not None:
+            self.embedding_projection.build((None, self.embeddings.config.hidden_size))
         for block in self.blocks:
             block.build()
         self.pooler.build((None, self.config.hidden_size))
@@ -272,6 +288,8 @@ class BertEncoder(_ConfiguredLayer, Backbone):
                 "return_all_layers without it."
             )
         embedded = self.embeddings(inputs["token_ids"], inputs["segment_ids"], training=training)
+        if self.embedding_projection is not None:
+            embedded = float32(self.embedding_projection(embedded))
         shape = ops.shape(embedded)
         # [batch, key] additive bias: 0 where attended, -30000 at padding (finite in float16
         # too; exp underflows to exactly 0 in the float32 softmax).

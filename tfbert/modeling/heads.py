@@ -62,19 +62,24 @@ class MaskedLMHead(keras.layers.Layer):
     """Gathers the masked positions, transforms them and decodes with the tied embeddings.
 
     Built by a pretraining task around its backbone's token embedding layer (which this layer uses
-    but does not own: its matrix is trained and saved with the encoder).
+    but does not own: its matrix is trained and saved with the encoder). `input_size` is the
+    width of the outputs it reads when they are not `config.hidden_size` wide (ELECTRA's
+    narrower generator decoding with its discriminator's embeddings); the transform maps them
+    to the embeddings' width, `config.hidden_size`.
     """
 
     def __init__(
         self,
         config: BertConfig | dict[str, Any],
         token_embedding: keras.layers.Embedding,
+        input_size: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs["dtype"] = "float32"  # as the encoder: only the matmuls follow the policy
         super().__init__(**kwargs)
         self.config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
         c = self.config
+        self.input_size = input_size or c.hidden_size
         self.transform = dense_layer(c, c.hidden_size, "transform")
         self.activation = activation_function(c.hidden_act)
         self.layer_norm = layer_norm(c, "transform_layer_norm")
@@ -84,7 +89,7 @@ class MaskedLMHead(keras.layers.Layer):
 
     def build(self, input_shape: Any = None) -> None:
         hidden = self.config.hidden_size
-        self.transform.build((None, None, hidden))
+        self.transform.build((None, None, self.input_size))
         self.layer_norm.build((None, None, hidden))
         self.output_bias = self.add_weight(
             shape=(self.config.vocab_size,), initializer="zeros", name="output_bias"
@@ -106,4 +111,8 @@ class MaskedLMHead(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         # Only a task rebuilds this layer (it needs the backbone's embedding layer).
-        return {**super().get_config(), "config": self.config.to_dict()}
+        return {
+            **super().get_config(),
+            "config": self.config.to_dict(),
+            "input_size": self.input_size,
+        }

@@ -1,5 +1,9 @@
 """BertPretrainer: BERT's masked-LM and next-sentence-prediction pretraining, as one Keras model.
 
+`next_sentence_prediction=False` drops the NSP head (masked LM alone, as RoBERTa and Cramming
+train: NSP did not pay for itself there); the pooler, which only NSP reads, then stays as
+initialised and is not trained.
+
     token_ids, segment_ids, padding_mask [batch, length], mask_positions [batch, predictions]
       -> BertEncoder (named "encoder", as in BertClassifier, so weights move between the two),
          asked for the outputs at [CLS] and mask_positions only (its last layer computes just
@@ -45,6 +49,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 from safetensors.numpy import save_file
 
@@ -114,13 +119,15 @@ class BertPretrainer(Task):
 
     Inputs: `token_ids`, `segment_ids`, `padding_mask` [batch, length] and `mask_positions`
     [batch, predictions] (int32). Outputs: {"mlm_logits": [batch, predictions, vocab_size],
-    "nsp_logits": [batch, 2]}, float32; NSP class 0 = IsNext, 1 = NotNext.
+    "nsp_logits": [batch, 2]}, float32; NSP class 0 = IsNext, 1 = NotNext. With
+    `next_sentence_prediction=False` there is no NSP head and no "nsp_logits".
     """
 
     def __init__(
         self,
         config: BertConfig | dict[str, Any],
         tokenizer: BertTokenizer | dict[str, Any],
+        next_sentence_prediction: bool = True,
         **kwargs: Any,
     ) -> None:
         config = config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
@@ -138,25 +145,30 @@ class BertPretrainer(Task):
             output_positions=ops.concatenate([first, inputs["mask_positions"]], axis=1),
         )
         mlm_head = MaskedLMHead(config, encoder.embeddings.token_embedding, name="mlm")
-        nsp_head = keras.layers.Dense(
-            2, kernel_initializer=weight_initializer(config), dtype="float32", name="nsp"
-        )
         # Identity layers give the outputs their names (Keras names outputs after layers).
         outputs = {
             "mlm_logits": keras.layers.Activation("linear", dtype="float32", name="mlm_logits")(
                 mlm_head(encoded["sequence_output"][:, 1:])
-            ),
-            "nsp_logits": keras.layers.Activation("linear", dtype="float32", name="nsp_logits")(
-                nsp_head(encoded["pooled_output"])
-            ),
+            )
         }
+        nsp_head = None
+        if next_sentence_prediction:
+            nsp_head = keras.layers.Dense(
+                2, kernel_initializer=weight_initializer(config), dtype="float32", name="nsp"
+            )
+            outputs["nsp_logits"] = keras.layers.Activation(
+                "linear", dtype="float32", name="nsp_logits"
+            )(nsp_head(encoded["pooled_output"]))
+        else:
+            encoder.pooler.trainable = False  # only NSP reads it: no gradient reaches it
         super().__init__(
             inputs=inputs, outputs=outputs, backbone=encoder, preprocessor=tokenizer, **kwargs
         )
         self.bert_config = config
+        self.next_sentence_prediction = bool(next_sentence_prediction)
         self.mlm_head = mlm_head
         self.nsp_head = nsp_head
-        self.fresh_heads = sorted(HEAD_NAMES)  # heads not loaded from a checkpoint
+        self.fresh_heads = sorted(self.head_variables())  # heads not loaded from a checkpoint
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -167,12 +179,14 @@ class BertPretrainer(Task):
         vocabulary: Sequence[str] | str | Path,
         max_length: int = 128,
         tokenizer_options: dict[str, Any] | None = None,
+        next_sentence_prediction: bool = True,
         **config_overrides: Any,
     ) -> BertPretrainer:
         """A randomly initialised pretrainer of a named size; `vocab_size` fits the vocabulary."""
-        tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
-        config_overrides.setdefault("vocab_size", tokenizer.vocabulary_size)
-        return cls(BertConfig.from_preset(preset, **config_overrides), tokenizer=tokenizer)
+        config, tokenizer = preset_parts(
+            preset, vocabulary, max_length, tokenizer_options, config_overrides
+        )
+        return cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
 
     @classmethod
     def from_pretrained(
@@ -182,48 +196,42 @@ class BertPretrainer(Task):
         max_length: int | None = None,
         allow_missing: bool = False,
         dropout: float | None = None,
+        next_sentence_prediction: bool | None = None,
         **tokenizer_options: Any,
     ) -> BertPretrainer:
         """A pretrainer starting from any checkpoint `tfbert.modeling.checkpoints` reads.
 
-        A directory written by `save_pretrained` restores everything (encoder, both heads,
+        A directory written by `save_pretrained` restores everything (encoder, heads,
         tokenizer settings). A Hugging Face or Google checkpoint gives the encoder and, when
         it has them, the pretraining heads; heads it lacks start fresh (e.g. "minilm-l6", a
         sentence-embedding model, has none), which `self.fresh_heads` lists. `max_length`
         defaults to the saved one, else 128; `dropout` replaces the checkpoint's.
+        `next_sentence_prediction` defaults to the checkpoint's: off when it has a masked-LM
+        head but no NSP head, else on.
         """
         pretrained = load_pretrained(path_or_name)
-        options: dict[str, Any] = {"lowercase": pretrained.lowercase}
-        if pretrained.strip_accents is not None:
-            options["strip_accents"] = pretrained.strip_accents
-        if pretrained.normalize_full_width is not None:
-            options["normalize_full_width"] = pretrained.normalize_full_width
-        options.update(_saved_settings(path_or_name))
-        options.update(tokenizer_options)
-        if max_length is not None:
-            options["max_length"] = max_length
-        options.setdefault("max_length", 128)
-        tokenizer = BertTokenizer(pretrained.vocabulary, **options)
-        config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
-        model = cls(config, tokenizer=tokenizer)
+        if next_sentence_prediction is None:
+            heads = pretrained.mlm_weights or {}
+            next_sentence_prediction = "seq_relationship/kernel" in heads or (
+                "output_bias" not in heads
+            )
+        config, tokenizer = pretrained_parts(
+            pretrained, path_or_name, max_length, dropout, tokenizer_options
+        )
+        model = cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
         load_encoder_weights(model.encoder, pretrained, allow_missing=allow_missing)
         loaded = model.load_head_weights(pretrained.mlm_weights or {}, source=pretrained.source)
-        model.fresh_heads = sorted(set(HEAD_NAMES) - set(loaded))
+        model.fresh_heads = sorted(set(model.head_variables()) - set(loaded))
         return model
 
     # ----- heads -------------------------------------------------------------------------------
     def head_variables(self) -> dict[str, keras.Variable]:
         """The pretraining-head variables, by the `mlm_weights` names of checkpoints.py."""
         head, nsp = self.mlm_head, self.nsp_head
-        return {
-            "transform/dense/kernel": head.transform.kernel,
-            "transform/dense/bias": head.transform.bias,
-            "transform/layer_norm/gamma": head.layer_norm.gamma,
-            "transform/layer_norm/beta": head.layer_norm.beta,
-            "output_bias": head.output_bias,
-            "seq_relationship/kernel": nsp.kernel,
-            "seq_relationship/bias": nsp.bias,
-        }
+        variables = masked_lm_head_variables(head)
+        if nsp is not None:
+            variables |= {"seq_relationship/kernel": nsp.kernel, "seq_relationship/bias": nsp.bias}
+        return variables
 
     def load_head_weights(
         self, weights: dict[str, np.ndarray], source: str = "checkpoint"
@@ -265,21 +273,23 @@ class BertPretrainer(Task):
         Defaults: AdamW at 1e-4 (BERT's pretraining rate; pass `create_optimizer(...,
         total_steps=...)` for warm-up and decay), masked-LM cross-entropy averaged over real
         predictions (sample weights `mask_weights`), NSP cross-entropy, masked-LM accuracy
-        and perplexity (weighted metrics), NSP accuracy.
+        and perplexity (weighted metrics), NSP accuracy (without NSP: the masked-LM ones).
         """
+        nsp = self.next_sentence_prediction
         if optimizer == "auto":
             optimizer = default_optimizer(1e-4)
         if loss == "auto":
-            loss = {
-                "mlm_logits": keras.losses.SparseCategoricalCrossentropy(
-                    from_logits=True, reduction="mean_with_sample_weight", name="mlm_loss"
-                ),
-                "nsp_logits": keras.losses.SparseCategoricalCrossentropy(
+            loss = {"mlm_logits": masked_lm_loss(name="mlm_loss")}
+            if nsp:
+                loss["nsp_logits"] = keras.losses.SparseCategoricalCrossentropy(
                     from_logits=True, name="nsp_loss"
-                ),
-            }
+                )
         if metrics == "auto":
-            metrics = {"nsp_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+            metrics = (
+                {"nsp_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+                if nsp
+                else None
+            )
         if weighted_metrics == "auto":
             weighted_metrics = {
                 "mlm_logits": [
@@ -301,36 +311,25 @@ class BertPretrainer(Task):
             self.optimizer.build(self.trainable_variables)
 
     def pretraining_dataset(self, source: Any, **options: Any):
-        """`tfbert.data.pretraining.pretraining_dataset(source, self.tokenizer, **options)`."""
-        return pretraining_dataset(source, self.tokenizer, **options)
+        """`tfbert.data.pretraining.pretraining_dataset(source, self.tokenizer, **options)`,
+        with targets for this model's outputs (the masked LM alone without NSP)."""
+        if self.next_sentence_prediction:
+            return pretraining_dataset(source, self.tokenizer, **options)
+        return unpaired_dataset(source, self.tokenizer, masked_lm_format, **options)
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Writes a `BertForPreTraining`-layout directory (see the module docstring)."""
-        directory = Path(directory)
-        tokenizer = self.tokenizer
-        export_huggingface(
-            self.encoder,
-            tokenizer.vocabulary,
-            directory,
-            lowercase=tokenizer.lowercase,
-            strip_accents=tokenizer.strip_accents,
-        )
-        weights = directory / WEIGHTS_FILE
-        tensors = {f"bert.{name}": value for name, value in read_safetensors(weights).items()}
+        """Writes a `BertForPreTraining`-layout directory (see the module docstring); without
+        NSP the `BertForMaskedLM` one (no `cls.seq_relationship.*`)."""
+        heads = {}
         for name, variable in self.head_variables().items():
             target, transpose = HEAD_NAMES[name]
             value = np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
-            tensors[target] = np.ascontiguousarray(value.T if transpose else value)
-        tmp = weights.with_name(weights.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-        tmp.replace(weights)
-        config_path = directory / CONFIG_FILE
-        values = json.loads(config_path.read_text(encoding="utf-8"))
-        values["architectures"] = ["BertForPreTraining"]
-        values[TFBERT_TOKENIZER_KEY] = saved_settings(tokenizer)
-        config_path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", "utf-8")
-        return directory
+            heads[target] = np.ascontiguousarray(value.T if transpose else value)
+        architecture = "BertForPreTraining" if self.next_sentence_prediction else "BertForMaskedLM"
+        return save_encoder_directory(
+            self.encoder, self.tokenizer, directory, heads=heads, architecture=architecture
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -338,6 +337,7 @@ class BertPretrainer(Task):
             "trainable": self.trainable,
             "config": self.bert_config.to_dict(),
             "tokenizer": keras.saving.serialize_keras_object(self.preprocessor),
+            "next_sentence_prediction": self.next_sentence_prediction,
         }
 
     def _rebuilt(self) -> BertPretrainer:
@@ -346,6 +346,114 @@ class BertPretrainer(Task):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BertPretrainer:
         return cls(**config)
+
+
+def masked_lm_loss(name: str) -> keras.losses.Loss:
+    """Masked-LM cross-entropy from logits, averaged over the real predictions only (sample
+    weights `mask_weights`): BERT's `sum(w * ce) / sum(w)`."""
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight", name=name
+    )
+
+
+def masked_lm_head_variables(head: MaskedLMHead) -> dict[str, keras.Variable]:
+    """A masked-LM head's variables, by the `mlm_weights` names of checkpoints.py."""
+    return {
+        "transform/dense/kernel": head.transform.kernel,
+        "transform/dense/bias": head.transform.bias,
+        "transform/layer_norm/gamma": head.layer_norm.gamma,
+        "transform/layer_norm/beta": head.layer_norm.beta,
+        "output_bias": head.output_bias,
+    }
+
+
+def masked_lm_format(batch: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(inputs, targets, sample weights) for a pretrainer without NSP (masked LM only)."""
+    inputs = {name: batch[name] for name in MODEL_INPUTS}
+    return inputs, {"mlm_logits": batch["mask_ids"]}, {"mlm_logits": batch["mask_weights"]}
+
+
+def unpaired_dataset(source: Any, tokenizer: BertTokenizer, to_model: Any, **options: Any):
+    """Masked batches for an objective without next-sentence prediction, mapped by `to_model`
+    (a batch dict -> what `fit` takes): packed sequences without sentence pairs
+    (`next_sentence=False`), so no position is padding that could hold text."""
+    options.setdefault("next_sentence", False)
+    batches = pretraining_dataset(source, tokenizer, keras_format=False, **options)
+    return batches.map(to_model, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def save_encoder_directory(
+    encoder: BertEncoder,
+    tokenizer: BertTokenizer,
+    directory: str | Path,
+    *,
+    heads: dict[str, np.ndarray] | None = None,
+    architecture: str = "BertModel",
+) -> Path:
+    """Writes `encoder` as a Hugging Face BERT directory that `tfbert train --init-from` and
+    `BertClassifier.from_pretrained` read: encoder tensors (`bert.`-prefixed when there are
+    `heads`, Hugging Face tensor names -> arrays), vocab.txt, config.json with the tokenizer
+    settings."""
+    directory = Path(directory)
+    export_huggingface(
+        encoder,
+        tokenizer.vocabulary,
+        directory,
+        lowercase=tokenizer.lowercase,
+        strip_accents=tokenizer.strip_accents,
+    )
+    if heads:
+        weights = directory / WEIGHTS_FILE
+        tensors = {f"bert.{name}": value for name, value in read_safetensors(weights).items()}
+        tensors.update(heads)
+        tmp = weights.with_name(weights.name + ".tmp")
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+        tmp.replace(weights)
+    config_path = directory / CONFIG_FILE
+    values = json.loads(config_path.read_text(encoding="utf-8"))
+    values["architectures"] = [architecture]
+    values[TFBERT_TOKENIZER_KEY] = saved_settings(tokenizer)
+    config_path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", "utf-8")
+    return directory
+
+
+def preset_parts(
+    preset: str,
+    vocabulary: Sequence[str] | str | Path,
+    max_length: int,
+    tokenizer_options: dict[str, Any] | None,
+    config_overrides: dict[str, Any],
+) -> tuple[BertConfig, BertTokenizer]:
+    """The config of a named size (`vocab_size` fitting the vocabulary) and the tokenizer."""
+    tokenizer = BertTokenizer(vocabulary, max_length=max_length, **(tokenizer_options or {}))
+    config_overrides = {"vocab_size": tokenizer.vocabulary_size, **config_overrides}
+    return BertConfig.from_preset(preset, **config_overrides), tokenizer
+
+
+def pretrained_parts(
+    pretrained: Any,
+    path_or_name: str | Path,
+    max_length: int | None,
+    dropout: float | None,
+    tokenizer_options: dict[str, Any] | None = None,
+) -> tuple[BertConfig, BertTokenizer]:
+    """The config and tokenizer of a loaded checkpoint (`load_pretrained(path_or_name)`):
+    its tokenizer settings (those a `save_pretrained` directory recorded first), then
+    `tokenizer_options`; `max_length` defaults to the saved one, else 128; `dropout` replaces
+    the checkpoint's."""
+    options: dict[str, Any] = {"lowercase": pretrained.lowercase}
+    if pretrained.strip_accents is not None:
+        options["strip_accents"] = pretrained.strip_accents
+    if pretrained.normalize_full_width is not None:
+        options["normalize_full_width"] = pretrained.normalize_full_width
+    options.update(_saved_settings(path_or_name))
+    options.update(tokenizer_options or {})
+    if max_length is not None:
+        options["max_length"] = max_length
+    options.setdefault("max_length", 128)
+    tokenizer = BertTokenizer(pretrained.vocabulary, **options)
+    config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
+    return config, tokenizer
 
 
 def _saved_settings(path_or_name: str | Path) -> dict[str, Any]:

@@ -41,13 +41,18 @@ def load_vocabulary(path: str | Path) -> list[str]:
         raise ValueError(
             f"Vocabulary {path} is not UTF-8 (bad byte at line {line}); re-save it as UTF-8."
         ) from None
+    return parse_vocabulary(text, source=str(path))
+
+
+def parse_vocabulary(text: str, source: str = "vocabulary") -> list[str]:
+    """The tokens of a `vocab.txt`'s text, validated (what `load_vocabulary` does after reading)."""
     # Lines end at "\n" (or "\r\n") only, as BERT's readers split them: str.splitlines() would
     # also split at U+2028 and U+0085, which real vocabularies hold as tokens (bert-base-chinese).
     tokens = [line.removesuffix("\r") for line in text.split("\n")]
     # A trailing empty line is a common artefact of writers; anything else empty is an error.
     while tokens and tokens[-1] == "":
         tokens.pop()
-    validate_vocabulary(tokens, source=str(path))
+    validate_vocabulary(tokens, source=source)
     return tokens
 
 

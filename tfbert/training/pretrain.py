@@ -1,15 +1,25 @@
-"""Pretraining a BertPretrainer with `model.fit`: schedule, callbacks, artefacts, throughput."""
+"""Pretraining with `model.fit`: the objective, schedule, time budget, callbacks, artefacts.
+
+Objectives (`OBJECTIVES`, `create_pretrainer`): "mlm-nsp" (BERT's masked LM + next sentence
+prediction, `BertPretrainer`), "mlm" (masked LM alone, `BertPretrainer(...,
+next_sentence_prediction=False)`) and "electra" (replaced-token detection,
+`ElectraPretrainer`). `pretrain` trains any of them; each writes a directory that
+`tfbert train --init-from` fine-tunes.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from tfbert.config import PRETRAINING_OBJECTIVES
+from tfbert.tasks.electra import ElectraPretrainer
 from tfbert.tasks.pretrainer import BertPretrainer
 from tfbert.training.callbacks import PeriodicProgress
 from tfbert.training.optimization import create_optimizer
@@ -36,6 +46,86 @@ class Throughput(keras.callbacks.Callback):
             logs["tokens_per_second"] = examples * self.tokens_per_example
 
 
+OBJECTIVES = PRETRAINING_OBJECTIVES
+
+
+def create_pretrainer(
+    objective: str = "mlm-nsp",
+    *,
+    preset: str | None = None,
+    vocabulary: Sequence[str] | str | Path | None = None,
+    init_from: str | Path | None = None,
+    max_length: int = 128,
+    lowercase: bool = True,
+    dropout: float | None = None,
+    seed: int | None = None,
+) -> BertPretrainer | ElectraPretrainer:
+    """The pretraining model of `objective` (one of `OBJECTIVES`): from scratch (`preset`,
+    default "mini", and `vocabulary`) or continuing a checkpoint (`init_from`). For ELECTRA
+    the preset (or checkpoint) is the discriminator's size; `seed` seeds its sampling.
+    `dropout` sets the hidden and attention dropout (default: the preset's or checkpoint's)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"Unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}.")
+    if objective == "electra":
+        kind, options = ElectraPretrainer, {"seed": seed}
+    else:
+        kind, options = BertPretrainer, {"next_sentence_prediction": objective == "mlm-nsp"}
+    if init_from is not None:
+        return kind.from_pretrained(init_from, max_length=max_length, dropout=dropout, **options)
+    if vocabulary is None:
+        raise ValueError("Pass a vocabulary to pretrain from scratch (or init_from).")
+    overrides = {} if dropout is None else {"hidden_dropout": dropout, "attention_dropout": dropout}
+    return kind.from_preset(
+        preset or "mini",
+        vocabulary=vocabulary,
+        max_length=max_length,
+        tokenizer_options={"lowercase": lowercase},
+        **options,
+        **overrides,
+    )
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `minutes` of training wall time are spent, counting the time of
+    earlier attempts of a resumed run (its state travels in the training backup).
+
+    Time counts from the start of each attempt's training (`on_train_begin`) to each batch's
+    end; the time between an attempt's last backup and its interruption is not counted, as
+    that work is redone. The batch that crosses the budget ends training; the epoch ends there
+    (its backup is written and the callbacks' epoch-end work runs), so the model can be saved.
+    `clock` (seconds) is for tests.
+    """
+
+    def __init__(self, minutes: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        if not minutes > 0:
+            raise ValueError(f"The time budget must be positive, got {minutes} minutes.")
+        self.budget = 60.0 * minutes
+        self.clock = clock
+        self.earlier = 0.0  # seconds spent by earlier attempts
+        self.started: float | None = None
+        self.exhausted = False
+
+    def elapsed(self) -> float:
+        """Training seconds spent so far, this attempt and earlier ones together."""
+        return self.earlier + (0.0 if self.started is None else self.clock() - self.started)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.started = self.clock()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.elapsed() >= self.budget:
+            self.exhausted = True
+            self.model.stop_training = True
+
+    def get_resume_state(self) -> tuple[dict[str, Any], list[np.ndarray]]:
+        return {"elapsed": self.elapsed(), "exhausted": self.exhausted}, []
+
+    def set_resume_state(self, meta: dict[str, Any], arrays: list[np.ndarray]) -> None:
+        self.earlier, self.exhausted = float(meta["elapsed"]), bool(meta["exhausted"])
+        self.started = self.clock()
+
+
 def mean_tokens_per_example(dataset: Any, batches: int = 10) -> float:
     """Real (unpadded) tokens per example, measured on the first batches of `dataset`."""
     counts = [
@@ -45,7 +135,7 @@ def mean_tokens_per_example(dataset: Any, batches: int = 10) -> float:
 
 
 def pretrain(
-    pretrainer: BertPretrainer,
+    pretrainer: BertPretrainer | ElectraPretrainer,
     source: Any,
     *,
     steps: int,
@@ -54,6 +144,8 @@ def pretrain(
     learning_rate: float = 1e-4,
     warmup_fraction: float = 0.01,
     whole_word_masking: bool = False,
+    gradient_accumulation_steps: int = 1,
+    time_budget_minutes: float | None = None,
     seed: int = 13,
     output_dir: str | Path | None = None,
     verbose: int | str = "auto",
@@ -61,16 +153,26 @@ def pretrain(
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     keep_backup: bool = False,
 ) -> keras.callbacks.History:
-    """Masked-LM + NSP pretraining for `steps` updates, in epochs of `steps_per_epoch`.
+    """Pretrains `pretrainer` (any objective) for `steps` updates, in epochs of
+    `steps_per_epoch` updates.
 
-    With `output_dir`: TensorBoard logs, step-level backups so that rerunning the same call
+    `gradient_accumulation_steps` N averages the gradients of N batches into each update (an
+    effective batch of N x `batch_size`; the schedule counts updates). `time_budget_minutes`
+    stops training once that much training wall time is spent (counting earlier attempts of
+    a resumed run); the schedule still spans `steps`, and `history.json` records the steps
+    made. With `output_dir`: TensorBoard logs, step-level backups so that rerunning the same call
     resumes exactly where the backup was taken, and `history.json` with the throughput of
     every epoch. The data is one endless stream, a pure function of `seed` (a fresh dataset is
     built for every `fit`); a resumed run skips the batches already trained on, which costs
     the time to generate them again but no training. The backup is removed at the end unless
     `keep_backup` (a caller that writes more files afterwards removes it once they exist).
     """
+    if gradient_accumulation_steps < 1:
+        raise ValueError(
+            f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}."
+        )
     keras.utils.set_random_seed(seed)
+    batches_per_epoch = steps_per_epoch * gradient_accumulation_steps
 
     def stream():
         return pretrainer.pretraining_dataset(
@@ -86,36 +188,44 @@ def pretrain(
     with pretrainer.distribute_strategy.scope():
         pretrainer.compile(
             optimizer=create_optimizer(
-                learning_rate, total_steps=epochs * steps_per_epoch, warmup_fraction=warmup_fraction
+                learning_rate,
+                total_steps=epochs * steps_per_epoch,
+                warmup_fraction=warmup_fraction,
+                gradient_accumulation_steps=gradient_accumulation_steps,
             )
         )
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
     callbacks.append(Throughput(batch_size, tokens_per_example))
+    if time_budget_minutes is not None:
+        callbacks.append(TimeBudget(time_budget_minutes))
     if verbose == 2:
-        callbacks.append(PeriodicProgress(steps_per_epoch, batch_size))
+        callbacks.append(PeriodicProgress(batches_per_epoch, batch_size))
     backup = None
     if output_dir is not None:
         output_dir = Path(output_dir)
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
         backup = TrainingBackup(
             output_dir / "backup",
-            steps_per_epoch=steps_per_epoch,
-            every_steps=min(backup_every_steps or steps_per_epoch, steps_per_epoch),
+            steps_per_epoch=batches_per_epoch,
+            every_steps=min(backup_every_steps or batches_per_epoch, batches_per_epoch),
             fingerprint={
                 "steps": steps,
                 "batch_size": batch_size,
                 "learning_rate": learning_rate,
                 "warmup_fraction": warmup_fraction,
                 "whole_word_masking": whole_word_masking,
+                "gradient_accumulation_steps": gradient_accumulation_steps,
+                "time_budget_minutes": time_budget_minutes,
+                "objective": objective_of(pretrainer),
                 "seed": seed,
             },
             delete_at_end=not keep_backup,
         )
     history = resumable_fit(
         pretrainer,
-        lambda epoch, skip: stream().skip(epoch * steps_per_epoch + skip),
+        lambda epoch, skip: stream().skip(epoch * batches_per_epoch + skip),
         epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=batches_per_epoch,
         callbacks=callbacks,
         backup=backup,
         stream=True,
@@ -123,9 +233,14 @@ def pretrain(
     )
     if output_dir is not None:
         record = {
-            "steps": epochs * steps_per_epoch,
+            "objective": objective_of(pretrainer),
+            "steps": int(pretrainer.optimizer.iterations.numpy()),
             "batch_size": batch_size,
+            "gradient_accumulation_steps": gradient_accumulation_steps,
             "tokens_per_example": tokens_per_example,
+            "training_seconds": next(
+                (c.elapsed() for c in callbacks if isinstance(c, TimeBudget)), None
+            ),
             "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         }
         atomic_write(
@@ -133,3 +248,10 @@ def pretrain(
             lambda path: path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"),
         )
     return history
+
+
+def objective_of(pretrainer: BertPretrainer | ElectraPretrainer) -> str:
+    """The objective (one of `OBJECTIVES`) a pretraining model trains."""
+    if isinstance(pretrainer, ElectraPretrainer):
+        return "electra"
+    return "mlm-nsp" if pretrainer.next_sentence_prediction else "mlm"

@@ -178,10 +178,12 @@ class RunConfig:
     baseline: bool = True  # fit the TF-IDF baseline and report it beside the model
 
     def __post_init__(self) -> None:
+        from tfbert.data.vocabularies import is_builtin_vocabulary
+
         self.output_dir = Path(self.output_dir)
         for name in ("train_file", "validation_file", "vocab"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and not (name == "vocab" and is_builtin_vocabulary(value)):
                 setattr(self, name, Path(value))
         if self.devices is not None:
             self.devices = list(self.devices)
@@ -255,8 +257,12 @@ class RunConfig:
                     "its own column."
                 )
             seen[column] = flag
+        from tfbert.data.vocabularies import is_builtin_vocabulary
+
         for name in ("train_file", "validation_file", "vocab"):
             path = getattr(self, name)
+            if name == "vocab" and is_builtin_vocabulary(path):
+                continue
             if path is not None and not path.is_file():
                 what = "is a directory" if path.is_dir() else "does not exist"
                 raise DataError(f"{option(name)} {path} {what}; give a file.")
@@ -722,6 +728,7 @@ def _read_start(
 ) -> _Start:
     """The pretrained checkpoint, or the from-scratch vocabulary (given, resumed or learned)."""
     from tfbert.config import BertConfig
+    from tfbert.data.vocabularies import resolve_vocabulary
     from tfbert.text.tokenizer import BertTokenizer
     from tfbert.text.vocab import learn_vocabulary, load_vocabulary
 
@@ -734,7 +741,7 @@ def _read_start(
     vocab_path = work_dir / "vocab.txt"
     learned = False
     if config.vocab:
-        vocabulary = load_vocabulary(config.vocab)
+        vocabulary = resolve_vocabulary(config.vocab)
     elif resume and vocab_path.is_file():
         vocabulary = load_vocabulary(vocab_path)
     else:
