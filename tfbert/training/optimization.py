@@ -120,8 +120,16 @@ class AdamW(keras.optimizers.AdamW):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "learning_rate_multipliers": self.learning_rate_multipliers}
 
+    def build(self, variables):
+        super().build(variables)
+        # update_step receives the backend's variable, which has no path: key by identity.
+        self._multipliers_by_key = {
+            self._var_key(v): float(self.learning_rate_multipliers.get(v.path, 1.0))
+            for v in variables
+        }
+
     def _multiplier(self, variable: Any) -> float:
-        return self.learning_rate_multipliers.get(getattr(variable, "path", None), 1.0)
+        return getattr(self, "_multipliers_by_key", {}).get(self._var_key(variable), 1.0)
 
     def _apply_weight_decay(self, variables):
         if self.weight_decay is None or not self.learning_rate_multipliers:
