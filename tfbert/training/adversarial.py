@@ -64,6 +64,7 @@ def fgm_gradients(
     direction = tf.convert_to_tensor(gradients[index])  # dense: a gather gives IndexedSlices
     direction = tf.cast(direction, embeddings.dtype)
     perturbation = epsilon * direction / (tf.norm(direction) + 1e-12)
+    clean_embeddings = tf.identity(embeddings.value)  # restored exactly, not by subtraction
     embeddings.assign_add(perturbation)
     with tf.GradientTape() as tape:
         adversarial = model.compute_loss(
@@ -71,8 +72,9 @@ def fgm_gradients(
         )
         scaled_adversarial = scale(adversarial)
     adversarial_gradients = tape.gradient(scaled_adversarial, weights)
-    with tf.control_dependencies([tf.convert_to_tensor(g) for g in adversarial_gradients if g is not None]):
-        embeddings.assign_sub(perturbation)
+    done = [tf.convert_to_tensor(g) for g in adversarial_gradients if g is not None]
+    with tf.control_dependencies(done):
+        embeddings.assign(clean_embeddings)
     summed = [
         a if b is None else b if a is None else tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
         for a, b in zip(gradients, adversarial_gradients, strict=True)
