@@ -314,7 +314,9 @@ def test_last_layers_pooling_refuses_what_it_cannot_read(english_vocab) -> None:
         )  # 2 blocks + embeddings: 3 layers
     tokenizer = BertTokenizer(english_vocab, max_length=16)
     with pytest.raises(ValueError, match="does not return"):
-        TextClassifier(TextCNN.from_vocabulary(tokenizer), tokenizer, ["a", "b"], pooling="last2_mean")
+        TextClassifier(
+            TextCNN.from_vocabulary(tokenizer), tokenizer, ["a", "b"], pooling="last2_mean"
+        )
     with pytest.raises(ValueError, match="lastN_mean"):
         BertClassifier.from_preset(
             "tiny", vocabulary=english_vocab, labels=["a", "b"], pooling="last2_max"

@@ -7,13 +7,12 @@ softmax, sigmoid and the losses stay accurate under mixed precision.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import keras
 from keras import ops
 
-from tfbert.config import BertConfig
+from tfbert.config import LAYER_POOLING_MODES, BertConfig
 from tfbert.modeling.layers import activation_function, dense_layer, float32, layer_norm
 
 
@@ -57,15 +56,6 @@ class ClassificationHead(keras.layers.Layer):
             "dropout": self.dropout_rate,
             "initializer_range": self.initializer_range,
         }
-
-
-LAYER_POOLING_MODES = ("mean", "concat")
-
-
-def parse_layer_pooling(pooling: str) -> tuple[int, str] | None:
-    """`"last4_mean"` -> `(4, "mean")`; None for a name of another kind of pooling."""
-    match = re.fullmatch(r"last([1-9][0-9]*)_(mean|concat)", pooling)
-    return (int(match.group(1)), match.group(2)) if match else None
 
 
 @keras.saving.register_keras_serializable(package="tfbert")

@@ -29,14 +29,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfbert.config import BertConfig
+from tfbert.config import BertConfig, parse_layer_pooling
 from tfbert.data.readers import LabelVocabulary
 from tfbert.errors import ModelFileError
 from tfbert.export.classifier import ClassifierServingModule, write_classifier
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import TFBERT_FORMAT, load_encoder_weights, load_pretrained
-from tfbert.modeling.heads import ClassificationHead, LastLayersPooling, parse_layer_pooling
+from tfbert.modeling.heads import ClassificationHead, LastLayersPooling
 from tfbert.tasks.inference import check_texts, numeric_function, predict_in_length_order
 from tfbert.tasks.task import (
     Task,
@@ -128,9 +128,7 @@ class TextClassifier(Task):
             outputs = backbone(inputs)
         if layer_pooling is not None:
             count, mode = layer_pooling
-            summary = LastLayersPooling(count, mode, name="layer_pooling")(
-                outputs["hidden_states"]
-            )
+            summary = LastLayersPooling(count, mode, name="layer_pooling")(outputs["hidden_states"])
         elif pooling == "mean":
             # float32: a bfloat16 sum over hundreds of positions loses precision.
             summary = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(

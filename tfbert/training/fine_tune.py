@@ -26,9 +26,9 @@ from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
 from tfbert.tasks.task import Task
 from tfbert.text.wordpiece import UnknownTokenWarning, unknown_token_message
+from tfbert.training.adversarial import disable_fgm, enable_fgm
 from tfbert.training.callbacks import BestWeights, PeriodicProgress
 from tfbert.training.distribute import is_chief, worker_directory
-from tfbert.training.adversarial import disable_fgm, enable_fgm
 from tfbert.training.optimization import create_optimizer, layer_decay_multipliers
 from tfbert.training.resume import TrainingBackup, atomic_write, epoch_order, resumable_fit
 
