@@ -137,9 +137,8 @@ def main() -> None:
                 ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
             ).stdout.strip()
         )
-        summarize(
-            args.summarize, args.output or Path("finetune_techniques.json"), commit, args.notes
-        )
+        output = args.output or Path("finetune_techniques.json")
+        summarize(args.summarize, output, commit, args.command or "", args.notes)
         return
     for seed in args.seeds:
         for run in args.runs:
