@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,13 @@ WHOLE_WORD_MASKING = ("none", "pieces", "jieba")
 # What `tfbert pretrain --objective` trains (tfbert.training.pretrain): BERT's masked LM + next
 # sentence prediction, masked LM alone, ELECTRA's replaced-token detection.
 PRETRAINING_OBJECTIVES = ("mlm-nsp", "mlm", "electra")
+
+# Classifier heads over the last layers' [CLS] vectors: "last<N>_<mode>", e.g. "last4_mean"
+# (tfbert.modeling.heads.LastLayersPooling). Here so the command line checks it without Keras.
+LAYER_POOLING_MODES = ("mean", "concat")
+
+
+def parse_layer_pooling(pooling: str) -> tuple[int, str] | None:
+    """`"last4_mean"` -> `(4, "mean")`; None for a name of another kind of pooling."""
+    match = re.fullmatch(r"last([1-9][0-9]*)_(mean|concat)", str(pooling))
+    return (int(match.group(1)), match.group(2)) if match else None

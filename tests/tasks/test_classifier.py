@@ -281,6 +281,48 @@ def test_mean_pooling_averages_the_real_tokens_and_survives_saving(english_vocab
         )
 
 
+@pytest.mark.parametrize("mode", ["mean", "concat"])
+def test_last_layers_pooling_reads_each_layers_cls_vector(english_vocab, tmp_path, mode) -> None:
+    """pooling="last2_<mode>": the head reads the [CLS] vectors of the last two layers,
+    averaged or concatenated, computed here directly from the encoder's hidden states."""
+    keras.utils.set_random_seed(5)
+    model = BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["a", "b", "c"], max_length=24,
+        pooling=f"last2_{mode}",
+    )  # fmt: skip
+    features = model.tokenizer(TEXTS)
+    hidden = model.encoder(features, return_all_layers=True)["hidden_states"]
+    assert len(hidden) == 3  # the embeddings and two blocks
+    firsts = [h.numpy()[:, 0] for h in hidden[-2:]]
+    pooled = np.mean(firsts, axis=0) if mode == "mean" else np.concatenate(firsts, axis=-1)
+    np.testing.assert_allclose(model(features).numpy(), model.head(pooled).numpy(), atol=1e-5)
+    assert model.head.dense.kernel.shape[0] == pooled.shape[-1]
+    assert not model.encoder.pooler.trainable  # it gets no gradient, so it is not trained
+    expected = model.predict_texts(TEXTS)["probabilities"]
+    reloaded = BertClassifier.from_pretrained(model.save_pretrained(tmp_path / mode))
+    assert reloaded.pooling == f"last2_{mode}"
+    np.testing.assert_array_equal(reloaded.predict_texts(TEXTS)["probabilities"], expected)
+
+
+def test_last_layers_pooling_refuses_what_it_cannot_read(english_vocab) -> None:
+    from tfbert.modeling.textcnn import TextCNN
+    from tfbert.tasks.classifier import TextClassifier
+
+    with pytest.raises(ValueError, match="pool over fewer"):
+        BertClassifier.from_preset(
+            "tiny", vocabulary=english_vocab, labels=["a", "b"], pooling="last4_mean"
+        )  # 2 blocks + embeddings: 3 layers
+    tokenizer = BertTokenizer(english_vocab, max_length=16)
+    with pytest.raises(ValueError, match="does not return"):
+        TextClassifier(
+            TextCNN.from_vocabulary(tokenizer), tokenizer, ["a", "b"], pooling="last2_mean"
+        )
+    with pytest.raises(ValueError, match="lastN_mean"):
+        BertClassifier.from_preset(
+            "tiny", vocabulary=english_vocab, labels=["a", "b"], pooling="last2_max"
+        )
+
+
 def test_auto_pooling_follows_the_checkpoint(minilm_dir, tmp_path) -> None:
     # all-MiniLM-L6-v2 was trained by sentence-transformers with mean pooling (1_Pooling/).
     assert BertClassifier.from_pretrained("minilm-l6", num_classes=2).pooling == "mean"

@@ -30,6 +30,10 @@ def test_run_defaults_equal_the_training_config_defaults() -> None:
         "backup_every": "backup_every_steps",
         "gradient_accumulation": "gradient_accumulation_steps",
         "early_stopping": "early_stopping_patience",
+        "layer_decay": "layer_decay",
+        "fgm_epsilon": "fgm_epsilon",
+        "augment_copies": "augment_copies",
+        "augment_rate": "augment_rate",
     }
     for mine, theirs in pairs.items():
         assert getattr(config, mine) == getattr(training, theirs), mine
@@ -48,6 +52,13 @@ def test_run_defaults_equal_the_training_config_defaults() -> None:
         ({"label_column": "text"}, "--text-column and --label-column"),
         ({"weight_decay": -0.5}, "--weight-decay"),
         ({"train_file": "x.csv"}, "exactly one of --dataset or --train-file"),
+        ({"layer_decay": 1.5}, "--layer-decay"),
+        ({"fgm_epsilon": 0.0}, "--fgm-epsilon"),
+        ({"augment_copies": -1}, "--augment-copies"),
+        ({"augment_rate": 0.0}, "--augment-rate"),
+        ({"pooling": "last4_max"}, "--pooling"),
+        ({"model": "textcnn", "pooling": "last2_mean"}, "--pooling last2_mean"),
+        ({"model": "textcnn", "layer_decay": 0.9}, "--layer-decay needs a BERT model"),
     ],
 )
 def test_validate_names_the_option(tmp_path, change, fragment) -> None:
@@ -55,6 +66,10 @@ def test_validate_names_the_option(tmp_path, change, fragment) -> None:
     with pytest.raises(TfbertError, match=fragment):
         run.train_classifier(config)
     assert not (tmp_path / "out").exists()
+
+
+def test_last_layers_pooling_is_a_valid_option(tmp_path) -> None:
+    run.RunConfig(output_dir=tmp_path / "out", dataset="imdb", pooling="last4_concat").validate()
 
 
 def test_script_shares_tell_english_from_chinese() -> None:

@@ -135,10 +135,11 @@ def add_parser(commands: Any) -> None:
     )
     model.add_argument(
         "--pooling",
-        choices=["auto", "cls", "mean"],
         default=d["pooling"],
-        help="what the classifier head reads: BERT's [CLS] pooler (cls) or the mean of the "
-        "token vectors (mean); auto: the checkpoint's own pooling when it declares one "
+        help="what the classifier head reads: BERT's [CLS] pooler (cls), the mean of the "
+        "token vectors (mean), or the [CLS] vectors of the last N layers averaged or "
+        "concatenated (lastN_mean, lastN_concat, e.g. last4_mean; Sun et al. 2019); "
+        "auto: the checkpoint's own pooling when it declares one "
         f"(sentence-transformers models such as minilm-l6: mean), else cls (default: "
         f"{d['pooling']})",
     )
@@ -252,6 +253,35 @@ def add_parser(commands: Any) -> None:
         nargs="+",
         default=None,
         help="devices for --strategy mirrored, e.g. /gpu:0 /gpu:1 (default: all GPUs)",
+    )
+    techniques = train.add_argument_group("fine-tuning techniques (off by default)")
+    techniques.add_argument(
+        "--layer-decay",
+        type=float,
+        default=d["layer_decay"],
+        help="layer-wise learning-rate decay: the top BERT layer learns at --learning-rate, "
+        "each layer below at this factor times the one above (Sun et al. 2019: 0.95)",
+    )
+    techniques.add_argument(
+        "--fgm-epsilon",
+        type=float,
+        default=d["fgm_epsilon"],
+        help="adversarial training on the token embeddings (FGM, Miyato et al. 2017) with a "
+        "perturbation of this size, e.g. 1.0; a step costs about two",
+    )
+    techniques.add_argument(
+        "--augment-copies",
+        type=int,
+        default=d["augment_copies"],
+        help="add this many edited copies of every training text (random deletion, swap or "
+        "insertion of words, or of characters in Chinese); validation is not augmented "
+        f"(default: {d['augment_copies']})",
+    )
+    techniques.add_argument(
+        "--augment-rate",
+        type=float,
+        default=d["augment_rate"],
+        help=f"share of words/characters each edit touches (default: {d['augment_rate']})",
     )
     train.add_argument(
         "--output-dir",

@@ -33,11 +33,18 @@ class Backbone(keras.layers.Layer):
       gathers the positions itself.
     - `pooler`: a layer whose output is `pooled_output`; a task that does not read the pooled
       output freezes it so the optimizer does not track weights without gradients.
-    - `token_embeddings`: the [vocab, hidden] input embedding matrix (tied masked-LM decoders).
+    - `token_embeddings`: the [vocab, hidden] input embedding matrix (tied masked-LM decoders,
+      adversarial training on the embeddings).
+    - `supports_hidden_states`: `call(..., return_all_layers=True)` adds `hidden_states`, the
+      list of every layer's [batch, length, output_size] output, lowest first (pooling over
+      the last layers).
+    - `layer_groups()`: the trainable variables by layer, lowest first (layer-wise
+      learning-rate decay).
     """
 
     feature_names = FEATURE_NAMES
     supports_output_positions = False
+    supports_hidden_states = False
     pooler: keras.layers.Layer | None = None
 
     @property
@@ -53,6 +60,10 @@ class Backbone(keras.layers.Layer):
     @property
     def max_length(self) -> int | None:
         """The longest sequence the backbone accepts (None: any length)."""
+        return None
+
+    def layer_groups(self) -> list[list[keras.Variable]] | None:
+        """The variables of each layer, from the input up (None: not divided into layers)."""
         return None
 
     @property

@@ -334,6 +334,11 @@ class BertEncoder(_ConfiguredLayer, Backbone):
 
     # ----- the Backbone contract ----------------------------------------------------------------
     supports_output_positions = True
+    supports_hidden_states = True
+
+    def layer_groups(self) -> list[list[keras.Variable]]:
+        """The embeddings' variables, then each transformer block's (the pooler is in none)."""
+        return [list(self.embeddings.weights)] + [list(block.weights) for block in self.blocks]
 
     @property
     def output_size(self) -> int:

@@ -1,4 +1,5 @@
-"""Task heads that sit on a backbone's outputs: classification and masked-LM.
+"""Task heads that sit on a backbone's outputs: classification, pooling over the last layers,
+masked-LM.
 
 A head is a Keras layer a task builds on `backbone(features)`; its logits are float32 so that
 softmax, sigmoid and the losses stay accurate under mixed precision.
@@ -11,7 +12,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from tfbert.config import BertConfig
+from tfbert.config import LAYER_POOLING_MODES, BertConfig
 from tfbert.modeling.layers import activation_function, dense_layer, float32, layer_norm
 
 
@@ -55,6 +56,48 @@ class ClassificationHead(keras.layers.Layer):
             "dropout": self.dropout_rate,
             "initializer_range": self.initializer_range,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class LastLayersPooling(keras.layers.Layer):
+    """The first ([CLS]) vector of each of the last `num_layers` layers, averaged ("mean") or
+    concatenated ("concat"), in float32.
+
+    Sun et al. 2019 ("How to Fine-Tune BERT for Text Classification?") compared such
+    poolings with the usual [CLS] pooler. Call it on a backbone's `hidden_states` (the list of
+    every layer's output, lowest first); a classifier builds it for `pooling="last4_mean"`.
+    """
+
+    def __init__(self, num_layers: int = 4, mode: str = "mean", **kwargs: Any) -> None:
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
+        if mode not in LAYER_POOLING_MODES:
+            raise ValueError(f"mode must be one of {LAYER_POOLING_MODES}, got {mode!r}.")
+        self.num_layers, self.mode = num_layers, mode
+
+    def _firsts(self, hidden_states: list) -> list:
+        if len(hidden_states) < self.num_layers:
+            raise ValueError(
+                f"Pooling over the last {self.num_layers} layers needs as many; the backbone "
+                f"has {len(hidden_states)} (embeddings included): pool over fewer."
+            )
+        return [h[:, 0] for h in hidden_states[-self.num_layers :]]
+
+    def call(self, hidden_states):
+        firsts = [ops.cast(h, "float32") for h in self._firsts(hidden_states)]
+        if self.mode == "mean":
+            return ops.mean(ops.stack(firsts, axis=0), axis=0)
+        return ops.concatenate(firsts, axis=-1)
+
+    def compute_output_spec(self, hidden_states):
+        first = self._firsts(hidden_states)[0]
+        width = first.shape[-1] * (self.num_layers if self.mode == "concat" else 1)
+        return keras.KerasTensor((first.shape[0], width), dtype="float32")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_layers": self.num_layers, "mode": self.mode}
 
 
 @keras.saving.register_keras_serializable(package="tfbert")

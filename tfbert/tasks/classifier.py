@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfbert.config import BertConfig
+from tfbert.config import BertConfig, parse_layer_pooling
 from tfbert.data.readers import LabelVocabulary
 from tfbert.errors import ModelFileError
 from tfbert.export.classifier import ClassifierServingModule, write_classifier
@@ -41,7 +41,7 @@ from tfbert.modeling.checkpoints import (
     load_encoder_weights,
     load_pretrained,
 )
-from tfbert.modeling.heads import ClassificationHead
+from tfbert.modeling.heads import ClassificationHead, LastLayersPooling
 from tfbert.tasks.inference import check_texts, numeric_function, predict_in_length_order
 from tfbert.tasks.task import (
     Task,
@@ -74,7 +74,9 @@ class TextClassifier(Task):
             vector through a dense tanh layer, Devlin et al. 2019). "mean": the average of the
             sequence output over real tokens; the right choice for checkpoints trained with
             mean pooling, such as sentence-transformers models, whose pooler was never trained
-            for their final task.
+            for their final task. "lastN_mean" / "lastN_concat" (e.g. "last4_mean"): the
+            [CLS] vectors of the backbone's last N layers averaged or concatenated (Sun et al.
+            2019); the backbone must return its hidden states (`supports_hidden_states`).
     """
 
     format_name = FORMAT_NAME
@@ -90,8 +92,12 @@ class TextClassifier(Task):
         pooling: str = "cls",
         **kwargs: Any,
     ) -> None:
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+        layer_pooling = parse_layer_pooling(pooling)
+        if pooling not in POOLINGS and layer_pooling is None:
+            raise ValueError(
+                f"pooling must be one of {POOLINGS} or 'lastN_mean'/'lastN_concat' (N layers), "
+                f"got {pooling!r}."
+            )
         if isinstance(backbone, dict):
             backbone = keras.saving.deserialize_keras_object(backbone)
         if isinstance(preprocessor, dict):
@@ -99,6 +105,11 @@ class TextClassifier(Task):
         labels = [str(label) for label in labels]
         problem_type = _resolve_problem_type(problem_type, labels)
         self.check_parts(backbone, preprocessor)
+        if layer_pooling is not None and not backbone.supports_hidden_states:
+            raise ValueError(
+                f"pooling={pooling!r} reads every layer's output, which "
+                f"{type(backbone).__name__} does not return; use pooling='cls' or 'mean'."
+            )
         if classifier_dropout is None:
             config = getattr(backbone, "config", None)
             classifier_dropout = getattr(config, "hidden_dropout", 0.1)
@@ -114,21 +125,25 @@ class TextClassifier(Task):
         positions = None
         if pooling == "cls" and backbone.supports_output_positions:
             positions = keras.ops.zeros_like(inputs["token_ids"][:, :1])
-        outputs = (
-            backbone(inputs, output_positions=positions)
-            if positions is not None
-            else (backbone(inputs))
-        )
-        if pooling == "mean":
+        if positions is not None:
+            outputs = backbone(inputs, output_positions=positions)
+        elif layer_pooling is not None:
+            outputs = backbone(inputs, return_all_layers=True)
+        else:
+            outputs = backbone(inputs)
+        if layer_pooling is not None:
+            count, mode = layer_pooling
+            summary = LastLayersPooling(count, mode, name="layer_pooling")(outputs["hidden_states"])
+        elif pooling == "mean":
             # float32: a bfloat16 sum over hundreds of positions loses precision.
             summary = keras.layers.GlobalAveragePooling1D(dtype="float32", name="mean_pooling")(
                 outputs["sequence_output"], mask=keras.ops.cast(inputs["padding_mask"], "bool")
             )
-            if backbone.pooler is not None:
-                # The pooler gets no gradient; freezing it keeps it out of the optimizer.
-                backbone.pooler.trainable = False
         else:
             summary = outputs["pooled_output"]
+        if pooling != "cls" and backbone.pooler is not None:
+            # The pooler gets no gradient; freezing it keeps it out of the optimizer.
+            backbone.pooler.trainable = False
         logits = head(summary)
         super().__init__(
             inputs=inputs, outputs=logits, backbone=backbone, preprocessor=preprocessor, **kwargs

@@ -21,13 +21,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbert.data.augment import augment_data
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
 from tfbert.tasks.task import Task
 from tfbert.text.wordpiece import UnknownTokenWarning, unknown_token_message
+from tfbert.training.adversarial import disable_fgm, enable_fgm
 from tfbert.training.callbacks import BestWeights, PeriodicProgress
 from tfbert.training.distribute import is_chief, worker_directory
-from tfbert.training.optimization import create_optimizer
+from tfbert.training.optimization import create_optimizer, layer_decay_multipliers
 from tfbert.training.resume import TrainingBackup, atomic_write, epoch_order, resumable_fit
 
 
@@ -52,6 +54,17 @@ class TrainingConfig:
     # Average the gradients of N batches into one update: the effective batch is N *
     # batch_size, for batches larger than the memory allows. Schedules count updates.
     gradient_accumulation_steps: int = 1
+    # Fine-tuning techniques (Sun et al. 2019 and others), each off by default:
+    # - layer_decay: layer-wise learning-rate decay; the top encoder layer learns at
+    #   learning_rate, each layer below at layer_decay times the one above (0.95: Sun et al.).
+    # - fgm_epsilon: adversarial training on the token embeddings (Miyato et al. 2017) with a
+    #   perturbation of this L2 norm (tfbert.training.adversarial).
+    # - augment_copies / augment_rate: this many edited copies of each training text (random
+    #   deletion, swap, insertion of words or CJK characters; tfbert.data.augment).
+    layer_decay: float | None = None
+    fgm_epsilon: float | None = None
+    augment_copies: int = 0
+    augment_rate: float = 0.1
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -63,6 +76,15 @@ class TrainingConfig:
             )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
+            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}.")
+        if self.fgm_epsilon is not None and not self.fgm_epsilon > 0:
+            raise ValueError(f"fgm_epsilon must be positive, got {self.fgm_epsilon}.")
+        if self.augment_copies < 0 or not 0.0 < self.augment_rate <= 1.0:
+            raise ValueError(
+                "augment_copies must be at least 0 and augment_rate in (0, 1], got "
+                f"{self.augment_copies} and {self.augment_rate}."
+            )
 
 
 def balanced_class_weights(targets: np.ndarray, num_labels: int) -> dict[int, float]:
@@ -103,6 +125,8 @@ def fine_tune(
     """
     config = config or TrainingConfig()
     warn_about_unknown_tokens(classifier.preprocessor, train.texts)
+    # Augmented copies of the training split only; validation stays as it is.
+    train = augment_data(train, config.augment_copies, config.augment_rate, seed=config.seed)
     keras.utils.set_random_seed(config.seed)
     strategy = classifier.distribute_strategy
     chief = is_chief(strategy)
@@ -152,8 +176,15 @@ def fine_tune(
                 weight_decay=config.weight_decay,
                 clip_norm=config.clip_norm,
                 gradient_accumulation_steps=accumulation,
+                learning_rate_multipliers=(
+                    layer_decay_multipliers(classifier, config.layer_decay)
+                    if config.layer_decay is not None
+                    else None
+                ),
             ),
         )
+    if config.fgm_epsilon is not None:
+        enable_fgm(classifier, config.fgm_epsilon)
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
     if verbose == 2:  # epoch lines only: add a line a minute so long epochs are not silent
@@ -190,17 +221,20 @@ def fine_tune(
         targets = classifier.encode_labels(train.labels)
         class_weight = balanced_class_weights(targets, classifier.num_labels)
 
-    history = resumable_fit(
-        classifier,
-        epoch_data,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        backup=backup,
-        validation_data=validation_data,
-        class_weight=class_weight,
-        verbose=verbose,
-    )
+    try:
+        history = resumable_fit(
+            classifier,
+            epoch_data,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            backup=backup,
+            validation_data=validation_data,
+            class_weight=class_weight,
+            verbose=verbose,
+        )
+    finally:
+        disable_fgm(classifier)
     best = None if output_dir is None else output_dir / "checkpoints" / "best.weights.h5"
     if best is not None and best.is_file() and config.early_stopping_patience is None:
         classifier.load_weights(best)  # the best validation epoch, not merely the last one

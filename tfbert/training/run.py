@@ -70,7 +70,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tfbert.config import PRESETS
+from tfbert.config import PRESETS, parse_layer_pooling
 from tfbert.errors import DataError, TfbertError
 from tfbert.evaluation.baseline import BASELINE_DIR
 
@@ -176,6 +176,11 @@ class RunConfig:
     devices: Sequence[str] | None = None
     overwrite: bool = False
     baseline: bool = True  # fit the TF-IDF baseline and report it beside the model
+    # Fine-tuning techniques (TrainingConfig has their meaning), each off by default.
+    layer_decay: float | None = None
+    fgm_epsilon: float | None = None
+    augment_copies: int = 0
+    augment_rate: float = 0.1
 
     def __post_init__(self) -> None:
         from tfbert.data.vocabularies import is_builtin_vocabulary
@@ -232,17 +237,36 @@ class RunConfig:
             raise TfbertError(f"--weight-decay must be at least 0, got {self.weight_decay}.")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise TfbertError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
+            raise TfbertError(f"--layer-decay must be in (0, 1], got {self.layer_decay}.")
+        if self.fgm_epsilon is not None and not self.fgm_epsilon > 0.0:
+            raise TfbertError(f"--fgm-epsilon must be positive, got {self.fgm_epsilon}.")
+        if isinstance(self.augment_copies, bool) or self.augment_copies < 0:
+            raise TfbertError(f"--augment-copies must be at least 0, got {self.augment_copies}.")
+        if not 0.0 < self.augment_rate <= 1.0:
+            raise TfbertError(f"--augment-rate must be in (0, 1], got {self.augment_rate}.")
+        if self.layer_decay is not None and self.model != "bert":
+            raise TfbertError(
+                f"--layer-decay needs a BERT model; drop it for --model {self.model}."
+            )
+        if parse_layer_pooling(self.pooling) is not None and self.model != "bert":
+            raise TfbertError(
+                f"--pooling {self.pooling} reads every BERT layer; use cls or mean for "
+                f"--model {self.model}."
+            )
         choices = {
             "model": MODELS,
             "preset": (None, *PRESETS),
             "truncation": (AUTO, "end", "head_tail"),
-            "pooling": ("auto", "cls", "mean"),
+            "pooling": ("auto", "cls", "mean", "lastN_mean", "lastN_concat"),
             "problem_type": ("auto", "binary", "multiclass", "multilabel"),
             "strategy": STRATEGIES,
             "precision": PRECISIONS,
             "file_format": (None, "csv", "tsv", "jsonl", "tfrecord"),
         }
         for name, allowed in choices.items():
+            if name == "pooling" and parse_layer_pooling(self.pooling) is not None:
+                continue
             if getattr(self, name) not in allowed:
                 names = ", ".join(a for a in allowed if a is not None)
                 raise TfbertError(f"{option(name)} {getattr(self, name)!r} is not one of: {names}.")
@@ -900,6 +924,10 @@ def train_classifier(
         backup_every_steps=config.backup_every,
         gradient_accumulation_steps=config.gradient_accumulation,
         bucket_by_length=config.bucket_by_length,
+        layer_decay=config.layer_decay,
+        fgm_epsilon=config.fgm_epsilon,
+        augment_copies=config.augment_copies,
+        augment_rate=config.augment_rate,
     )
     create_output_dir(work_dir, resume, command="train", settings=settings, data=fingerprint)
     if start.learned:
