@@ -22,18 +22,23 @@ def model_weights(model: keras.Model) -> dict[str, keras.Variable]:
     return {v.path: v for v in model.weights if not v.path.endswith("seed_generator_state")}
 
 
+def save_tensors(
+    tensors: dict[str, np.ndarray], path: str | Path, metadata: dict[str, str] | None = None
+) -> Path:
+    """Writes named arrays as a safetensors file, atomically and readable by others (safetensors
+    itself creates files only its owner can read); returns `path`."""
+    from safetensors.numpy import save_file
+
+    arrays = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata or {}))
+
+
 def save_safetensors(
     model: keras.Model, path: str | Path, metadata: dict[str, str] | None = None
 ) -> Path:
-    from safetensors.numpy import save_file
-
-    path = Path(path)
-    tensors = {
-        name: np.ascontiguousarray(keras.ops.convert_to_numpy(v))
-        for name, v in model_weights(model).items()
-    }
-    # Atomic, so a crash never leaves a half-written weight file behind; readable by others.
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata or {}))
+    """Writes `model`'s weights (`model_weights`) as a safetensors file; see `save_tensors`."""
+    tensors = {name: keras.ops.convert_to_numpy(v) for name, v in model_weights(model).items()}
+    return save_tensors(tensors, path, metadata)
 
 
 def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:

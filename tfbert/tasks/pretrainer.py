@@ -51,7 +51,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from safetensors.numpy import save_file
 
 from tfbert.config import BertConfig
 from tfbert.contract import FEATURE_NAMES
@@ -64,7 +63,7 @@ from tfbert.modeling.heads import MaskedLMHead
 from tfbert.modeling.layers import weight_initializer
 from tfbert.tasks.task import Task, default_optimizer
 from tfbert.text.tokenizer import SAVED_SETTINGS, BertTokenizer, legacy_defaults, saved_settings
-from tfbert.weights import read_safetensors
+from tfbert.weights import read_safetensors, save_tensors
 
 INPUT_NAMES = MODEL_INPUTS
 OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
@@ -406,9 +405,7 @@ def save_encoder_directory(
         weights = directory / WEIGHTS_FILE
         tensors = {f"bert.{name}": value for name, value in read_safetensors(weights).items()}
         tensors.update(heads)
-        tmp = weights.with_name(weights.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-        tmp.replace(weights)
+        save_tensors(tensors, weights, metadata={"format": "pt"})
     config_path = directory / CONFIG_FILE
     values = json.loads(config_path.read_text(encoding="utf-8"))
     values["architectures"] = [architecture]

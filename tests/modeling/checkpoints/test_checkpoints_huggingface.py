@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -131,6 +132,11 @@ def test_huggingface_export_round_trips(
         "vocab.txt",
         "tokenizer_config.json",
     }
+    # Readable by the user's other tools: the umask's modes (safetensors alone writes 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
     config = json.loads((directory / "config.json").read_text())
     assert config["architectures"] == ["BertModel"] and config["hidden_act"] == "gelu"
     assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (

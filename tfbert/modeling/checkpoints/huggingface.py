@@ -49,7 +49,7 @@ from tfbert.modeling.checkpoints.pretrained import (
 )
 from tfbert.text.tokenizer import legacy_defaults
 from tfbert.text.vocab import PAD, save_vocabulary, validate_vocabulary
-from tfbert.weights import read_safetensors
+from tfbert.weights import read_safetensors, save_tensors
 
 HF_CONFIG, HF_WEIGHTS, HF_INDEX = CONFIG_FILE, SAFETENSORS_FILE, "model.safetensors.index.json"
 HF_TOKENIZER_CONFIG, HF_TOKENIZER = "tokenizer_config.json", "tokenizer.json"
@@ -278,7 +278,6 @@ def export_huggingface(
     settings travel with the weights. Tensor names carry no `bert.` prefix and dense kernels
     are stored in torch.nn.Linear layout (`weight = kernel.T`).
     """
-    from safetensors.numpy import save_file
 
     vocabulary = _checked_vocabulary(encoder, vocabulary)
     arrays = _encoder_arrays(encoder)
@@ -318,7 +317,5 @@ def export_huggingface(
         },
     )
     weights = directory / HF_WEIGHTS
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt"})  # transformers requires "pt"
-    tmp.replace(weights)
+    save_tensors(tensors, weights, metadata={"format": "pt"})  # transformers requires "pt"
     return directory
