@@ -31,6 +31,7 @@ def test_vocab_and_datasets_commands(capsys, tmp_path, imdb_reviews) -> None:
             line.startswith(name) and f"labels: {labels}" in line
             for line in listed.out.splitlines()
         ), name
+    assert any(line.startswith("bert-base-chinese ") for line in listed.out.splitlines())
 
 
 def test_vocab_creates_the_output_directory(capsys, tmp_path, imdb_reviews) -> None:

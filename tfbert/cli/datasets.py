@@ -1,4 +1,5 @@
-"""`tfbert datasets`: list the built-in datasets and pretraining corpora (without loading them)."""
+"""`tfbert datasets`: list the built-in datasets, pretraining corpora and vocabularies (without
+loading them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def add_parser(commands: Any) -> None:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from tfbert.data.corpora import describe_corpora
     from tfbert.data.datasets import describe_datasets
+    from tfbert.data.vocabularies import describe_vocabularies
 
     print("Classification datasets (tfbert train/evaluate --dataset NAME):\n")
     for name, language, labels, description in describe_datasets():
@@ -23,4 +25,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"{name:10s} {description}")
         for source in sources:
             print(f"  - {source}")
+    print("\nBuilt-in vocabularies (tfbert pretrain/train --vocab NAME):\n")
+    for name, description in describe_vocabularies():
+        print(f"{name:18s} {description}")
     return 0
