@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             done.write_text(json.dumps(cell, indent=2, ensure_ascii=False) + "\n", "utf-8")
             results[dataset][model] = cell
             print(f"  {cell['accuracy']:.2f} / {cell['macro_f1']:.2f} in {cell['seconds']:.0f} s")
-    commit = git_commit()
+    commit = git_commit(_ROOT)
     record = {
         "benchmark": "benchmarks/out_of_the_box.py",
         "what": "test accuracy / macro-F1 (%) and training wall time of the default command of "
