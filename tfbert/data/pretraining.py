@@ -512,6 +512,22 @@ def create_nsp_instances(
     return features
 
 
+def _shuffled(documents: tf.data.Dataset, buffer: int, seed: int | None, reshuffle: bool):
+    """`documents` shuffled in a buffer of `buffer` (0: as they are), anew each pass if
+    `reshuffle`."""
+    if not buffer:
+        return documents
+    return documents.shuffle(buffer, seed=seed, reshuffle_each_iteration=reshuffle)
+
+
+def _window_pieces(
+    tokenizer: BertTokenizer, window: tf.RaggedTensor, word_boundaries: bool
+) -> tf.RaggedTensor:
+    """A window of documents [documents, (sentences)] -> [documents, (sentences), (pieces)]."""
+    pieces = _wordpieces(tokenizer, window.flat_values, word_boundaries)
+    return tf.RaggedTensor.from_row_splits(pieces, window.row_splits)
+
+
 def nsp_instances_dataset(
     documents: tf.data.Dataset,
     tokenizer: BertTokenizer,
@@ -543,16 +559,12 @@ def nsp_instances_dataset(
         "sep_id": tokenizer.token_to_id(SEP),
         "pad_id": tokenizer.token_to_id(PAD),
     }
-    if document_shuffle_buffer:
-        documents = documents.shuffle(
-            document_shuffle_buffer, seed=seed, reshuffle_each_iteration=resample_pairs
-        )
+    documents = _shuffled(documents, document_shuffle_buffer, seed, resample_pairs)
     windows = documents.ragged_batch(window_size)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=resample_pairs).batch(2)
 
     def make(window: tf.RaggedTensor, window_seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        pieces = _wordpieces(tokenizer, window.flat_values, word_boundaries)
-        sentences = tf.RaggedTensor.from_row_splits(pieces, window.row_splits)
+        sentences = _window_pieces(tokenizer, window, word_boundaries)
         return create_nsp_instances(
             sentences,
             window_seed,
@@ -593,14 +605,10 @@ def packed_sequences_dataset(
     if max_length < 3:
         raise ValueError(f"max_length must be at least 3 for packed sequences, got {max_length}.")
     cls_id, sep_id, pad_id = (tokenizer.token_to_id(t) for t in (CLS, SEP, PAD))
-    if document_shuffle_buffer:
-        documents = documents.shuffle(
-            document_shuffle_buffer, seed=seed, reshuffle_each_iteration=resample
-        )
+    documents = _shuffled(documents, document_shuffle_buffer, seed, resample)
 
     def tokens(window: tf.RaggedTensor) -> tf.Tensor:
-        pieces = _wordpieces(tokenizer, window.flat_values, word_boundaries)
-        per_document = tf.RaggedTensor.from_row_splits(pieces, window.row_splits).merge_dims(1, 2)
+        per_document = _window_pieces(tokenizer, window, word_boundaries).merge_dims(1, 2)
         sep = tf.fill([per_document.nrows(), 1], tf.constant(sep_id, per_document.dtype))
         return tf.concat([per_document, tf.RaggedTensor.from_tensor(sep)], axis=1).flat_values
 
