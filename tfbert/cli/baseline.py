@@ -74,12 +74,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             common.input_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
     if args.output_dir is not None:
-        common.output_dir(args.output_dir, "--output-dir")
-        if (args.output_dir / "config.json").exists():
-            raise TfbertError(
-                f"--output-dir {args.output_dir} already holds a model (config.json); give a "
-                "new directory."
-            )
+        common.new_model_dir(args.output_dir, "--output-dir")
     if args.export_dir is not None:
         common.output_dir(args.export_dir, "--export-dir")
     if args.chinese == "jieba" and args.export_dir is not None:

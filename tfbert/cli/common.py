@@ -159,6 +159,16 @@ def output_dir(path: Path, flag: str) -> Path:
     return path
 
 
+def new_model_dir(path: Path, flag: str) -> Path:
+    """`output_dir`, refusing a directory that already holds a model (its config.json)."""
+    output_dir(path, flag)
+    if (path / "config.json").exists():
+        raise TfbertError(
+            f"{flag} {path} already holds a model (config.json); give a new directory."
+        )
+    return path
+
+
 def check_model_dir(path: Path) -> None:
     """A one-line error for a model directory whose config.json cannot describe a model."""
     config = path / "config.json"

@@ -106,12 +106,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
             "--dataset brings its own validation split; drop --validation-file, or use "
             "--train-file."
         )
-    common.output_dir(args.output_dir, "--output-dir")
-    if (args.output_dir / "config.json").exists():
-        raise TfbertError(
-            f"--output-dir {args.output_dir} already holds a model (config.json); give a new "
-            "directory."
-        )
+    common.new_model_dir(args.output_dir, "--output-dir")
     if args.export_dir is not None:
         common.output_dir(args.export_dir, "--export-dir")
         if args.chinese == "jieba" and args.baseline is None:
