@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.cli import common
-from tfbert.cli.common import dropout_rate, positive_float, positive_int, sequence_length
+from tfbert.cli.common import dropout_rate, fraction, positive_float, positive_int, sequence_length
 from tfbert.config import PRESETS, PRETRAINING_OBJECTIVES, WHOLE_WORD_MASKING
 
 
@@ -100,6 +100,13 @@ def add_parser(commands: Any) -> None:
         "the model; compares objectives at equal time (default: none, train --steps)",
     )
     pre.add_argument("--learning-rate", type=positive_float, default=1e-4, help="(default: 0.0001)")
+    pre.add_argument(
+        "--warmup-fraction",
+        type=fraction,
+        default=0.01,
+        help="share of the updates that warm the learning rate up; post-LN BERT needs a "
+        "longer warm-up at high learning rates (default: 0.01)",
+    )
     pre.add_argument(
         "--whole-word-masking",
         nargs="?",
@@ -247,6 +254,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        warmup_fraction=args.warmup_fraction,
         whole_word_masking=masking,
         gradient_accumulation_steps=args.gradient_accumulation,
         time_budget_minutes=args.time_budget,
