@@ -21,6 +21,7 @@ LAYERS = {
     "tfbert._quiet": 0,
     "tfbert.weights": 0,
     "tfbert.files": 0,
+    "tfbert.pretrained": 0,
     "tfbert.text": 1,
     "tfbert.modeling": 2,
     "tfbert.data": 3,

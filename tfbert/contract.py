@@ -1,4 +1,5 @@
-"""The serving contract: every name that an export, `tfbert serve` and a client must agree on.
+"""The contract of tfbert's files: every name that a writer and its readers must agree on (an
+export, `tfbert serve` and a client; a model directory and whatever loads it).
 
 Written once here and imported by the text, export and serving code, so that a renamed
 signature or feature cannot drift between the writer and the readers. Importing this module
@@ -32,3 +33,7 @@ LABELS_FILE = "tfbert_labels.json"
 # What the export holds, for readers that need more than the labels (evaluation of an export):
 # {"task": "classifier", "labels": [...], "problem_type": ..., "threshold": ...}.
 MODEL_INFO_FILE = "tfbert_model.json"
+
+# A model directory (tfbert's `save_pretrained`, a Hugging Face checkpoint, a shipped model):
+# its configuration, its weights (safetensors) and its WordPiece vocabulary.
+CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"

@@ -1,5 +1,5 @@
-"""`tfbert datasets`: list the built-in datasets, pretraining corpora and vocabularies (without
-loading them)."""
+"""`tfbert datasets`: list the built-in datasets, pretraining corpora, vocabularies and pretrained
+models (without loading them)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from tfbert.data.corpora import describe_corpora
     from tfbert.data.datasets import dataset_catalog
     from tfbert.data.vocabularies import describe_vocabularies
+    from tfbert.pretrained import describe_checkpoints
 
     catalog = dataset_catalog()
     print("Classification datasets (tfbert train/evaluate --dataset NAME):\n")
@@ -37,5 +38,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             print(f"  - {source}")
     print("\nBuilt-in vocabularies (tfbert pretrain/train --vocab NAME):\n")
     for name, description in describe_vocabularies():
+        print(f"{name:18s} {description}")
+    print("\nBuilt-in pretrained models (tfbert train/pretrain --init-from NAME):\n")
+    for name, description in describe_checkpoints():
         print(f"{name:18s} {description}")
     return 0

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfbert.contract import CONFIG_FILE
 from tfbert.data.readers import TextClassificationData
 from tfbert.errors import DataError, ModelFileError
 from tfbert.files import atomic_write_text
@@ -58,7 +59,6 @@ from tfbert.tasks.inference import check_texts
 from tfbert.tasks.tfidf import TfidfClassifier, TfidfGraph
 
 FORMAT_NAME = "tfbert-ensemble"  # what an ensemble directory's config.json says it is
-CONFIG_FILE = "config.json"
 MODEL_DIR, BASELINE_DIR = "model", "baseline"  # the members' subdirectories
 # Each member's weights tried: 0, and 1/16 to 4 in steps of a factor of sqrt(2) (1 included).
 WEIGHTS = (0.0, *(round(2 ** (i / 2), 4) for i in range(-8, 5)))

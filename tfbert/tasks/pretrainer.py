@@ -53,7 +53,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfbert.config import BertConfig
-from tfbert.contract import FEATURE_NAMES
+from tfbert.contract import CONFIG_FILE, FEATURE_NAMES, WEIGHTS_FILE
 from tfbert.data.pretraining import MODEL_INPUTS, pretraining_dataset
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
@@ -67,7 +67,6 @@ from tfbert.weights import read_safetensors, save_tensors
 
 INPUT_NAMES = MODEL_INPUTS
 OUTPUT_NAMES = ("mlm_logits", "nsp_logits")
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 # Pretraining-head variables: tfbert.modeling.checkpoints' `mlm_weights` name -> Hugging Face
 # tensor name and whether the tensor is stored transposed (torch.nn.Linear layout).

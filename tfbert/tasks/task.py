@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from tfbert.config import BertConfig
-from tfbert.contract import FEATURE_NAMES
+from tfbert.contract import CONFIG_FILE, FEATURE_NAMES, VOCAB_FILE, WEIGHTS_FILE
 from tfbert.errors import ModelFileError
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
@@ -36,8 +36,6 @@ from tfbert.modeling.precision import INFERENCE_POLICIES, dtype_policy
 from tfbert.text.tokenizer import BertTokenizer, legacy_defaults, saved_settings
 from tfbert.text.vocab import load_vocabulary, save_vocabulary
 from tfbert.weights import assign_weights, read_safetensors, save_safetensors
-
-CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.txt", "model.safetensors"
 
 
 def feature_inputs() -> dict[str, keras.KerasTensor]:

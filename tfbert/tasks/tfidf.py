@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from tfbert.contract import CONFIG_FILE
 from tfbert.data.labels import LabelVocabulary
 from tfbert.data.readers import TextClassificationData
 from tfbert.errors import DataError, MissingDependencyError, ModelFileError
@@ -50,7 +51,6 @@ from tfbert.tasks.inference import check_texts
 from tfbert.text.cleaning import is_cjk_character
 
 FORMAT_NAME = "tfbert-tfidf"  # what a TF-IDF model directory's config.json says it is
-CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.json"
 WEIGHTS_FILE = "model.safetensors"
 CJK_SHARE = 0.2  # texts whose letters are at least this share CJK are cut into characters

@@ -30,17 +30,22 @@ from tfbert.modeling.checkpoints.encoder import load_encoder_weights
 from tfbert.modeling.checkpoints.google import write_google_checkpoint
 from tfbert.modeling.checkpoints.huggingface import export_huggingface
 from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
-from tfbert.modeling.checkpoints.loader import (
-    KNOWN_CHECKPOINTS,
-    load_pretrained,
-    resolve_checkpoint,
-)
+from tfbert.modeling.checkpoints.loader import load_pretrained, resolve_checkpoint
 from tfbert.modeling.checkpoints.names import encoder_weight_shapes, huggingface_config
 from tfbert.modeling.checkpoints.native import TFBERT_FORMAT
 from tfbert.modeling.checkpoints.pretrained import PretrainedBert
+from tfbert.pretrained import (
+    KNOWN_CHECKPOINTS,
+    checkpoint_names,
+    describe_checkpoints,
+    shipped_checkpoints,
+)
 
 __all__ = [
     "KNOWN_CHECKPOINTS",
+    "checkpoint_names",
+    "describe_checkpoints",
+    "shipped_checkpoints",
     "TFBERT_FORMAT",
     "PretrainedBert",
     "encoder_weight_shapes",

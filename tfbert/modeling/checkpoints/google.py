@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tfbert.contract import VOCAB_FILE
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints.encoder import _checked_vocabulary, _encoder_arrays
 from tfbert.modeling.checkpoints.names import (
-    VOCAB_FILE,
     _config_from_values,
     _max_layer,
     _modules,

@@ -20,15 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from tfbert.contract import CONFIG_FILE, VOCAB_FILE
+from tfbert.contract import WEIGHTS_FILE as SAFETENSORS_FILE
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints.encoder import _checked_vocabulary, _encoder_arrays
 from tfbert.modeling.checkpoints.names import (
     _TOKEN_EMBEDDINGS,
-    CONFIG_FILE,
-    SAFETENSORS_FILE,
     TFBERT_TOKENIZER_KEY,
-    VOCAB_FILE,
     _config_from_values,
     _max_layer,
     _modules,

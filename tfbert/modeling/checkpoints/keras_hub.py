@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from tfbert.config import BertConfig
+from tfbert.contract import CONFIG_FILE
 from tfbert.errors import MissingDependencyError, ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints.encoder import _checked_vocabulary, _encoder_arrays
-from tfbert.modeling.checkpoints.names import CONFIG_FILE, _expected_shapes
+from tfbert.modeling.checkpoints.names import _expected_shapes
 from tfbert.modeling.checkpoints.pretrained import (
     PretrainedBert,
     _as_float32,

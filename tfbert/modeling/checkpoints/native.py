@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.config import BertConfig
+from tfbert.contract import CONFIG_FILE, VOCAB_FILE
+from tfbert.contract import WEIGHTS_FILE as SAFETENSORS_FILE
 from tfbert.errors import ModelFileError
 from tfbert.modeling.checkpoints.names import (
     _CONFIG_SIZE_NAMES,
-    CONFIG_FILE,
-    SAFETENSORS_FILE,
-    VOCAB_FILE,
 )
 from tfbert.modeling.checkpoints.pretrained import (
     PretrainedBert,
