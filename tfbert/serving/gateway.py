@@ -153,6 +153,8 @@ class RestGateway:
             body, refused = b"", None
             if request.method == "POST":
                 connection.reading = request
+                if connection.eof:
+                    request.content.feed_eof()
                 try:
                     body = await self._read_body(request)
                 except RequestError as error:
@@ -266,6 +268,7 @@ class _Connection(web.RequestHandler):
         self.answered = False
         self.busy = False
         self.reading: Any = None  # the request whose body is being read
+        self.eof = False  # the client has stopped sending
         self.head = b""
 
     def connection_made(self, transport: Any) -> None:
@@ -284,7 +287,9 @@ class _Connection(web.RequestHandler):
         super().data_received(data)
 
     def eof_received(self) -> bool | None:
-        if not self.busy:
+        self.eof = True
+        waiting = self._waiter is not None  # aiohttp waits for a request: none is running
+        if waiting and not self._messages:  # ... and none is parsed and queued
             return None  # nothing to answer: close
         if self.reading is not None:
             self.reading.content.feed_eof()  # the body ends here; the handler says so
