@@ -101,7 +101,7 @@ def test_requests_are_answered_while_200_idle_connections_are_open(strict) -> No
         extra = [connect(strict) for _ in range(CAP - 200 + 5)]
         time.sleep(0.2)
         over = extra[-1]
-        over.sendall(f"GET /v1/models/reviews HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        over.sendall(b"GET /v1/models/reviews HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = closed_by_server(over)
         assert answer is not None and answer.startswith(b"HTTP/1.1 503")
         assert b"--rest_api_max_connections" in answer

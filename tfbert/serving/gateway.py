@@ -63,6 +63,7 @@ class RestGateway:
         self.metrics_path = metrics_path if metrics is not None else None
         self.port: int | None = None
         self.in_flight = 0  # requests between their header and their answer
+        self.draining = False
         self._server: _HttpServer | None = None
         self._runner: Any = None
         self._loop = asyncio.new_event_loop()
@@ -123,7 +124,9 @@ class RestGateway:
         loop = asyncio.get_running_loop()
         for site in list(self._runner.sites):
             await site.stop()  # no new connections
-        self._server.pre_shutdown()  # idle connections close; busy ones after their answer
+        self.draining = True  # busy connections close after their answer
+        for connection in self._server.connections:
+            connection.close_if_idle()
         deadline = loop.time() + grace
         while self.in_flight and loop.time() < deadline:
             await asyncio.sleep(0.02)
@@ -177,7 +180,7 @@ class RestGateway:
             response = web.Response(
                 status=status, body=data, headers={"Content-Type": content_type}
             )
-            if refused is not None:  # the body was not read to its end: the framing is lost
+            if refused is not None or self.draining:  # framing lost (body unread), or stopping
                 response.force_close()
             return response
         finally:
@@ -286,10 +289,18 @@ class _Connection(web.RequestHandler):
             self.head = data[:16384]  # for the message if the parser refuses it
         super().data_received(data)
 
+    def idle(self) -> bool:
+        """True while no request is running or parsed and waiting (aiohttp's state)."""
+        return self._waiter is not None and not self._messages
+
+    def close_if_idle(self) -> None:
+        # Not aiohttp's close() on a busy connection: it would drop the rest of a body.
+        if self.idle():
+            self.close()
+
     def eof_received(self) -> bool | None:
         self.eof = True
-        waiting = self._waiter is not None  # aiohttp waits for a request: none is running
-        if waiting and not self._messages:  # ... and none is parsed and queued
+        if self.idle():
             return None  # nothing to answer: close
         if self.reading is not None:
             self.reading.content.feed_eof()  # the body ends here; the handler says so
