@@ -231,7 +231,12 @@ def json_classify_input(body: dict[str, Any]) -> Any:
 
     def example(features: Any, where: str) -> Any:
         if not isinstance(features, dict):
-            raise invalid(f"{where} must be an object of features.")
+            raise invalid(
+                f"{where} is a {_json_type(features)}, not an object of features: the Classify "
+                'API takes "examples": a list of feature objects such as {"text": "..."} (a '
+                "plain string is not classified); for plain strings use :predict with "
+                '"instances".'
+            )
         return tf.train.Example(
             features=tf.train.Features(feature={k: _feature(v, k) for k, v in features.items()})
         )
