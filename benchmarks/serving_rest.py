@@ -70,6 +70,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def source_tree(commit: str, into: Path) -> Path:
     """The `tfbert/` package of `commit`, extracted into `into` (the checkout is untouched)."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = into / "source.tar"
     with open(archive, "wb") as out:
         subprocess.run(
