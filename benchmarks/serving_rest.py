@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # run as a script: import `benchmarks` as the rep
     elif str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
 
-from benchmarks.harness import git_commit, progress_done, result_path, write_results  # noqa: E402
+from benchmarks.harness import git_commit, progress, progress_done, result_path, write_results  # noqa: E402
 from benchmarks.serving import (  # noqa: E402
     MODEL_NAME,
     BenchmarkError,
@@ -171,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             time_cap=args.time_cap,
                             label=f"round {round_index + 1} {name} c={concurrency}",
                         )
-                        progress_done(
+                        progress_done()
+                        progress(
                             f"round {round_index + 1} {name:>3} c={concurrency:<3} "
                             f"{cell['throughput_rps']:7.1f} req/s p50 {cell['p50_ms']:.1f} ms"
                         )
