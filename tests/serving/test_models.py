@@ -149,3 +149,64 @@ def test_the_shipped_models_config_parses_and_serves_the_quickstart_model() -> N
     shipped = Path(__file__).resolve().parents[2] / "serving" / "models.config"
     configs = read_model_config_file(shipped)
     assert [(c.name, Path(c.base_path).name) for c in configs] == [("snownlp", "snownlp")]
+
+
+# ----- files changing under a served version -----------------------------------------------------
+def wait_until(condition, within: float = 120.0) -> bool:
+    give_up = time.monotonic() + within
+    while not condition() and time.monotonic() < give_up:
+        time.sleep(0.1)
+    return condition()
+
+
+def test_an_overwritten_version_is_reloaded_and_logged(exports, english_vocab, tmp_path, caplog):
+    from serving_testlib import tiny_classifier
+
+    from tfbert.export import export_saved_model
+
+    base = tmp_path / "reviews"
+    export_saved_model(tiny_classifier(english_vocab, 1), base, version=1)
+    options = ServerOptions(port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)
+    with ModelServer([ModelConfig("reviews", base)], options) as srv:
+        _, before = rest(srv, "/v1/models/reviews:predict", {"instances": TEXTS})
+        export_saved_model(tiny_classifier(english_vocab, 2), base, version=1, overwrite=True)
+        expected = in_process(base / "1", TEXTS)["probabilities"]
+
+        def answers_new_weights() -> bool:
+            _, now = rest(srv, "/v1/models/reviews:predict", {"instances": TEXTS})
+            return np.allclose(
+                [p["probabilities"] for p in now["predictions"]], expected, atol=1e-6
+            )
+
+        assert wait_until(answers_new_weights)
+        assert not np.allclose(
+            [p["probabilities"] for p in before["predictions"]], expected, atol=1e-3
+        )
+        assert "reviews version 1 changed on disk" in caplog.text
+        assert [s.state for s in srv.manager.status("reviews")] == ["AVAILABLE"]
+
+
+def test_a_version_that_failed_to_load_is_retried_when_its_files_change(exports, tmp_path):
+    import shutil
+
+    base = tmp_path / "reviews"
+    (base / "1").mkdir(parents=True)
+    shutil.copy(exports[0] / "1" / "saved_model.pb", base / "1")  # copied without its variables
+    options = ServerOptions(port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)
+    with ModelServer([ModelConfig("reviews", base)], options) as srv:
+
+        def gave_up() -> bool:
+            status = srv.manager.status("reviews")[0]
+            return status.state == "END" and status.attempts > srv.manager.max_load_retries
+
+        assert wait_until(gave_up)
+        for name in ("variables", "assets", "assets.extra"):
+            shutil.copytree(exports[0] / "1" / name, base / "1" / name)
+        assert wait_until(lambda: srv.manager.status("reviews")[0].state == "AVAILABLE")
+        status, payload = rest(srv, "/v1/models/reviews:predict", {"instances": TEXTS})
+        assert status == 200
+        np.testing.assert_allclose(
+            [p["probabilities"] for p in payload["predictions"]],
+            in_process(exports[0] / "1", TEXTS)["probabilities"],
+            atol=1e-6,
+        )

@@ -161,3 +161,13 @@ def test_rest_classify_and_predict_on_classify_say_what_is_missing(server, expor
         server, "/v1/models/reviews:predict", {"signature_name": "classify", "instances": TEXTS}
     )
     assert status == 400 and "Classify API" in payload["error"]
+
+
+def test_rest_classify_refuses_plain_strings(server) -> None:
+    for body in (
+        {"signature_name": "classify", "examples": TEXTS},
+        {"signature_name": "classify", "examples": [{"text": "fine"}, "plain text"]},
+    ):
+        status, payload = rest(server, "/v1/models/reviews:classify", body)
+        assert status == 400, payload
+        assert "feature objects" in payload["error"] and '{"text": "..."}' in payload["error"]

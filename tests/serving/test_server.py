@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import sys
+import time
 
 import grpc
 import numpy as np
@@ -227,3 +229,122 @@ def test_tfbert_serve_answers_then_stops_gracefully_on_sigterm(exports) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# ----- start-up checks ----------------------------------------------------------------------------
+def serve_error(capsys, *flags: str) -> tuple[int, str]:
+    """(exit code, stderr) of an in-process `tfbert serve` that must refuse to start."""
+    from tfbert.cli.main import main
+
+    code = main(["serve", "--port", "0", "--rest_api_port", "0", *flags])
+    return code, capsys.readouterr().err.strip()
+
+
+def test_operator_mistakes_get_one_line_before_any_port_is_bound(exports, tmp_path, capsys) -> None:
+    base = str(exports[0])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flag in ("--port", "--rest_api_port"):
+            others = ["--port", "0"] if flag == "--rest_api_port" else []
+            code, err = serve_error(capsys, "--model_base_path", base, *others, flag, str(port))
+            assert code != 0 and err.count("\n") == 0 and "Traceback" not in err
+            assert f"{flag} {port}" in err and "already in use" in err
+
+    # A version directory: point at its parent.
+    code, err = serve_error(capsys, "--model_base_path", f"{base}/1")
+    assert code != 0 and err.count("\n") == 0
+    assert "is version 1 itself" in err and f"its parent {base}" in err
+
+    # A training run's directory, with the export below it: point there.
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text("{}")
+    (run / "export").symlink_to(exports[0], target_is_directory=True)
+    code, err = serve_error(capsys, "--model_base_path", str(run))
+    assert code != 0 and f"but {run / 'export'} does" in err
+    code, err = serve_error(capsys, "--model_base_path", str(run / "model"))
+    assert code != 0 and "trained model directory" in err and "tfbert export" in err
+
+    # Warm-up requests larger than a request may be: every load would fail.
+    code, err = serve_error(capsys, "--model_base_path", base, "--max_request_examples", "2")
+    assert code != 0 and "--max_request_examples 2 is smaller than the warm-up requests" in err
+    assert "--enable_model_warmup false" in err
+
+    for flag in ("--grpc_max_threads", "--rest_api_num_threads", "--rest_api_max_connections"):
+        code, err = serve_error(capsys, "--model_base_path", base, flag, "0")
+        assert code != 0 and err.startswith(f"error: {flag} 0: must be")
+        assert "max_workers" not in err
+
+
+# ----- graceful stop ------------------------------------------------------------------------------
+def test_sigterm_finishes_rest_and_grpc_requests_in_flight(exports, tmp_path) -> None:
+    batching = tmp_path / "slow_batching.config"
+    batching.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1500000 }\n")
+    port, rest_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tfbert.cli", "serve", "--model_base_path", str(exports[0]),
+         "--model_name", "reviews", "--port", str(port), "--rest_api_port", str(rest_port),
+         "--enable_batching", "--batching_parameters_file", str(batching),
+         "--shutdown_grace_seconds", "30"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=120)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        # REST requests in flight: headers and half a body sent before the SIGTERM.
+        body = json.dumps({"instances": TEXTS * 10}).encode()
+        head = (
+            f"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        uploads = [socket.create_connection(("127.0.0.1", rest_port), timeout=30) for _ in range(4)]
+        for sock in uploads:
+            sock.sendall(head + body[: len(body) // 2])
+        # gRPC calls in flight: they wait 1.5 s in the batching queue.
+        calls = [stub.Predict.future(predict_request(TEXTS), timeout=60) for _ in range(3)]
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        for sock in uploads:
+            sock.sendall(body[len(body) // 2 :])
+        answers = []
+        for sock in uploads:
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            sock.close()
+            answers.append(data)
+        for call in calls:
+            assert tf.make_ndarray(call.result().outputs["probabilities"]).shape == (5, 3)
+        channel.close()
+        for answer in answers:
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            assert len(json.loads(answer.partition(b"\r\n\r\n")[2])["predictions"]) == 50
+        assert process.wait(timeout=60) == 0
+        log = process.stderr.read()
+        assert "stopped" in log and "ran out" not in log
+        with pytest.raises(OSError):  # no longer accepting
+            socket.create_connection(("127.0.0.1", rest_port), timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_stop_reports_what_the_grace_period_cut(exports, caplog) -> None:
+    options = ServerOptions(port=0, rest_api_port=0, file_system_poll_wait_seconds=0)
+    server = ModelServer([ModelConfig("reviews", exports[0])], options).start()
+    stalled = socket.create_connection(("127.0.0.1", server.rest_port), timeout=10)
+    stalled.sendall(
+        b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+    )
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert server.stop(grace=0.5) == {"grpc": 0, "rest": 1}
+    assert time.monotonic() - started < 10
+    stalled.close()
+    assert "cut 0 gRPC and 1 REST requests" in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
 import re
 import threading
@@ -300,6 +301,7 @@ class Servable:
         # The tf.Example features the Classify signature reads (tfbert exports: text[, pair]).
         self.example_features = classify_features(self.signature_defs)
         self.warmup_requests = 0  # replayed from assets.extra/ when loaded
+        self.files: tuple = ()  # version_files() of what was loaded
         self._observe_batch = observe_batch  # (model name, examples) of every model run
         self._module = tf.saved_model.load(str(path))
         self._functions = dict(self._module.signatures)
@@ -371,6 +373,7 @@ class VersionStatus:
     state: str
     error: str = ""  # why loading failed, if it did
     attempts: int = 0
+    files: tuple = dataclasses.field(default=(), repr=False, compare=False)  # when it was tried
 
 
 def versions_on_disk(base_path: Path) -> list[int]:
@@ -382,6 +385,102 @@ def versions_on_disk(base_path: Path) -> list[int]:
         for p in base_path.iterdir()
         if p.name.isdigit() and (p / "saved_model.pb").is_file()
     )
+
+
+def version_files(version_dir: Path) -> tuple:
+    """What identifies a version's files on disk: each file's name, size, inode and mtime.
+
+    It changes when the version is overwritten (`tfbert export --overwrite` renames a new
+    directory into place) and when a non-atomic copy adds or grows its files.
+    """
+    entries = []
+    for root, _, files in os.walk(version_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # removed while we looked: the next poll sees the new state
+                continue
+            entries.append((os.path.relpath(path, version_dir), stat.st_size, stat.st_ino,
+                            stat.st_mtime_ns))  # fmt: skip
+    return tuple(sorted(entries))
+
+
+def check_base_path(config: ModelConfig) -> None:
+    """A one-line TfbertError when a model's base path is clearly not a base path: a version
+    directory itself, or a training output directory whose export lies below it.
+
+    An empty or missing base path is accepted (versions may appear later, as in TF Serving).
+    """
+    base = config.base_path
+    if not base.is_dir() or versions_on_disk(base):
+        return
+    where = f"model {config.name!r}: base path {base}"
+    if (base / "saved_model.pb").is_file():
+        if base.name.isdigit():
+            raise TfbertError(
+                f"{where} is version {base.name} itself (it holds saved_model.pb); point the "
+                f"base path (--model_base_path) at its parent {base.parent}, which holds the "
+                "numbered versions."
+            )
+        raise TfbertError(
+            f"{where} is a SavedModel, not a directory of numbered versions; servers load "
+            f"<base>/<version>/: move it to {base / '1'} or write it with `tfbert export`."
+        )
+    children = [p for p in base.iterdir() if p.is_dir()]
+    grandchildren = [p for c in children for p in c.iterdir() if p.is_dir()]
+    below = [p for p in sorted(children) + sorted(grandchildren) if versions_on_disk(p)]
+    if below:
+        raise TfbertError(
+            f"{where} holds no numbered versions, but {below[0]} does (versions "
+            f"{versions_on_disk(below[0])}); point the base path (--model_base_path) there."
+        )
+    if (base / "config.json").is_file():
+        raise TfbertError(
+            f"{where} is a trained model directory (config.json), not an export; export it "
+            f"first (tfbert export --model {base} --export-dir EXPORT_DIR) and serve EXPORT_DIR."
+        )
+
+
+def warmup_sizes(version_dir: Path) -> list[int]:
+    """The number of examples in each warm-up request of a version (none without the file)."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = version_dir / ASSETS_EXTRA / WARMUP_FILE
+    if not path.is_file():
+        return []
+    sizes = []
+    for record in tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS):
+        entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        kind = entry.WhichOneof("log_type")
+        if kind == "predict_log":
+            tensors = entry.predict_log.request.inputs.values()
+            dims = [t.tensor_shape.dim[0].size for t in tensors if t.tensor_shape.dim]
+            sizes.append(max(dims, default=1))
+        elif kind == "classify_log":
+            examples = entry.classify_log.request.input
+            which = examples.WhichOneof("kind")
+            sizes.append(len(getattr(examples, which).examples) if which else 0)
+    return sizes
+
+
+def check_warmup_sizes(configs: Iterable[ModelConfig], max_request_examples: int) -> None:
+    """A one-line TfbertError when a version to serve carries warm-up requests larger than
+    `max_request_examples`: its warm-up, and so its load, would fail."""
+    for config in configs:
+        for version in config.wanted(versions_on_disk(config.base_path)):
+            version_dir = config.base_path / str(version)
+            try:
+                largest = max(warmup_sizes(version_dir), default=0)
+            except Exception:  # an unreadable file: loading the version reports it
+                continue
+            if largest > max_request_examples:
+                raise TfbertError(
+                    f"--max_request_examples {max_request_examples} is smaller than the "
+                    f"warm-up requests of model {config.name!r} version {version} ({largest} "
+                    f"examples, {version_dir / ASSETS_EXTRA / WARMUP_FILE}): raise it to at "
+                    f"least {largest}, or pass --enable_model_warmup false."
+                )
 
 
 class ModelManager:
@@ -479,12 +578,19 @@ class ModelManager:
         wanted = config.wanted(versions_on_disk(config.base_path))
         statuses = self._status[config.name]
         for version in wanted:
-            if version in self._servables[config.name]:
-                continue
+            files = version_files(config.base_path / str(version))
             status = statuses.get(version)
-            if status is not None and status.error and status.attempts > self.max_load_retries:
-                continue  # gave up on this one, as TF Serving does after its retries
-            self._load(config, version)
+            loaded = self._servables[config.name].get(version)
+            if loaded is not None:
+                if files != loaded.files and not (status.error and files == status.files):
+                    self._load(config, version, files, replacing=loaded)
+                continue
+            if status is not None and status.error:
+                if files != status.files:
+                    status.attempts = 0  # its files changed: a new copy, worth new attempts
+                elif status.attempts > self.max_load_retries:
+                    continue  # gave up on these files, as TF Serving does after its retries
+            self._load(config, version, files)
         # Unload only when something else stays available (availability preserving), unless
         # the version disappeared from disk.
         loaded = self._servables[config.name]
@@ -493,15 +599,31 @@ class ModelManager:
             if version not in wanted and (keep or not (config.base_path / str(version)).exists()):
                 self._unload(config.name, version)
 
-    def _load(self, config: ModelConfig, version: int) -> None:
+    def _load(
+        self, config: ModelConfig, version: int, files: tuple, replacing: Servable | None = None
+    ) -> None:
+        """Loads (and warms up) a version; `replacing` is the loaded copy whose files changed:
+        it keeps answering until the new load is ready, or (if that fails) with a warning."""
         path = config.base_path / str(version)
         statuses = self._status[config.name]
         previous = statuses.get(version)
-        status = VersionStatus(version, "LOADING", attempts=(previous.attempts if previous else 0))
-        status.attempts += 1
+        status = VersionStatus(
+            version,
+            "AVAILABLE" if replacing is not None else "LOADING",
+            attempts=(previous.attempts if previous else 0) + 1,
+            files=files,
+        )
         with self._lock:
             statuses[version] = status
-        log.info("loading %s version %d from %s", config.name, version, path)
+        if replacing is not None:
+            log.warning(
+                "%s version %d changed on disk (overwritten?): loading it again from %s",
+                config.name,
+                version,
+                path,
+            )
+        else:
+            log.info("loading %s version %d from %s", config.name, version, path)
         try:
             servable = Servable(
                 config.name,
@@ -515,14 +637,30 @@ class ModelManager:
                 servable.warmup_requests = replay_warmup(servable)
         except Exception as error:  # a bad version must not take the server down
             message = f"{type(error).__name__}: {op_message(error)[:500]}"
-            log.error("failed to load %s version %d: %s", config.name, version, message)
+            if replacing is None:
+                log.error("failed to load %s version %d: %s", config.name, version, message)
+                state = "END"
+            else:
+                log.error(
+                    "the new files of %s version %d failed to load (%s); it still answers with "
+                    "the weights loaded before they changed, which are no longer on disk",
+                    config.name,
+                    version,
+                    message,
+                )
+                state = "AVAILABLE"
             with self._lock:
-                statuses[version] = dataclasses.replace(status, state="END", error=message)
+                statuses[version] = dataclasses.replace(status, state=state, error=message)
             return
+        servable.files = files
         with self._lock:
             self._servables[config.name][version] = servable
             statuses[version] = dataclasses.replace(status, state="AVAILABLE", error="")
-        log.info("serving %s version %d", config.name, version)
+        if replacing is not None:
+            replacing.close()  # requests that hold it finish on it
+            log.info("serving %s version %d from its new files", config.name, version)
+        else:
+            log.info("serving %s version %d", config.name, version)
 
     def _unload(self, name: str, version: int) -> None:
         with self._lock:

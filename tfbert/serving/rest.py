@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import re
 from collections.abc import Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -33,7 +33,6 @@ from tfbert.serving.protocol import (
     classify_inputs,
     invalid,
     signature_def_map,
-    too_large,
 )
 
 log = logging.getLogger("tfbert.serving")
@@ -232,7 +231,12 @@ def json_classify_input(body: dict[str, Any]) -> Any:
 
     def example(features: Any, where: str) -> Any:
         if not isinstance(features, dict):
-            raise invalid(f"{where} must be an object of features.")
+            raise invalid(
+                f"{where} is a {_json_type(features)}, not an object of features: the Classify "
+                'API takes "examples": a list of feature objects such as {"text": "..."} (a '
+                "plain string is not classified); for plain strings use :predict with "
+                '"instances".'
+            )
         return tf.train.Example(
             features=tf.train.Features(feature={k: _feature(v, k) for k, v in features.items()})
         )
@@ -262,191 +266,154 @@ def status_json(manager: ModelManager, name: str, version: int | None) -> dict[s
     }
 
 
-class RestGateway(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def rest_answer(
+    manager: ModelManager,
+    method: str,
+    target: str,
+    body: bytes,
+    *,
+    refused: RequestError | None = None,
+    metrics: ServerMetrics | None = None,
+    metrics_path: str | None = None,
+) -> tuple[int, bytes, str]:
+    """(HTTP status, response body, content type) of one REST request.
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        manager: ModelManager,
-        max_body_bytes: int,
-        *,
-        metrics: ServerMetrics | None = None,
-        metrics_path: str | None = None,
-    ):
-        self.manager = manager
-        self.max_body_bytes = max_body_bytes
-        self.metrics = metrics
-        self.metrics_path = metrics_path if metrics is not None else None
-        super().__init__(address, _Handler)
+    `target` is the request line's path (with any query); `refused` is an error found while
+    reading the body (answered in its place). Runs the model, so the gateway calls it on a worker
+    thread, never on its event loop.
+    """
+    path = target.split("?", 1)[0]
+    if method == "GET" and metrics is not None and path == metrics_path:
+        return HTTPStatus.OK, metrics.exposition(), metrics.content_type
+    match = ROUTE.match(path)
+    counted = (
+        metrics.request(match["name"], _API_NAMES[match["action"]], "rest")
+        if metrics is not None and match is not None
+        else contextlib.nullcontext({})
+    )
+    with counted as outcome:
+        status, payload, outcome["status"] = _outcome(manager, method, target, match, body, refused)
+    return status, json.dumps(payload, ensure_ascii=False).encode("utf-8"), JSON_TYPE
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: RestGateway
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # seconds a client may stall mid-request before its connection is dropped
+JSON_TYPE = "application/json"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
-        log.debug("rest %s " + format, self.address_string(), *args)
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def _handle(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
-        metrics = self.server.metrics
-        if method == "GET" and metrics is not None and path == self.server.metrics_path:
-            self._send(HTTPStatus.OK, metrics.exposition(), metrics.content_type)
-            return
-        match = ROUTE.match(path)
-        counted = (
-            metrics.request(match["name"], _API_NAMES[match["action"]], "rest")
-            if metrics is not None and match is not None
-            else contextlib.nullcontext({})
+def _outcome(
+    manager: ModelManager,
+    method: str,
+    target: str,
+    match: re.Match | None,
+    body: bytes,
+    refused: RequestError | None,
+) -> tuple[int, Any, str]:
+    """(HTTP status, JSON payload, gRPC status name) of one request."""
+    code = "OK"
+    try:
+        if refused is not None:
+            raise refused
+        if match is None:
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND,
+                f"Malformed request: {method} {target} (routes: /v1/models/NAME"
+                "[/versions/N | /labels/L][/metadata | :predict | :classify]).",
+            )
+        status, payload = _route(manager, method, match, body)
+    except RequestError as error:
+        code = error.code.name
+        status, payload = (
+            error.http_status or HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR),
+            {"error": error.message},
         )
-        with counted as outcome:
-            status, payload, outcome["status"] = self._answer(method, match)
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self._send(status, data, "application/json")
+    except RecursionError:  # JSON nested deeper than Python's stack: a bad request
+        code = grpc.StatusCode.INVALID_ARGUMENT.name
+        status, payload = (
+            HTTPStatus.BAD_REQUEST,
+            {"error": "the request body nests JSON too deeply; send flat instances."},
+        )
+    except Exception as error:  # keep serving; tell the caller what broke
+        log.exception("REST request failed")
+        code = grpc.StatusCode.INTERNAL.name
+        status, payload = (
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            {"error": f"{type(error).__name__}: {error}"},
+        )
+    return status, payload, code
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def _answer(self, method: str, match: re.Match | None) -> tuple[int, Any, str]:
-        """(HTTP status, JSON payload, gRPC status name) of one request."""
-        code = "OK"
-        try:
-            body = self._read_body() if method == "POST" else b""
-            if match is None:
-                raise RequestError(
-                    grpc.StatusCode.NOT_FOUND,
-                    f"Malformed request: {method} {self.path} (routes: /v1/models/NAME"
-                    "[/versions/N | /labels/L][/metadata | :predict | :classify]).",
-                )
-            status, payload = self._route(method, match, body)
-        except RequestError as error:
-            code = error.code.name
-            status, payload = (
-                error.http_status or HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR),
-                {"error": error.message},
-            )
-        except RecursionError:  # JSON nested deeper than Python's stack: a bad request
-            code = grpc.StatusCode.INVALID_ARGUMENT.name
-            status, payload = (
-                HTTPStatus.BAD_REQUEST,
-                {"error": "the request body nests JSON too deeply; send flat instances."},
-            )
-        except Exception as error:  # keep serving; tell the caller what broke
-            log.exception("REST request failed")
-            code = grpc.StatusCode.INTERNAL.name
-            status, payload = (
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-                {"error": f"{type(error).__name__}: {error}"},
-            )
-        return status, payload, code
+def _route(manager: ModelManager, method: str, match: re.Match, body: bytes) -> tuple[int, Any]:
+    name, label, action = match["name"], match["label"], match["action"]
+    version = int(match["version"]) if match["version"] else None
+    if action is None:
+        if method != "GET":
+            raise invalid("model status is a GET request.")
+        if label is not None:
+            version = manager.get(name, label=label).version
+        return HTTPStatus.OK, status_json(manager, name, version)
+    servable = manager.get(name, version, label)
+    spec = {"name": name, "version": str(servable.version)}
+    if action == "/metadata":
+        if method != "GET":
+            raise invalid("metadata is a GET request.")
+        from google.protobuf import json_format
 
-    def _read_body(self) -> bytes:
-        """The body of a POST, refused before reading when its Content-Length is not usable."""
-        header = self.headers.get("Content-Length")
-        if header is None:
-            if self.headers.get("Transfer-Encoding"):
-                self.close_connection = True  # the unread body must not be parsed as a request
-                raise RequestError(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "chunked request bodies are not supported; send a Content-Length header.",
-                    http_status=HTTPStatus.LENGTH_REQUIRED,
-                )
-            return b""
-        header = header.strip()
-        if not header.isdigit():  # also refuses "-1", "+5" and "1e3"
-            self.close_connection = True
-            raise invalid(
-                f"the Content-Length header is {header!r}; it must be the body's size in bytes "
-                "(a non-negative integer)."
-            )
-        length = int(header)
-        if length > self.server.max_body_bytes:
-            self.close_connection = True
-            raise too_large(
-                f"the request body has {length} bytes, more than the server's limit of "
-                f"{self.server.max_body_bytes} (--max_request_mb)."
-            )
-        try:
-            data = self.rfile.read(length)
-        except TimeoutError:
-            data = b""
-        if len(data) != length:
-            self.close_connection = True
-            raise invalid(
-                f"the request body ended after {len(data)} of the {length} bytes its "
-                f"Content-Length announced (or stalled for {self.timeout:g} s)."
-            )
-        return data
-
-    def _route(self, method: str, match: re.Match, body: bytes) -> tuple[int, Any]:
-        manager = self.server.manager
-        name, label, action = match["name"], match["label"], match["action"]
-        version = int(match["version"]) if match["version"] else None
-        if action is None:
-            if method != "GET":
-                raise invalid("model status is a GET request.")
-            if label is not None:
-                version = manager.get(name, label=label).version
-            return HTTPStatus.OK, status_json(manager, name, version)
-        servable = manager.get(name, version, label)
-        spec = {"name": name, "version": str(servable.version)}
-        if action == "/metadata":
-            if method != "GET":
-                raise invalid("metadata is a GET request.")
-            from google.protobuf import json_format
-
-            return HTTPStatus.OK, {
-                "model_spec": {**spec, "signature_name": ""},
-                "metadata": {
-                    "signature_def": json_format.MessageToDict(signature_def_map(servable))
-                },
-            }
-        if method != "POST":
-            raise invalid(f"{action[1:]} is a POST request.")
-        if action == ":regress":
-            raise RequestError(grpc.StatusCode.UNIMPLEMENTED, "tfbert models do not regress.")
-        try:
-            request = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise invalid(f"the request body is not valid JSON: {error}") from None
-        if not isinstance(request, dict):
-            raise invalid("the request body must be a JSON object.")
-        if action == ":predict":
-            key, signature = servable.signature(request.get("signature_name", ""))
-            inputs, rows = json_predict_inputs(
-                request,
-                signature,
-                max_examples=servable.max_request_examples,
-                example_features=servable.example_features,
-            )
-            return HTTPStatus.OK, json_predict_outputs(servable.run(key, inputs), rows)
-        key, signature = servable.signature(request.get("signature_name", ""), CLASSIFY_METHOD)
-        inputs = classify_inputs(
-            json_classify_input(request),
+        return HTTPStatus.OK, {
+            "model_spec": {**spec, "signature_name": ""},
+            "metadata": {"signature_def": json_format.MessageToDict(signature_def_map(servable))},
+        }
+    if method != "POST":
+        raise invalid(f"{action[1:]} is a POST request.")
+    if action == ":regress":
+        raise RequestError(grpc.StatusCode.UNIMPLEMENTED, "tfbert models do not regress.")
+    try:
+        request = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise invalid(f"the request body is not valid JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise invalid("the request body must be a JSON object.")
+    if action == ":predict":
+        key, signature = servable.signature(request.get("signature_name", ""))
+        inputs, rows = json_predict_inputs(
+            request,
             signature,
             max_examples=servable.max_request_examples,
             example_features=servable.example_features,
         )
-        outputs = servable.run(key, inputs)
-        classes, scores = outputs.get(CLASSIFY_CLASSES), outputs[CLASSIFY_SCORES]
-        results = [
-            [
-                [classes[i, j].decode("utf-8") if classes is not None else str(j), float(s)]
-                for j, s in enumerate(row)
-            ]
-            for i, row in enumerate(scores)
+        return HTTPStatus.OK, json_predict_outputs(servable.run(key, inputs), rows)
+    key, signature = servable.signature(request.get("signature_name", ""), CLASSIFY_METHOD)
+    inputs = classify_inputs(
+        json_classify_input(request),
+        signature,
+        max_examples=servable.max_request_examples,
+        example_features=servable.example_features,
+    )
+    outputs = servable.run(key, inputs)
+    classes, scores = outputs.get(CLASSIFY_CLASSES), outputs[CLASSIFY_SCORES]
+    results = [
+        [
+            [classes[i, j].decode("utf-8") if classes is not None else str(j), float(s)]
+            for j, s in enumerate(row)
         ]
-        return HTTPStatus.OK, {"results": results}
+        for i, row in enumerate(scores)
+    ]
+    return HTTPStatus.OK, {"results": results}
+
+
+@dataclasses.dataclass
+class RestLimits:
+    """What the REST server allows one connection (`tfbert serve` flags in brackets).
+
+    idle_timeout: seconds a connection may stay open without delivering a complete request
+    header, counted from its opening or its last answer: it covers idle keep-alive connections
+    and clients that send a header slowly or never finish it (--rest_api_idle_timeout_seconds).
+    body_timeout: seconds a request may take to send its body (--rest_api_timeout_in_ms).
+    max_connections: connections open at once; a request on any connection beyond them is
+    answered 503 (--rest_api_max_connections). threads: requests run at once (model calls,
+    JSON) on worker threads off the event loop (--rest_api_num_threads).
+    """
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
+    max_connections: int = 1024
+    threads: int = 16

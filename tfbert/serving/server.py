@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
+import socket
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -31,8 +34,15 @@ from tensorflow_serving.apis import (
 )
 
 from tfbert.contract import ASSETS_EXTRA, CLASSIFY_METHOD, WARMUP_FILE
+from tfbert.errors import MissingDependencyError, TfbertError
 from tfbert.serving.metrics import ServerMetrics
-from tfbert.serving.models import BatchingOptions, ModelConfig, ModelManager
+from tfbert.serving.models import (
+    BatchingOptions,
+    ModelConfig,
+    ModelManager,
+    check_base_path,
+    check_warmup_sizes,
+)
 from tfbert.serving.protocol import (
     RequestError,
     classification_result,
@@ -42,14 +52,16 @@ from tfbert.serving.protocol import (
     predict_response,
     signature_def_map,
 )
-from tfbert.serving.rest import RestGateway
+from tfbert.serving.rest import RestLimits
 
 log = logging.getLogger("tfbert.serving")
 
 
 @dataclasses.dataclass
 class ServerOptions:
-    """Network and limits. `port=0` picks a free port; `rest_api_port=None` disables REST."""
+    """Network, limits and timeouts. `port=0` picks a free port; `rest_api_port=None` disables
+    REST. Each field is the `tfbert serve` flag of the same name; `check()` names the flag of a
+    value that cannot work."""
 
     host: str = "127.0.0.1"
     port: int = 8500
@@ -58,6 +70,90 @@ class ServerOptions:
     max_request_mb: int = 16
     file_system_poll_wait_seconds: float = 1.0
     monitoring_path: str | None = None  # Prometheus metrics on the REST port when set
+    rest_api_num_threads: int = 16
+    rest_api_timeout_in_ms: int = 30_000
+    rest_api_idle_timeout_seconds: float = 30.0
+    rest_api_max_connections: int = 1024
+    shutdown_grace_seconds: float = 20.0
+
+    def check(self) -> None:
+        """A one-line TfbertError naming the flag of the first value that cannot work."""
+        at_least_one = {
+            "grpc_max_threads": "concurrent gRPC requests",
+            "rest_api_num_threads": "concurrent REST requests",
+            "max_request_mb": "the largest request body, in MB",
+            "rest_api_max_connections": "REST connections open at once",
+        }
+        for name, meaning in at_least_one.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TfbertError(
+                    f"--{name} {value}: must be a whole number of at least 1 ({meaning})."
+                )
+        positive = {
+            "rest_api_timeout_in_ms": "how long a client may take to send a request body",
+            "rest_api_idle_timeout_seconds": "how long a connection may wait for its next request",
+        }
+        for name, meaning in positive.items():
+            value = getattr(self, name)
+            if not value > 0:
+                raise TfbertError(f"--{name} {value}: must be more than 0 ({meaning}).")
+        for name in ("shutdown_grace_seconds", "file_system_poll_wait_seconds"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise TfbertError(f"--{name} {value}: must be 0 or more.")
+        for name in ("port", "rest_api_port"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 65535:
+                raise TfbertError(f"--{name} {value}: a TCP port is between 1 and 65535.")
+        if self.rest_api_port and self.rest_api_port == self.port:
+            raise TfbertError(
+                f"--port and --rest_api_port are both {self.port}; give REST a port of its own."
+            )
+
+    def rest_limits(self) -> RestLimits:
+        return RestLimits(
+            max_body_bytes=self.max_request_mb * 1024 * 1024,
+            idle_timeout=self.rest_api_idle_timeout_seconds,
+            body_timeout=self.rest_api_timeout_in_ms / 1000,
+            max_connections=self.rest_api_max_connections,
+            threads=self.rest_api_num_threads,
+        )
+
+
+def check_port_free(host: str, port: int | None, flag: str) -> None:
+    """A one-line TfbertError when `host:port` cannot be bound (in use, or not this machine's)."""
+    if not port:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        reason = (
+            "is already in use (another server running?); stop it or pick another port"
+            if error.errno == errno.EADDRINUSE
+            else f"cannot be bound ({error.strerror})"
+        )
+        raise TfbertError(f"{flag} {port}: {host}:{port} {reason}.") from None
+
+
+class CallCounter:
+    """How many calls are running now (for a graceful stop: what finished, what was cut)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    @contextlib.contextmanager
+    def running(self):
+        with self._lock:
+            self.value += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.value -= 1
 
 
 def _servable_for(manager: ModelManager, model_spec: Any):
@@ -75,10 +171,12 @@ def _answer(
     handler,
     metrics: ServerMetrics | None = None,
     model: str = "",
+    calls: CallCounter | None = None,
 ):
     """Runs one RPC; a refused request aborts with its status, the server keeps serving."""
     counted = metrics.request(model, method, "grpc") if metrics else contextlib.nullcontext({})
-    with counted as outcome:
+    running = calls.running() if calls is not None else contextlib.nullcontext()
+    with running, counted as outcome:
         try:
             return handler()
         except RequestError as error:
@@ -91,9 +189,15 @@ def _answer(
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServerMetrics | None = None,
+        calls: CallCounter | None = None,
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
+        self.calls = calls
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method names)
         def handle():
@@ -111,7 +215,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.signature_name = key
             return response
 
-        return _answer(context, "Predict", handle, self.metrics, request.model_spec.name)
+        return _answer(
+            context, "Predict", handle, self.metrics, request.model_spec.name, self.calls
+        )
 
     def Classify(self, request, context):  # noqa: N802
         def handle():
@@ -131,7 +237,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.result.CopyFrom(classification_result(outputs))
             return response
 
-        return _answer(context, "Classify", handle, self.metrics, request.model_spec.name)
+        return _answer(
+            context, "Classify", handle, self.metrics, request.model_spec.name, self.calls
+        )
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         def handle():
@@ -148,7 +256,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.metadata["signature_def"].Pack(signature_def_map(servable))
             return response
 
-        return _answer(context, "GetModelMetadata", handle, self.metrics, request.model_spec.name)
+        return _answer(
+            context, "GetModelMetadata", handle, self.metrics, request.model_spec.name, self.calls
+        )
 
     def Regress(self, request, context):  # noqa: N802
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "tfbert models do not regress.")
@@ -158,9 +268,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServerMetrics | None = None,
+        calls: CallCounter | None = None,
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
+        self.calls = calls
 
     def GetModelStatus(self, request, context):  # noqa: N802
         def handle():
@@ -180,7 +296,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                     entry.status.error_message = status.error
             return response
 
-        return _answer(context, "GetModelStatus", handle, self.metrics, request.model_spec.name)
+        return _answer(
+            context, "GetModelStatus", handle, self.metrics, request.model_spec.name, self.calls
+        )
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         context.abort(
@@ -193,7 +311,9 @@ class ModelServer:
     """The manager, the gRPC server, the REST gateway and the polling thread, as one unit.
 
     Use as a context manager, or `start()` then `stop()`. `port`/`rest_port` hold the bound
-    ports after `start()` (useful with port 0).
+    ports after `start()` (useful with port 0). `start()` checks the options and the models
+    before it binds (a one-line TfbertError for what cannot work); `stop()` stops accepting on
+    both protocols and lets requests in flight finish for `shutdown_grace_seconds`.
     """
 
     def __init__(
@@ -212,7 +332,8 @@ class ModelServer:
         self.port: int | None = None
         self.rest_port: int | None = None
         self._grpc: grpc.Server | None = None
-        self._rest: RestGateway | None = None
+        self._rest: Any = None  # gateway.RestGateway
+        self._grpc_calls = CallCounter()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.metrics: ServerMetrics | None = None
@@ -227,8 +348,26 @@ class ModelServer:
                 name
             ).observe(size)
 
+    @property
+    def rest_connections(self) -> int:
+        """REST connections open now (0 without REST)."""
+        return self._rest.open_connections if self._rest is not None else 0
+
+    def check(self) -> None:
+        """What `start()` checks before binding: options, free ports, base paths, warm-up sizes."""
+        options = self.options
+        options.check()
+        for config in self.manager.configs.values():
+            check_base_path(config)
+        if self.manager.warmup:
+            check_warmup_sizes(self.manager.configs.values(), self.manager.max_request_examples)
+        check_port_free(options.host, options.port, "--port")
+        check_port_free(options.host, options.rest_api_port, "--rest_api_port")
+
     def start(self) -> ModelServer:
         options = self.options
+        self.check()
+        gateway = _gateway_module() if options.rest_api_port is not None else None
         self.manager.poll()  # the first versions load before the ports open
         max_bytes = options.max_request_mb * 1024 * 1024
         self._grpc = grpc.server(
@@ -240,25 +379,40 @@ class ModelServer:
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.manager, self.metrics), self._grpc
+            PredictionService(self.manager, self.metrics, self._grpc_calls), self._grpc
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelService(self.manager, self.metrics), self._grpc
+            ModelService(self.manager, self.metrics, self._grpc_calls), self._grpc
         )
-        self.port = self._grpc.add_insecure_port(f"{options.host}:{options.port}")
+        try:
+            self.port = self._grpc.add_insecure_port(f"{options.host}:{options.port}")
+        except RuntimeError:  # newer gRPC raises where older ones returned 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {options.host}:{options.port} (port in use?).")
-        self._grpc.start()
-        if options.rest_api_port is not None:
-            self._rest = RestGateway(
+            self.manager.close()
+            raise TfbertError(
+                f"--port {options.port}: cannot bind gRPC to {options.host}:{options.port} "
+                "(in use?); pick another port."
+            )
+        if gateway is not None:
+            self._rest = gateway.RestGateway(
                 (options.host, options.rest_api_port),
                 self.manager,
-                max_bytes,
+                options.rest_limits(),
                 metrics=self.metrics,
                 metrics_path=options.monitoring_path,
             )
-            self.rest_port = self._rest.server_address[1]
-            self._spawn("tfbert-rest", self._rest.serve_forever)
+            try:
+                self.rest_port = self._rest.start()
+            except OSError as error:
+                self._rest = None
+                self.manager.close()
+                raise TfbertError(
+                    f"--rest_api_port {options.rest_api_port}: cannot bind REST to "
+                    f"{options.host}:{options.rest_api_port} ({error.strerror or error}); pick "
+                    "another port."
+                ) from None
+        self._grpc.start()
         if options.file_system_poll_wait_seconds > 0:
             self._spawn("tfbert-poll", self._poll_loop)
         return self
@@ -275,17 +429,38 @@ class ModelServer:
             except Exception:  # a bad poll (disk hiccup) must not end polling
                 log.exception("polling the model base paths failed")
 
-    def stop(self, grace: float = 5.0) -> None:
-        """Stops taking requests, lets running ones finish (up to `grace` s), unloads models."""
+    def stop(self, grace: float | None = None) -> dict[str, int]:
+        """Stops accepting on both protocols, lets running requests finish for up to `grace`
+        seconds (default: `shutdown_grace_seconds`), then unloads the models.
+
+        Returns how many requests were cut because the grace ran out ({"grpc": n, "rest": m}),
+        and logs them.
+        """
+        grace = self.options.shutdown_grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
         self._stopping.set()
+        cut = {"grpc": 0, "rest": 0}
+        stopped = self._grpc.stop(grace) if self._grpc is not None else None  # stops accepting
         if self._rest is not None:
-            self._rest.shutdown()
-            self._rest.server_close()
-        if self._grpc is not None:
-            self._grpc.stop(grace).wait()
+            cut["rest"] = self._rest.stop(grace)
+            self._rest = None
+        if stopped is not None:
+            if not stopped.wait(max(0.0, deadline - time.monotonic()) + 0.05):
+                cut["grpc"] = self._grpc_calls.value
+            stopped.wait()
+            self._grpc = None
         for thread in self._threads:
-            thread.join(timeout=grace)
+            thread.join(timeout=max(grace, 1.0))
         self.manager.close()
+        if any(cut.values()):
+            log.warning(
+                "the grace period (%g s, --shutdown_grace_seconds) ran out: cut %d gRPC and "
+                "%d REST requests still running",
+                grace,
+                cut["grpc"],
+                cut["rest"],
+            )
+        return cut
 
     def wait(self) -> None:
         self._stopping.wait()
@@ -295,6 +470,20 @@ class ModelServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _gateway_module() -> Any:
+    """The REST server's module; it needs aiohttp (`pip install tfbert-keras[serving]`)."""
+    try:
+        from tfbert.serving import gateway
+    except ImportError as error:
+        if getattr(error, "name", "") and error.name.split(".")[0] == "aiohttp":
+            raise MissingDependencyError(
+                "the REST API of `tfbert serve` needs aiohttp: pip install 'tfbert-keras[serving]' "
+                "(or pass --rest_api_port 0 for gRPC only)."
+            ) from None
+        raise
+    return gateway
 
 
 def single_model(name: str, base_path: str | Path) -> list[ModelConfig]:
@@ -351,6 +540,39 @@ def add_serve_command(commands: Any) -> None:
     )
     flag("grpc_max_threads", type=int, default=16, help="concurrent gRPC requests (default: 16)")
     flag(
+        "rest_api_num_threads",
+        type=int,
+        default=16,
+        help="concurrent REST requests (worker threads running the models; default: 16)",
+    )
+    flag(
+        "rest_api_timeout_in_ms",
+        type=int,
+        default=30_000,
+        help="how long a REST client may take to send a request body; slower ones get 408 "
+        "(default: 30000)",
+    )
+    flag(
+        "rest_api_idle_timeout_seconds",
+        type=float,
+        default=30.0,
+        help="a REST connection that sends no complete request header for this long (idle "
+        "keep-alive, or a stalled client) is closed (default: 30)",
+    )
+    flag(
+        "rest_api_max_connections",
+        type=int,
+        default=1024,
+        help="REST connections open at once; requests on more are answered 503 (default: 1024)",
+    )
+    flag(
+        "shutdown_grace_seconds",
+        type=float,
+        default=20.0,
+        help="on SIGTERM/SIGINT, how long requests in flight may take to finish before they "
+        "are cut (default: 20)",
+    )
+    flag(
         "enable_model_warmup",
         type=lambda v: v.lower() in ("1", "true", "yes"),
         default=True,
@@ -362,7 +584,6 @@ def add_serve_command(commands: Any) -> None:
 def cmd_serve(args: Any) -> int:
     import signal
 
-    from tfbert.errors import TfbertError
     from tfbert.serving.models import read_model_config_file
 
     if (args.model_base_path is None) == (args.model_config_file is None):
@@ -401,7 +622,18 @@ def cmd_serve(args: Any) -> int:
         grpc_max_threads=args.grpc_max_threads,
         max_request_mb=args.max_request_mb,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        rest_api_num_threads=args.rest_api_num_threads,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        rest_api_idle_timeout_seconds=args.rest_api_idle_timeout_seconds,
+        rest_api_max_connections=args.rest_api_max_connections,
+        shutdown_grace_seconds=args.shutdown_grace_seconds,
     )
+    options.check()
+    if args.max_request_examples < 1:
+        raise TfbertError(
+            f"--max_request_examples {args.max_request_examples}: must be at least 1 (the "
+            "largest batch one request may send)."
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = ModelServer(
         models,
@@ -424,7 +656,10 @@ def cmd_serve(args: Any) -> int:
         rest += f", metrics at {monitoring_path}"
     log.info("serving gRPC on %s:%d%s", options.host, server.port, rest)
     stop.wait()
-    log.info("stopping: finishing requests in flight")
+    log.info(
+        "stopping: no new requests; finishing those in flight (up to %g s)",
+        options.shutdown_grace_seconds,
+    )
     server.stop()
     log.info("stopped")
     return 0
