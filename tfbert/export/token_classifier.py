@@ -111,7 +111,8 @@ def tagged_texts(texts: Sequence[str], outputs: Mapping[str, Any]) -> list[dict[
             for k in range(int(values["entity_count"][row]))
         ]
         words = int(values["token_count"][row])
-        spans = zip(values["token_start"][row, :words], values["token_end"][row, :words])
+        starts, ends = values["token_start"][row, :words], values["token_end"][row, :words]
+        spans = zip(starts, ends, strict=True)
         results.append(
             {
                 "entities": entities,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfbert.config import LAYER_POOLING_MODES, BertConfig
@@ -78,6 +79,7 @@ class TokenClassificationHead(ClassificationHead):
         **kwargs: Any,
     ) -> None:
         super().__init__(num_outputs, dropout, initializer_range, **kwargs)
+        self.supports_masking = True  # it takes a masked input and drops the mask
         self.use_crf = bool(crf)
         self.crf = CRF(num_outputs, name="crf") if self.use_crf else None
 
@@ -85,6 +87,14 @@ class TokenClassificationHead(ClassificationHead):
         super().build(input_shape)
         if self.crf is not None:
             self.crf.build()
+
+    def call(self, sequence_output, training=None):
+        # A backbone with Keras masking (the BiLSTM) attaches its padding mask to its output;
+        # the emissions carry none, or Keras would apply it to the per-sequence CRF loss.
+        return super().call(tf.identity(sequence_output), training=training)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "crf": self.use_crf}

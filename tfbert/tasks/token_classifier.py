@@ -571,14 +571,18 @@ class TokenClassifier(Task):
         """Writes a SavedModel that takes raw strings and returns entities and per-word tags
         to `<export_base>/<version>/` (signatures: tfbert.export.token_classifier).
 
-        `constant_weights` stores the weights in the graph instead of variables; None does so
-        for `for_inference` copies in bfloat16/float16.
+        `constant_weights` stores the network's weights in the graph instead of variables
+        (the CRF's stay variables); None does so for `for_inference` copies in
+        bfloat16/float16.
         """
         if constant_weights is None:
             constant_weights = self.computes_in_low_precision
+        # Decoding reads the CRF's few weights as variables even when the network's are
+        # constants.
+        tracked = self.head.crf.weights if constant_weights and self.crf else []
         module = TokenClassifierServingModule(
             self.tag_function(constant_weights),
-            weights=[] if constant_weights else [v.value for v in self.weights],
+            weights=[v.value for v in (tracked if constant_weights else self.weights)],
         )
         return write_token_classifier(
             module,
