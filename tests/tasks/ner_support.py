@@ -29,9 +29,7 @@ def peoples_daily_sentences(count: int, max_characters: int = 60) -> list[dict]:
                     current = []
             if current:
                 sentences.append(_sentence(current))
-    chosen = [
-        s for s in sentences if s["entities"] and len(s["text"]) <= max_characters
-    ]
+    chosen = [s for s in sentences if s["entities"] and len(s["text"]) <= max_characters]
     return chosen[:count]
 
 

@@ -43,7 +43,9 @@ def tagger(english_vocab) -> TokenClassifier:
 
 
 def _entity_f1(predicted: list[dict], sentences: list[dict]) -> float:
-    found = {(i, e["type"], e["start"], e["end"]) for i, r in enumerate(predicted) for e in r["entities"]}
+    found = {
+        (i, e["type"], e["start"], e["end"]) for i, r in enumerate(predicted) for e in r["entities"]
+    }
     gold = {(i, *e) for i, s in enumerate(sentences) for e in s["entities"]}
     return 2 * len(found & gold) / max(len(found) + len(gold), 1)
 
@@ -68,7 +70,8 @@ def test_chinese_text_has_one_word_per_character(tagger, chinese) -> None:
     text = next(
         s["text"]
         for s in chinese
-        if len(s["text"]) > 40 and all("\u4e00" <= c <= "\u9fff" or not c.isalnum() for c in s["text"])
+        if len(s["text"]) > 40
+        and all("\u4e00" <= c <= "\u9fff" or not c.isalnum() for c in s["text"])
     )
     result = tagger.predict_texts([text])[0]  # longer than a window: merged from several
     assert result["words"] == list(text)
@@ -76,9 +79,7 @@ def test_chinese_text_has_one_word_per_character(tagger, chinese) -> None:
 
 
 def test_encode_puts_each_tag_on_the_first_piece_of_its_word(english_vocab, chinese) -> None:
-    model = TokenClassifier.from_preset(
-        "tiny", vocabulary=english_vocab, tags=TAGS, max_length=128
-    )
+    model = TokenClassifier.from_preset("tiny", vocabulary=english_vocab, tags=TAGS, max_length=128)
     words = [ENGLISH[2].replace(".", " .").split(), chinese[1]["words"]]
     tags = [["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "I-ORG", "O", "B-LOC", "I-LOC", "O"]]
     tags.append(chinese[1]["tags"])
@@ -131,7 +132,9 @@ def test_each_piece_takes_the_window_where_it_is_most_central() -> None:
     for piece in range(int(tf.reduce_sum(counts))):
         candidates = [
             (abs(2 * (piece - s) - (e - s - 1)), w)
-            for w, (s, e) in enumerate(zip(splits.numpy()[rows] + starts, splits.numpy()[rows] + ends))
+            for w, (s, e) in enumerate(
+                zip(splits.numpy()[rows] + starts, splits.numpy()[rows] + ends, strict=True)
+            )
             if s <= piece < e
         ]
         _, best = min(candidates)
@@ -164,14 +167,17 @@ def test_bad_input_is_answered_clearly(english_vocab) -> None:
 
 def test_bioes_tags_spell_entities_as_conlleval_reads_them(english_vocab) -> None:
     tags = ["O", "B-X", "I-X", "E-X", "S-X", "B-Y", "I-Y", "E-Y", "S-Y"]
-    model = TokenClassifier.from_preset(
-        "tiny", vocabulary=english_vocab, tags=tags, scheme="bioes"
-    )
+    model = TokenClassifier.from_preset("tiny", vocabulary=english_vocab, tags=tags, scheme="bioes")
     text = tf.constant(["a b c d e f g h i j"])
     sequences = {
         # B I E | S | I after O begins one | a type change splits | E then I begins anew
         "B-X I-X E-X S-Y O I-X E-X B-X I-Y E-X": [
-            ("X", 0, 3), ("Y", 3, 4), ("X", 5, 7), ("X", 7, 8), ("Y", 8, 9), ("X", 9, 10)
+            ("X", 0, 3),
+            ("Y", 3, 4),
+            ("X", 5, 7),
+            ("X", 7, 8),
+            ("Y", 8, 9),
+            ("X", 9, 10),
         ],
         "S-X S-X O O O O O O B-Y E-Y": [("X", 0, 1), ("X", 1, 2), ("Y", 8, 10)],
     }
