@@ -24,6 +24,25 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 # The Classify signature's tensor names, fixed by TF Serving's Classify API.
 CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
 
+# A token classifier's export (named entities): its second Predict signature, beside
+# `serving_default`, and the outputs of both, per text padded to the batch's most, with counts:
+# entities (type, character offsets [start, end) in the original string, text, score) and
+# each word's tag with its offsets and score.
+TAGGER_SIGNATURE = "entities"
+TAGGER_OUTPUTS = (
+    "entity_count",
+    "entity_type",
+    "entity_start",
+    "entity_end",
+    "entity_text",
+    "entity_score",
+    "token_count",
+    "token_tag",
+    "token_start",
+    "token_end",
+    "token_score",
+)
+
 # Files in a version's `assets.extra/` (TF Serving copies that folder but reads only the
 # warm-up file): the warm-up requests replayed at load, and the label names in column order.
 ASSETS_EXTRA = "assets.extra"

@@ -59,8 +59,10 @@ def build_warmup_logs(
     model_name: str = "tfbert",
     pair: bool = False,
     text_pairs: Sequence[str] | None = None,
+    classify: bool = True,
 ) -> list[Any]:
-    """One PredictLog and one ClassifyLog carrying `texts` as a single batch.
+    """One PredictLog and one ClassifyLog carrying `texts` as a single batch (the PredictLog
+    alone with `classify=False`, for exports without a Classify signature).
 
     For pair models without explicit `text_pairs`, each text is paired with the next one, so
     the second segment also sees varied lengths.
@@ -90,21 +92,23 @@ def build_warmup_logs(
     if pairs is not None:
         predict.inputs[TEXT_PAIR_INPUT].CopyFrom(tf.make_tensor_proto(pairs, dtype=tf.string))
 
-    classify = classification_pb2.ClassificationRequest()
-    classify.model_spec.name = model_name
-    classify.model_spec.signature_name = CLASSIFY_SIGNATURE
+    classify_request = classification_pb2.ClassificationRequest()
+    classify_request.model_spec.name = model_name
+    classify_request.model_spec.signature_name = CLASSIFY_SIGNATURE
     for index, text in enumerate(texts):
         example = _example(text, None if pairs is None else pairs[index])
-        classify.input.example_list.examples.add().CopyFrom(example)
+        classify_request.input.example_list.examples.add().CopyFrom(example)
 
-    return [
-        prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=predict)
-        ),
-        prediction_log_pb2.PredictionLog(
-            classify_log=prediction_log_pb2.ClassifyLog(request=classify)
-        ),
+    logs = [
+        prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict))
     ]
+    if classify:
+        logs.append(
+            prediction_log_pb2.PredictionLog(
+                classify_log=prediction_log_pb2.ClassifyLog(request=classify_request)
+            )
+        )
+    return logs
 
 
 def write_warmup_requests(
@@ -114,13 +118,16 @@ def write_warmup_requests(
     model_name: str = "tfbert",
     pair: bool = False,
     text_pairs: Sequence[str] | None = None,
+    classify: bool = True,
 ) -> Path:
     """Writes `<version_dir>/assets.extra/tf_serving_warmup_requests` and returns its path.
 
     `model_name` only fills the requests' model_spec; TF Serving replays them against the
     version being loaded whatever name it is served under.
     """
-    logs = build_warmup_logs(texts, model_name=model_name, pair=pair, text_pairs=text_pairs)
+    logs = build_warmup_logs(
+        texts, model_name=model_name, pair=pair, text_pairs=text_pairs, classify=classify
+    )
     path = warmup_path(version_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

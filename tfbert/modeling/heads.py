@@ -1,5 +1,5 @@
-"""Task heads that sit on a backbone's outputs: classification, pooling over the last layers,
-masked-LM.
+"""Task heads that sit on a backbone's outputs: classification, token classification (with an
+optional CRF), pooling over the last layers, masked-LM.
 
 A head is a Keras layer a task builds on `backbone(features)`; its logits are float32 so that
 softmax, sigmoid and the losses stay accurate under mixed precision.
@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfbert.config import LAYER_POOLING_MODES, BertConfig
+from tfbert.modeling.crf import CRF
 from tfbert.modeling.layers import activation_function, dense_layer, float32, layer_norm
 
 
@@ -56,6 +58,46 @@ class ClassificationHead(keras.layers.Layer):
             "dropout": self.dropout_rate,
             "initializer_range": self.initializer_range,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfbert")
+class TokenClassificationHead(ClassificationHead):
+    """Dropout then a dense layer from every position's vector to one score per tag (float32).
+
+    Call it on a backbone's `sequence_output` [batch, length, width]; it returns the emissions
+    [batch, length, num_outputs]. With `crf=True` it also holds a `CRF` (`self.crf`: transition,
+    start and end scores) that a task uses for its loss and for decoding; the emissions are
+    the same either way.
+    """
+
+    def __init__(
+        self,
+        num_outputs: int,
+        dropout: float = 0.1,
+        initializer_range: float = 0.02,
+        crf: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(num_outputs, dropout, initializer_range, **kwargs)
+        self.supports_masking = True  # it takes a masked input and drops the mask
+        self.use_crf = bool(crf)
+        self.crf = CRF(num_outputs, name="crf") if self.use_crf else None
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)
+        if self.crf is not None:
+            self.crf.build()
+
+    def call(self, sequence_output, training=None):
+        # A backbone with Keras masking (the BiLSTM) attaches its padding mask to its output;
+        # the emissions carry none, or Keras would apply it to the per-sequence CRF loss.
+        return super().call(tf.identity(sequence_output), training=training)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "crf": self.use_crf}
 
 
 @keras.saving.register_keras_serializable(package="tfbert")

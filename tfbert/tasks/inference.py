@@ -118,9 +118,9 @@ def check_texts(texts: Any, text_pairs: Any = None) -> tuple[list[str], list[str
     if pairs is not None and len(pairs) != len(texts):
         raise ValueError(f"Got {len(texts)} texts but {len(pairs)} text_pairs; pass one each.")
     for name, values in (("texts", texts), ("text_pairs", pairs or [])):
-        wrong = next((v for v in values if not isinstance(v, str)), None)
-        if wrong is not None:
-            raise TypeError(f"{name} must be strings, got {type(wrong).__name__}: {wrong!r}.")
+        for value in values:
+            if not isinstance(value, str):  # None included
+                raise TypeError(f"{name} must be strings, got {type(value).__name__}: {value!r}.")
     return texts, pairs
 
 

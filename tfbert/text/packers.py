@@ -74,6 +74,19 @@ def keep_mask(
     return pieces.with_flat_values(mask)
 
 
+def first_pieces(word_ids: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Which pieces start their word ([batch, (pieces)] bool, from per-piece word ids): those
+    whose previous piece in the same text belongs to another word, and each text's first."""
+    flat_words = word_ids.flat_values
+    previous = tf.concat([tf.constant([-1], flat_words.dtype), flat_words[:-1]], axis=0)
+    row_start = tf.scatter_nd(
+        tf.expand_dims(word_ids.row_splits[:-1], -1),
+        tf.ones([word_ids.nrows()], tf.bool),
+        tf.expand_dims(tf.size(flat_words, out_type=tf.int64) + 1, 0),
+    )[:-1]
+    return word_ids.with_flat_values(row_start | (flat_words != previous))
+
+
 def _apply(mask: tf.RaggedTensor, values: tf.RaggedTensor) -> tf.RaggedTensor:
     return tf.ragged.boolean_mask(values, mask)
 
@@ -217,15 +230,7 @@ class TokenLabelPacker(SinglePacker):
                 labels = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(labels))
             labels = tf.cast(labels, tf.int32)
             flat_words = word_ids.flat_values
-            # A piece starts its word when the piece before it (in the same text) does not
-            # belong to the same word.
-            previous = tf.concat([[-1], flat_words[:-1]], axis=0)
-            row_start = tf.scatter_nd(
-                tf.expand_dims(ids.row_splits[:-1], -1),
-                tf.ones([ids.nrows()], tf.bool),
-                tf.expand_dims(tf.size(flat_words, out_type=tf.int64) + 1, 0),
-            )[:-1]
-            first_piece = row_start | (flat_words != previous)
+            first_piece = first_pieces(word_ids).flat_values
             where = tf.gather(labels.row_splits, ids.value_rowids()) + tf.cast(flat_words, tf.int64)
             piece_labels = tf.where(
                 first_piece,

@@ -1,0 +1,86 @@
+"""A token classifier's export (tfbert.export.token_classifier): raw strings in, the same
+entities and tags as `predict_texts` out, from plain TensorFlow."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbert.contract import ASSETS_EXTRA, PREDICT_SIGNATURE, TAGGER_OUTPUTS, TAGGER_SIGNATURE
+from tfbert.export.saved_model import signature_labels
+from tfbert.export.token_classifier import tagged_texts
+from tfbert.export.warmup import read_warmup_requests
+from tfbert.tasks.token_classifier import TokenClassifier
+
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+TEXTS = [
+    "Margaret Thatcher flew from Heathrow to Washington on Tuesday.",
+    "Zoë Baptiste-Okonkwo joined Médecins Sans Frontières in Côte d'Ivoire.",
+    "O'Brien met 王小明 at the Café Zürich in 上海 last week.",
+    "中共中央总书记、国家主席江泽民发表新年讲话。",
+    "",
+    "ok",
+]
+
+
+def _same(exported: list[dict], predicted: list[dict]) -> None:
+    assert [r["tags"] for r in exported] == [r["tags"] for r in predicted]
+    assert [r["words"] for r in exported] == [r["words"] for r in predicted]
+    for got, want in zip(exported, predicted, strict=True):
+        assert [(e["type"], e["start"], e["end"], e["text"]) for e in got["entities"]] == [
+            (e["type"], e["start"], e["end"], e["text"]) for e in want["entities"]
+        ]
+        np.testing.assert_allclose(
+            [e["score"] for e in got["entities"]], [e["score"] for e in want["entities"]], 1e-5
+        )
+
+
+@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
+def test_the_export_returns_the_entities_of_predict_texts(english_vocab, tmp_path, crf) -> None:
+    keras.utils.set_random_seed(2)
+    # Untrained, so it finds entities everywhere; windows of 12 positions split the long texts.
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=TAGS, max_length=12, crf=crf, stride=3
+    )
+    predicted = model.predict_texts(TEXTS)
+    assert sum(len(r["entities"]) for r in predicted) > 5
+    path = model.export(tmp_path / "ner")
+    assert path == tmp_path / "ner" / "1"
+
+    import tensorflow_text  # noqa: F401  (plain TensorFlow needs the tokenizer ops)
+
+    loaded = tf.saved_model.load(str(path))
+    for name in (PREDICT_SIGNATURE, TAGGER_SIGNATURE):
+        outputs = loaded.signatures[name](text=tf.constant(TEXTS))
+        assert set(outputs) == set(TAGGER_OUTPUTS)
+        assert outputs["entity_start"].dtype == tf.int64
+        _same(tagged_texts(TEXTS, outputs), predicted)
+    # One text at a time gives the same as the batch (padding changes nothing).
+    single = loaded.signatures[PREDICT_SIGNATURE](text=tf.constant(TEXTS[2:3]))
+    _same(tagged_texts(TEXTS[2:3], single), predicted[2:3])
+    empty = loaded.signatures[PREDICT_SIGNATURE](text=tf.constant([], tf.string))
+    assert empty["entity_count"].shape == (0,)
+
+    assert signature_labels(path) == TAGS
+    info = json.loads((path / ASSETS_EXTRA / "tfbert_model.json").read_text(encoding="utf-8"))
+    assert info["task"] == "token_classifier" and info["crf"] is crf
+    assert info["entity_types"] == ["PER", "LOC", "ORG"]
+    # The warm-up has a Predict request only: the export has no Classify signature.
+    (log,) = read_warmup_requests(path)
+    assert log.WhichOneof("log_type") == "predict_log"
+
+
+def test_a_bfloat16_copy_exports_with_constant_weights(english_vocab, tmp_path) -> None:
+    keras.utils.set_random_seed(3)
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=TAGS, max_length=16, crf=True
+    )
+    copy = model.for_inference("bfloat16")
+    path = copy.export(tmp_path / "ner", warmup_texts=[])
+    assert not (path / ASSETS_EXTRA / "tf_serving_warmup_requests").exists()
+    loaded = tf.saved_model.load(str(path)).signatures[PREDICT_SIGNATURE]
+    _same(tagged_texts(TEXTS, loaded(text=tf.constant(TEXTS))), copy.predict_texts(TEXTS))

@@ -1,0 +1,270 @@
+"""The token classifier (tfbert.tasks.token_classifier): word/piece alignment, windows of long
+sentences, offsets into the original strings, saving, the BiLSTM-CRF, learning real NER."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ner_support import TAGS, peoples_daily_sentences
+
+from tfbert.errors import DataError
+from tfbert.modeling.bilstm import BiLSTM
+from tfbert.tasks.task import default_optimizer
+from tfbert.tasks.token_classifier import TokenClassifier, merge_windows, window_bounds
+from tfbert.text.packers import IGNORE_LABEL
+from tfbert.text.tokenizer import BertTokenizer
+from tfbert.text.vocab import learn_vocabulary
+
+# Written for these tests: English with multi-piece words, accents, mixed scripts.
+ENGLISH = [
+    "Margaret Thatcher flew from Heathrow to Washington on Tuesday.",
+    "The Bundesbank said inflation in Nordrhein-Westfalen slowed to 1.8 percent.",
+    "Zoë Baptiste-Okonkwo joined Médecins Sans Frontières in Côte d'Ivoire.",
+    "O'Brien met 王小明 at the Café Zürich in 上海 last week, then flew to São Paulo.",
+]
+
+
+@pytest.fixture(scope="module")
+def chinese() -> list[dict]:
+    return peoples_daily_sentences(700)
+
+
+@pytest.fixture(scope="module")
+def tagger(english_vocab) -> TokenClassifier:
+    """An untrained tiny BERT tagger with short windows (16 positions) and a CRF."""
+    keras.utils.set_random_seed(1)
+    return TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=TAGS, max_length=16, crf=True, stride=4
+    )
+
+
+def _entity_f1(predicted: list[dict], sentences: list[dict]) -> float:
+    found = {
+        (i, e["type"], e["start"], e["end"]) for i, r in enumerate(predicted) for e in r["entities"]
+    }
+    gold = {(i, *e) for i, s in enumerate(sentences) for e in s["entities"]}
+    return 2 * len(found & gold) / max(len(found) + len(gold), 1)
+
+
+# ----- alignment and offsets -------------------------------------------------------------------
+def test_words_and_offsets_round_trip_to_the_original_characters(tagger, chinese) -> None:
+    texts = ENGLISH + [s["text"] for s in chinese[:8]]
+    for text, result in zip(texts, tagger.predict_texts(texts), strict=True):
+        assert len(result["words"]) == len(result["tags"]) > 0
+        # Every word is the text's own spelling, in order, and nothing but spaces is left out.
+        assert "".join(result["words"]) == "".join(text.split())
+        for entity in result["entities"]:
+            assert entity["text"] == text[entity["start"] : entity["end"]]
+            assert entity["type"] in {"PER", "LOC", "ORG"}
+            assert 0.0 <= entity["score"] <= 1.0
+    mixed = tagger.predict_texts([ENGLISH[3]])[0]["words"]
+    assert mixed[:6] == ["O", "'", "Brien", "met", "王", "小"]
+    assert "Café" in mixed and "Zürich" in mixed and "São" in mixed
+
+
+def test_chinese_text_has_one_word_per_character(tagger, chinese) -> None:
+    text = next(
+        s["text"]
+        for s in chinese
+        if len(s["text"]) > 40
+        and all("\u4e00" <= c <= "\u9fff" or not c.isalnum() for c in s["text"])
+    )
+    result = tagger.predict_texts([text])[0]  # longer than a window: merged from several
+    assert result["words"] == list(text)
+    assert len(result["tags"]) == len(text)
+
+
+def test_encode_puts_each_tag_on_the_first_piece_of_its_word(english_vocab, chinese) -> None:
+    model = TokenClassifier.from_preset("tiny", vocabulary=english_vocab, tags=TAGS, max_length=128)
+    words = [ENGLISH[2].replace(".", " .").split(), chinese[1]["words"]]
+    tags = [["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "I-ORG", "O", "B-LOC", "I-LOC", "O"]]
+    tags.append(chinese[1]["tags"])
+    encoded = model.encode(words, model.encode_labels(tags))
+    assert encoded["sentence"].tolist() == [0, 1]  # short enough: one window each
+    for row, sentence_tags in enumerate(tags):
+        labels = encoded["labels"][row]
+        assert labels[0] == IGNORE_LABEL  # [CLS]
+        assert [TAGS[i] for i in labels[labels != IGNORE_LABEL]] == sentence_tags
+    # "Baptiste-Okonkwo" is several pieces: only its first carries I-PER.
+    pieces = model.preprocessor.wordpiece.tokenize(tf.constant(["Baptiste-Okonkwo"]))
+    assert pieces.row_lengths()[0] > 1
+
+
+def test_long_sentences_become_overlapping_windows_that_keep_every_label(english_vocab) -> None:
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=TAGS, max_length=12, stride=3
+    )
+    words = " ".join(ENGLISH).split()
+    tags = [TAGS[i % len(TAGS)] for i in range(len(words))]
+    encoded = model.encode([words], model.encode_labels([tags]))
+    windows = len(encoded["sentence"])
+    assert windows > 3 and (encoded["sentence"] == 0).all()
+    labelled = encoded["labels"] != IGNORE_LABEL
+    assert (labelled.sum(axis=1) <= 10).all()
+    # Every word is labelled in some window; together the windows cover them in order.
+    seen = [TAGS[i] for i in encoded["labels"][labelled]]
+    assert len(seen) > len(words)  # the overlaps label some words twice
+    assert set(seen) == set(tags)
+
+
+def test_window_bounds_overlap_by_the_stride_and_end_with_the_text() -> None:
+    rows, starts, ends = window_bounds(tf.constant([0, 5, 14, 30]), budget=14, stride=4)
+    assert rows.numpy().tolist() == [0, 1, 2, 3, 3, 3]
+    assert starts.numpy().tolist() == [0, 0, 0, 0, 10, 16]
+    assert ends.numpy().tolist() == [0, 5, 14, 14, 24, 30]
+
+
+def test_each_piece_takes_the_window_where_it_is_most_central() -> None:
+    counts = tf.constant([30, 7], tf.int64)
+    rows, starts, ends = window_bounds(counts, budget=14, stride=6)
+    splits = tf.concat([[0], tf.cumsum(counts)], axis=0)
+    positions = tf.ragged.range(starts, ends) + tf.gather(splits, rows)[:, None]
+    windows = int(rows.shape[0])
+    # Window w's output at packed position p is (w, p): the merge shows where each came from.
+    emissions = np.stack(
+        [np.stack([np.full(16, w), np.arange(16)], axis=-1) for w in range(windows)]
+    ).astype("float32")
+    merged = merge_windows(tf.constant(emissions), positions, int(tf.reduce_sum(counts))).numpy()
+    for piece in range(int(tf.reduce_sum(counts))):
+        candidates = [
+            (abs(2 * (piece - s) - (e - s - 1)), w)
+            for w, (s, e) in enumerate(
+                zip(splits.numpy()[rows] + starts, splits.numpy()[rows] + ends, strict=True)
+            )
+            if s <= piece < e
+        ]
+        _, best = min(candidates)
+        start = int(splits.numpy()[rows[best]] + starts[best])
+        assert merged[piece].tolist() == [best, piece - start + 1]
+
+
+# ----- bad input ---------------------------------------------------------------------------------
+def test_bad_input_is_answered_clearly(english_vocab) -> None:
+    with pytest.raises(DataError, match="does not fit the BIO scheme"):
+        TokenClassifier.from_preset("tiny", vocabulary=english_vocab, tags=["O", "E-PER"])
+    with pytest.raises(DataError, match="does not fit"):
+        TokenClassifier.from_preset("tiny", vocabulary=english_vocab, tags=["O", "PER"])
+    with pytest.raises(ValueError, match="stride"):
+        TokenClassifier.from_preset(
+            "tiny", vocabulary=english_vocab, tags=TAGS, max_length=8, stride=6
+        )
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=["O", "B-X", "E-X", "S-X"], scheme="bioes"
+    )
+    with pytest.raises(DataError, match="'I-X', which is not among"):
+        model.encode_labels([["O"], ["B-X", "I-X"]])
+    with pytest.raises(DataError, match="2 words but 1 tags"):
+        model.encode([["New", "York"]], [[0]])
+    with pytest.raises(TypeError, match="texts must be strings"):
+        model.predict_texts(["fine", None])
+    assert model.predict_texts(["", "   "]) == [{"entities": [], "words": [], "tags": []}] * 2
+    assert model.predict_texts([]) == []
+
+
+def test_bioes_tags_spell_entities_as_conlleval_reads_them(english_vocab) -> None:
+    tags = ["O", "B-X", "I-X", "E-X", "S-X", "B-Y", "I-Y", "E-Y", "S-Y"]
+    model = TokenClassifier.from_preset("tiny", vocabulary=english_vocab, tags=tags, scheme="bioes")
+    text = tf.constant(["a b c d e f g h i j"])
+    sequences = {
+        # B I E | S | I after O begins one | a type change splits | E then I begins anew
+        "B-X I-X E-X S-Y O I-X E-X B-X I-Y E-X": [
+            ("X", 0, 3),
+            ("Y", 3, 4),
+            ("X", 5, 7),
+            ("X", 7, 8),
+            ("Y", 8, 9),
+            ("X", 9, 10),
+        ],
+        "S-X S-X O O O O O O B-Y E-Y": [("X", 0, 1), ("X", 1, 2), ("Y", 8, 10)],
+    }
+    for spelled, expected in sequences.items():
+        ids = tf.constant([[tags.index(t) for t in spelled.split()]], tf.int32)
+        starts = tf.constant([list(range(0, 20, 2))], tf.int64)
+        outputs = model._tagger_outputs(text, ids, tf.ones([1, 10]), starts, starts + 1)
+        count = int(outputs["entity_count"][0])
+        found = [
+            (
+                outputs["entity_type"][0, k].numpy().decode(),
+                int(outputs["entity_start"][0, k]) // 2,
+                int(outputs["entity_end"][0, k]) // 2 + 1,
+            )
+            for k in range(count)
+        ]
+        assert found == expected, spelled
+
+
+# ----- saving, precision, the BiLSTM-CRF ---------------------------------------------------------
+def test_it_saves_and_loads_with_the_same_predictions(tagger, chinese, tmp_path) -> None:
+    texts = ENGLISH + [chinese[2]["text"]]
+    before = tagger.predict_texts(texts)
+    tagger.save_pretrained(tmp_path / "ner")
+    loaded = TokenClassifier.load(tmp_path / "ner")
+    assert (loaded.tags, loaded.crf, loaded.stride) == (TAGS, True, 4)
+    after = loaded.predict_texts(texts)
+    assert [r["tags"] for r in after] == [r["tags"] for r in before]
+    assert [[e["text"] for e in r["entities"]] for r in after] == [
+        [e["text"] for e in r["entities"]] for r in before
+    ]
+    copy = tagger.for_inference("float32")
+    assert [r["tags"] for r in copy.predict_texts(texts)] == [r["tags"] for r in before]
+
+
+def test_a_bilstm_crf_trains_saves_and_reloads(chinese, tmp_path) -> None:
+    sentences = chinese[:64]
+    preprocessor = BertTokenizer(learn_vocabulary([s["text"] for s in sentences], 600), 24)
+    backbone = BiLSTM.from_vocabulary(preprocessor, embedding_size=32, units=32, attention_size=8)
+    model = TokenClassifier(backbone, preprocessor, TAGS, crf=True)
+    model.compile(optimizer=default_optimizer(5e-3))
+    data = model.dataset([s["words"] for s in sentences], [s["tags"] for s in sentences], 16)
+    history = model.fit(data, epochs=2, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    texts = [s["text"] for s in sentences[:4]]
+    model.save_pretrained(tmp_path / "bilstm")
+    loaded = TokenClassifier.load(tmp_path / "bilstm")
+    assert isinstance(loaded.backbone, BiLSTM)
+    assert [r["tags"] for r in loaded.predict_texts(texts)] == [
+        r["tags"] for r in model.predict_texts(texts)
+    ]
+
+
+# ----- learning ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
+def test_a_tiny_bert_learns_real_chinese_entities(chinese, crf: bool) -> None:
+    """People's Daily sentences, characters tagged PER/LOC/ORG: a tiny BERT from scratch beats
+    tagging each character with its most frequent training tag."""
+    train, test = chinese[:550], chinese[550:]
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for sentence in train:
+        for word, tag in zip(sentence["words"], sentence["tags"], strict=True):
+            counts[word][tag] += 1
+    keras.utils.set_random_seed(0)
+    vocabulary = learn_vocabulary([s["text"] for s in train], vocab_size=2000)
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=vocabulary, tags=TAGS, max_length=64, crf=crf
+    )
+    model.compile(optimizer=default_optimizer(1e-3))
+    data = model.dataset([s["words"] for s in train], [s["tags"] for s in train], 16)
+    model.fit(data, epochs=8, verbose=0)
+    f1 = _entity_f1(model.predict_texts([s["text"] for s in test]), test)
+    majority = _majority_f1(counts, test)
+    assert f1 > majority + 0.05, (f1, majority)
+
+
+def _majority_f1(counts: dict[str, Counter], sentences: list[dict]) -> float:
+    """Entity F1 of tagging every character with its most frequent training tag."""
+    predicted = []
+    for sentence in sentences:
+        tags = [counts[w].most_common(1)[0][0] if w in counts else "O" for w in sentence["words"]]
+        entities, current = [], None
+        for position, tag in enumerate([*tags, "O"]):
+            if current and (tag == "O" or tag.startswith("B-") or tag[2:] != current[0]):
+                entities.append({"type": current[0], "start": current[1], "end": position})
+                current = None
+            if tag != "O" and current is None:
+                current = (tag[2:], position)
+        predicted.append({"entities": entities})
+    return _entity_f1(predicted, sentences)
