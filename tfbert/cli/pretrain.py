@@ -47,7 +47,9 @@ def add_parser(commands: Any) -> None:
     pre_init.add_argument(
         "--init-from",
         default=None,
-        help="continue pretraining a checkpoint (directory or minilm-l6) (default: none)",
+        help="continue pretraining a checkpoint (a directory or a name `tfbert datasets` lists); "
+        "with --vocab, keep its transformer layers under new word embeddings for that "
+        "vocabulary, e.g. to adapt an English model to Chinese (default: none)",
     )
     pre.add_argument(
         "--vocab",
@@ -212,7 +214,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         check_resume(args.output_dir, "pretrain", settings, None)
     create_output_dir(args.output_dir, resume, command="pretrain", settings=settings, data=None)
     set_precision(args.precision)
-    vocabulary = None
+    vocabulary = resolve_vocabulary(args.vocab) if args.init_from and args.vocab else None
     if not args.init_from:
         vocab_path = args.output_dir / "vocab.txt"
         if args.vocab:

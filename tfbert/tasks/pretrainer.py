@@ -41,6 +41,7 @@ from_pretrained(dir, labels=...)` starts a classifier from the pretrained encode
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Sequence
@@ -195,9 +196,15 @@ class BertPretrainer(Task):
         allow_missing: bool = False,
         dropout: float | None = None,
         next_sentence_prediction: bool | None = None,
+        vocabulary: Sequence[str] | str | Path | None = None,
         **tokenizer_options: Any,
     ) -> BertPretrainer:
         """A pretrainer starting from any checkpoint `tfbert.modeling.checkpoints` reads.
+
+        `vocabulary` (a list of tokens or a vocab.txt path) replaces the checkpoint's: its word
+        embeddings start fresh while the transformer layers, position embeddings and the
+        masked-LM transform come from the checkpoint, so that continued pretraining adapts an
+        encoder to another language (Artetxe et al. 2020).
 
         A directory written by `save_pretrained` restores everything (encoder, heads,
         tokenizer settings). A Hugging Face or Google checkpoint gives the encoder and, when
@@ -214,11 +221,20 @@ class BertPretrainer(Task):
                 "output_bias" not in heads
             )
         config, tokenizer = pretrained_parts(
-            pretrained, path_or_name, max_length, dropout, tokenizer_options
+            pretrained, path_or_name, max_length, dropout, tokenizer_options, vocabulary
         )
         model = cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
-        load_encoder_weights(model.encoder, pretrained, allow_missing=allow_missing)
-        loaded = model.load_head_weights(pretrained.mlm_weights or {}, source=pretrained.source)
+        new_vocabulary = vocabulary is not None
+        load_encoder_weights(
+            model.encoder,
+            pretrained,
+            allow_missing=allow_missing,
+            new_word_embeddings=new_vocabulary,
+        )
+        heads = dict(pretrained.mlm_weights or {})
+        if new_vocabulary:  # the output bias is per token of the old vocabulary
+            heads.pop("output_bias", None)
+        loaded = model.load_head_weights(heads, source=pretrained.source)
         model.fresh_heads = sorted(set(model.head_variables()) - set(loaded))
         return model
 
@@ -432,11 +448,12 @@ def pretrained_parts(
     max_length: int | None,
     dropout: float | None,
     tokenizer_options: dict[str, Any] | None = None,
+    vocabulary: Sequence[str] | str | Path | None = None,
 ) -> tuple[BertConfig, BertTokenizer]:
     """The config and tokenizer of a loaded checkpoint (`load_pretrained(path_or_name)`):
     its tokenizer settings (those a `save_pretrained` directory recorded first), then
     `tokenizer_options`; `max_length` defaults to the saved one, else 128; `dropout` replaces
-    the checkpoint's."""
+    the checkpoint's; `vocabulary` replaces the checkpoint's (and its size in the config)."""
     options: dict[str, Any] = {"lowercase": pretrained.lowercase}
     if pretrained.strip_accents is not None:
         options["strip_accents"] = pretrained.strip_accents
@@ -447,8 +464,12 @@ def pretrained_parts(
     if max_length is not None:
         options["max_length"] = max_length
     options.setdefault("max_length", 128)
-    tokenizer = BertTokenizer(pretrained.vocabulary, **options)
+    tokenizer = BertTokenizer(
+        pretrained.vocabulary if vocabulary is None else vocabulary, **options
+    )
     config = pretrained.config if dropout is None else pretrained.config.with_dropout(dropout)
+    if vocabulary is not None:
+        config = dataclasses.replace(config, vocab_size=tokenizer.vocabulary_size)
     return config, tokenizer
 
 

@@ -61,7 +61,9 @@ def create_pretrainer(
     seed: int | None = None,
 ) -> BertPretrainer | ElectraPretrainer:
     """The pretraining model of `objective` (one of `OBJECTIVES`): from scratch (`preset`,
-    default "mini", and `vocabulary`) or continuing a checkpoint (`init_from`). For ELECTRA
+    default "mini", and `vocabulary`) or continuing a checkpoint (`init_from`); both
+    `init_from` and `vocabulary` keep the checkpoint's transformer layers under new word
+    embeddings for that vocabulary (another language). For ELECTRA
     the preset (or checkpoint) is the discriminator's size; `seed` seeds its sampling.
     `dropout` sets the hidden and attention dropout (default: the preset's or checkpoint's)."""
     if objective not in OBJECTIVES:
@@ -71,6 +73,13 @@ def create_pretrainer(
     else:
         kind, options = BertPretrainer, {"next_sentence_prediction": objective == "mlm-nsp"}
     if init_from is not None:
+        if vocabulary is not None:
+            if kind is not BertPretrainer:
+                raise ValueError(
+                    "A new vocabulary for a checkpoint (init_from with vocabulary) needs the "
+                    "mlm or mlm-nsp objective."
+                )
+            options["vocabulary"] = vocabulary
         return kind.from_pretrained(init_from, max_length=max_length, dropout=dropout, **options)
     if vocabulary is None:
         raise ValueError("Pass a vocabulary to pretrain from scratch (or init_from).")

@@ -13,6 +13,7 @@ import numpy as np
 
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
+from tfbert.modeling.checkpoints.names import _TOKEN_EMBEDDINGS
 from tfbert.modeling.checkpoints.pretrained import PretrainedBert
 from tfbert.text.vocab import validate_vocabulary
 from tfbert.weights import assign_weights, model_weights
@@ -36,15 +37,21 @@ def _encoder_variables(encoder: BertEncoder) -> tuple[str, dict[str, keras.Varia
 
 
 def load_encoder_weights(
-    encoder: BertEncoder, pretrained: PretrainedBert, *, allow_missing: bool = False
+    encoder: BertEncoder,
+    pretrained: PretrainedBert,
+    *,
+    allow_missing: bool = False,
+    new_word_embeddings: bool = False,
 ) -> None:
     """Assigns the checkpoint's encoder weights, strictly (see `tfbert.weights.assign_weights`).
 
     Raises ModelFileError listing every missing, unexpected and mis-shaped tensor. With
     `allow_missing=True`, variables the checkpoint lacks (e.g. a pooler) keep their
-    initialisation. The encoder must be configured like the checkpoint: sizes are checked via
-    the shapes, and head count, activation and LayerNorm epsilon (which shapes do not reveal)
-    are compared explicitly.
+    initialisation. With `new_word_embeddings=True` the encoder's word embeddings keep their
+    initialisation (an encoder built for another vocabulary, e.g. another language, that reuses
+    the checkpoint's transformer layers and position embeddings). The encoder must be configured
+    like the checkpoint: sizes are checked via the shapes, and head count, activation and
+    LayerNorm epsilon (which shapes do not reveal) are compared explicitly.
     """
     mine, theirs = encoder.config, pretrained.config
     differences = [
@@ -59,11 +66,17 @@ def load_encoder_weights(
             "the checkpoint's config (PretrainedBert.config)."
         )
     prefix, _ = _encoder_variables(encoder)
+    kept = {
+        prefix + name: value
+        for name, value in pretrained.encoder_weights.items()
+        if not (new_word_embeddings and name == _TOKEN_EMBEDDINGS)
+    }
     assign_weights(
         encoder,
-        {prefix + name: value for name, value in pretrained.encoder_weights.items()},
+        kept,
         source=pretrained.source,
         allow_missing=allow_missing,
+        skip=[prefix + _TOKEN_EMBEDDINGS] if new_word_embeddings else (),
     )
 
 
