@@ -473,13 +473,14 @@ class ModelServer:
 
 
 def _gateway_module() -> Any:
-    """The REST server's module; it needs aiohttp (`pip install tfbert-keras[serving]`)."""
+    """The REST server's module, imported when a REST port is served (aiohttp, a core
+    dependency, may still be missing from an install made with --no-deps)."""
     try:
         from tfbert.serving import gateway
     except ImportError as error:
         if getattr(error, "name", "") and error.name.split(".")[0] == "aiohttp":
             raise MissingDependencyError(
-                "the REST API of `tfbert serve` needs aiohttp: pip install 'tfbert-keras[serving]' "
+                "the REST API of `tfbert serve` needs aiohttp: pip install 'aiohttp>=3.11,<4' "
                 "(or pass --rest_api_port 0 for gRPC only)."
             ) from None
         raise
