@@ -2,8 +2,8 @@
 
 `main.py` builds the parser and runs a command; `common.py` holds the shared flags, option
 validators and helpers; `train.py`, `evaluate.py`, `predict.py`, `export.py`, `vocab.py`,
-`pretrain.py` and `datasets.py` each add one subcommand. `serve` comes from
-`tfbert.serving.server.add_serve_command`.
+`pretrain.py`, `baseline.py`, `ensemble.py`, `serve.py` and `datasets.py` each add one
+subcommand.
 """
 
 from tfbert.cli.main import build_parser, main

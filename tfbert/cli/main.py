@@ -30,9 +30,9 @@ COMMANDS = {
     "pretrain": "tfbert.cli.pretrain",
     "baseline": "tfbert.cli.baseline",
     "ensemble": "tfbert.cli.ensemble",
+    "serve": "tfbert.cli.serve",
     "datasets": "tfbert.cli.datasets",
 }
-SERVE_HELP = "serve exports over TF Serving's gRPC and REST APIs"
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -48,12 +48,6 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     for module in COMMANDS.values():
         importlib.import_module(module).add_parser(commands)
-    if _command(argv) == "serve":
-        from tfbert.serving.server import add_serve_command
-
-        add_serve_command(commands)
-    else:  # listed in `tfbert --help`; replaced by the real parser when `serve` runs
-        commands.add_parser("serve", help=SERVE_HELP, add_help=False)
     return parser
 
 
