@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from ner_support import TAGS, peoples_daily_sentences
 
+from tfbert.data.ner import Entity, entities_from_tags, load_ner_dataset
 from tfbert.errors import DataError
 from tfbert.modeling.bilstm import BiLSTM
 from tfbert.tasks.task import default_optimizer
@@ -28,9 +28,18 @@ ENGLISH = [
 ]
 
 
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+
+
 @pytest.fixture(scope="module")
 def chinese() -> list[dict]:
-    return peoples_daily_sentences(700)
+    """Real MSRA NER sentences (train split), BIO tags over PER/LOC/ORG, one word per
+    character: {"text", "words", "tags"}."""
+    data = load_ner_dataset("msra", scheme="bio", max_sentences_per_split=700)["train"]
+    return [
+        {"text": text, "words": words, "tags": tags}
+        for text, words, tags in zip(data.texts(), data.words, data.tags, strict=True)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +204,61 @@ def test_bioes_tags_spell_entities_as_conlleval_reads_them(english_vocab) -> Non
             for k in range(count)
         ]
         assert found == expected, spelled
+
+
+def _graph_entities(model: TokenClassifier, sequences: list[list[str]]) -> list[list[Entity]]:
+    """The entities the model's in-graph reading finds in tag sequences, in word units."""
+    width = max(len(tags) for tags in sequences)
+    ids = [[model.tags.index(t) for t in tags] + [-1] * (width - len(tags)) for tags in sequences]
+    starts = tf.tile(tf.range(width, dtype=tf.int64)[None], [len(sequences), 1])
+    outputs = model._tagger_outputs(
+        tf.constant(["x" * width] * len(sequences)),  # entity_text cuts it
+        tf.constant(ids, tf.int32),
+        tf.ones([len(sequences), width]),
+        starts,
+        starts + 1,
+    )
+    return [
+        [
+            Entity(
+                outputs["entity_type"][row, k].numpy().decode(),
+                int(outputs["entity_start"][row, k]),
+                int(outputs["entity_end"][row, k]),
+            )
+            for k in range(int(outputs["entity_count"][row]))
+        ]
+        for row in range(len(sequences))
+    ]
+
+
+@pytest.mark.parametrize("name", ["conll2003", "msra"])
+def test_the_graph_reads_entities_as_entities_from_tags_does(english_vocab, name) -> None:
+    """Real CoNLL-2003 (bio) and MSRA (bioes) tag sequences, as written and with tags replaced
+    at random (I- after O, E- without B-, type changes inside an entity): the exported model's
+    entity reading and `tfbert.data.ner.entities_from_tags` find the same entities."""
+    data = load_ner_dataset(name, max_sentences_per_split=200)["test"]
+    tags = data.tag_names()
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=tags, scheme=data.scheme, max_length=16
+    )
+    rng = np.random.default_rng(0)
+    broken = []
+    for sentence in data.tags:
+        noisy = list(sentence)
+        for position in rng.choice(len(noisy), size=max(1, len(noisy) // 4)):
+            noisy[position] = tags[rng.integers(len(tags))]
+        broken.append(noisy)
+    ill_formed = 0
+    for sequences in (data.tags, broken):
+        expected = [entities_from_tags(t, data.scheme) for t in sequences]
+        assert _graph_entities(model, sequences) == expected
+        assert sum(map(len, expected)) > 100
+    for sequence in broken:
+        try:
+            entities_from_tags(sequence, data.scheme, strict=True)
+        except DataError:
+            ill_formed += 1
+    assert ill_formed > 100  # most noisy sequences break the scheme's rules
 
 
 # ----- saving, precision, the BiLSTM-CRF ---------------------------------------------------------
