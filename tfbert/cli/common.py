@@ -72,9 +72,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> No
     )
     group.add_argument(
         "--file-format",
-        choices=["csv", "tsv", "jsonl", "tfrecord"],
+        choices=["csv", "tsv", "jsonl", "tfrecord", "conll"],
         default=None,
-        help="override the format guessed from the file suffix (default: from the suffix)",
+        help="override the format guessed from the file suffix; NER data (--task ner) is "
+        "conll (columns, the default) or jsonl (character spans) (default: from the suffix)",
     )
     group.add_argument(
         "--clean-text",

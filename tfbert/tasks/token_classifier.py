@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbert.config import BertConfig
-from tfbert.contract import FEATURE_NAMES
+from tfbert.contract import FEATURE_NAMES, TOKEN_CLASSIFIER_FORMAT
 from tfbert.data.ner import OUTSIDE, TAG_SCHEMES, split_tag
 from tfbert.errors import DataError, ModelFileError
 from tfbert.export.token_classifier import (
@@ -66,7 +66,7 @@ from tfbert.tasks.task import (
 from tfbert.text.packers import IGNORE_LABEL, SinglePacker, TokenLabelPacker, first_pieces
 from tfbert.text.tokenizer import BertTokenizer
 
-FORMAT_NAME = "tfbert-token-classifier"  # what a token classifier directory's config.json says
+FORMAT_NAME = TOKEN_CLASSIFIER_FORMAT  # what a token classifier directory's config.json says
 SCHEMES = TAG_SCHEMES  # the tag schemes a model takes (one definition: tfbert.data.ner)
 # Tag prefixes as numbers, for the in-graph entity reading.
 _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
