@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfbert.data.ner import Entity, entities_from_tags, load_ner_dataset
 from tfbert.errors import DataError
+from tfbert.evaluation.entities import evaluate_entities, evaluate_tagger
 from tfbert.modeling.bilstm import BiLSTM
 from tfbert.tasks.task import default_optimizer
 from tfbert.tasks.token_classifier import TokenClassifier, merge_windows, window_bounds
@@ -49,14 +50,6 @@ def tagger(english_vocab) -> TokenClassifier:
     return TokenClassifier.from_preset(
         "tiny", vocabulary=english_vocab, tags=TAGS, max_length=16, crf=True, stride=4
     )
-
-
-def _entity_f1(predicted: list[dict], sentences: list[dict]) -> float:
-    found = {
-        (i, e["type"], e["start"], e["end"]) for i, r in enumerate(predicted) for e in r["entities"]
-    }
-    gold = {(i, *e) for i, s in enumerate(sentences) for e in s["entities"]}
-    return 2 * len(found & gold) / max(len(found) + len(gold), 1)
 
 
 # ----- alignment and offsets -------------------------------------------------------------------
@@ -296,39 +289,52 @@ def test_a_bilstm_crf_trains_saves_and_reloads(chinese, tmp_path) -> None:
 
 
 # ----- learning ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
-def test_a_tiny_bert_learns_real_chinese_entities(chinese, crf: bool) -> None:
-    """People's Daily sentences, characters tagged PER/LOC/ORG: a tiny BERT from scratch beats
-    tagging each character with its most frequent training tag."""
-    train, test = chinese[:550], chinese[550:]
+def _majority_f1(train, test) -> float:
+    """Entity F1 of tagging every word with its most frequent training tag (unseen words O)."""
     counts: dict[str, Counter] = defaultdict(Counter)
-    for sentence in train:
-        for word, tag in zip(sentence["words"], sentence["tags"], strict=True):
+    for words, tags in zip(train.words, train.tags, strict=True):
+        for word, tag in zip(words, tags, strict=True):
             counts[word][tag] += 1
+    predicted = [
+        [counts[w].most_common(1)[0][0] if w in counts else "O" for w in words]
+        for words in test.words
+    ]
+    return evaluate_entities(test, predicted).micro_f1
+
+
+@pytest.mark.parametrize(
+    "crf", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["crf", "softmax"]
+)
+def test_a_tiny_bert_learns_real_chinese_entities(crf: bool) -> None:
+    """MSRA NER (official train and test parts), characters tagged PER/LOC/ORG: a tiny BERT
+    from scratch finds far more of the test entities (exact span and type, from the raw text)
+    than tagging each character with its most frequent training tag."""
+    data = load_ner_dataset("msra", scheme="bio", max_sentences_per_split=800)
+    train, test = data["train"], data["test"].sample(300, 1)
     keras.utils.set_random_seed(0)
-    vocabulary = learn_vocabulary([s["text"] for s in train], vocab_size=2000)
+    vocabulary = learn_vocabulary(train.texts(), vocab_size=2000)
     model = TokenClassifier.from_preset(
-        "tiny", vocabulary=vocabulary, tags=TAGS, max_length=64, crf=crf
+        "tiny", vocabulary=vocabulary, tags=train.tag_names(), max_length=64, crf=crf
     )
     model.compile(optimizer=default_optimizer(1e-3))
-    data = model.dataset([s["words"] for s in train], [s["tags"] for s in train], 16)
-    model.fit(data, epochs=8, verbose=0)
-    f1 = _entity_f1(model.predict_texts([s["text"] for s in test]), test)
-    majority = _majority_f1(counts, test)
-    assert f1 > majority + 0.05, (f1, majority)
+    model.fit(model.dataset(train.words, train.tags, 16), epochs=10, verbose=0)
+    f1 = evaluate_tagger(model, test).micro_f1
+    majority = _majority_f1(train, test)
+    # Majority F1 is about 0.11 on this sample; the model reached about 0.25 when written.
+    assert f1 > majority + 0.08, (f1, majority)
 
 
-def _majority_f1(counts: dict[str, Counter], sentences: list[dict]) -> float:
-    """Entity F1 of tagging every character with its most frequent training tag."""
-    predicted = []
-    for sentence in sentences:
-        tags = [counts[w].most_common(1)[0][0] if w in counts else "O" for w in sentence["words"]]
-        entities, current = [], None
-        for position, tag in enumerate([*tags, "O"]):
-            if current and (tag == "O" or tag.startswith("B-") or tag[2:] != current[0]):
-                entities.append({"type": current[0], "start": current[1], "end": position})
-                current = None
-            if tag != "O" and current is None:
-                current = (tag[2:], position)
-        predicted.append({"entities": entities})
-    return _entity_f1(predicted, sentences)
+@pytest.mark.slow
+def test_minilm_learns_real_english_entities() -> None:
+    """CoNLL-2003: pretrained MiniLM fine-tuned on 400 training sentences for 3 epochs finds
+    far more test entities than the per-word majority tag."""
+    data = load_ner_dataset("conll2003", max_sentences_per_split=400)
+    train, test = data["train"], data["test"].sample(300, 1)
+    keras.utils.set_random_seed(0)
+    model = TokenClassifier.from_pretrained("minilm-l6", train.tag_names(), max_length=48, crf=True)
+    model.compile(optimizer=default_optimizer(1e-4))
+    model.fit(model.dataset(train.words, train.tags, 16), epochs=3, verbose=0)
+    f1 = evaluate_tagger(model, test).micro_f1
+    majority = _majority_f1(train, test)
+    # Majority F1 is about 0.28 on this sample; MiniLM reached about 0.51 when written.
+    assert f1 > majority + 0.15, (f1, majority)

@@ -69,6 +69,7 @@ __all__ = [
     "NER_MODELS",
     "TaggingRun",
     "build_tagger",
+    "check_ner_dataset",
     "check_ner_options",
     "load_ner_run_data",
     "read_tagged_file",
@@ -130,14 +131,26 @@ def check_ner_options(config: RunConfig) -> None:
     if config.stride is not None and (isinstance(config.stride, bool) or config.stride < 0):
         raise TfbertError(f"--stride must be a whole number of at least 0, got {config.stride!r}.")
     if config.dataset is not None:
-        from tfbert.data.datasets import dataset_info
-
-        dataset_info(config.dataset, kind="ner")  # a classification dataset: one clear line
+        check_ner_dataset(config.dataset)
     if config.test_file is not None and config.dataset is not None:
         raise TfbertError(
             f"--dataset {config.dataset} has its own test split; drop --test-file, or train on "
             "--train-file."
         )
+
+
+def check_ner_dataset(name: str) -> None:
+    """Refuses a dataset that is not a built-in NER dataset, in one line naming those that are."""
+    from tfbert.data.datasets import available_datasets, dataset_info
+
+    try:
+        dataset_info(name, kind="ner")
+    except DataError:
+        raise DataError(
+            f"--dataset {name} is not a named-entity recognition dataset; a NER model trains "
+            f"and is evaluated on one of: {', '.join(available_datasets('ner'))}, or on files "
+            "(CoNLL columns or JSONL spans)."
+        ) from None
 
 
 def read_tagged_file(
