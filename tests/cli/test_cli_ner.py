@@ -65,7 +65,7 @@ def ner(tmp_path_factory) -> SimpleNamespace:
 
 def test_train_writes_a_ner_model_with_entity_reports(ner) -> None:
     out = ner.trained.out
-    assert "Validation (6 sentences)" in out and "Test (60 sentences)" in out
+    assert "Validation (60 sentences)" in out and "Test (60 sentences)" in out
     assert "micro avg" in out and "Entity confusion" in out
     for name in ("config.json", "model.safetensors", "vocab.txt", "history.json",
                  "training_curves.png", "train_args.json"):  # fmt: skip
