@@ -159,6 +159,7 @@ def test_options_that_do_not_fit_the_task_are_refused_at_once(capsys, tmp_path) 
         (["--task", "ner", "--dataset", "msra", "--model", "textcnn"], ["--model textcnn"]),
         (["--task", "ner", "--dataset", "msra", "--pooling", "mean"], ["--pooling", "--task ner"]),
         (["--dataset", "imdb", "--crf"], ["--crf", "--task ner"]),
+        (["--dataset", "conll2003"], ["conll2003 is a named-entity", "add --task ner"]),
     ]
     for extra, fragments in cases:
         result = run(capsys, "train", *extra, "--output-dir", out)

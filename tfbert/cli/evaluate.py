@@ -139,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_tagger(args: argparse.Namespace, exported: bool, report_dir: Path) -> int:
     """Entity-level scores of a NER model (directory or export) on a NER dataset's split or a
     CoNLL/JSONL file; the report JSON goes to `report_dir`."""
-    from tfbert.training.ner_run import check_ner_dataset
+    from tfbert.training.run import check_ner_dataset
 
     if args.dataset:
         check_ner_dataset(args.dataset)

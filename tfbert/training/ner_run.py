@@ -46,12 +46,15 @@ from tfbert.errors import DataError, TfbertError
 from tfbert.training.run import (
     AUTO,
     FROM_SCRATCH_PRESET,
+    NER_MODELS,
     RunConfig,
     _plain,
     _read_start,
     _say,
     _Start,
     adopt_resolved,
+    check_ner_dataset,
+    check_ner_options,
     check_output_dir,
     check_resume,
     choose_start,
@@ -59,7 +62,6 @@ from tfbert.training.run import (
     default_epochs,
     default_learning_rate,
     neural_backbone,
-    option,
     read_marker,
     say_best_epoch,
 )
@@ -77,24 +79,9 @@ __all__ = [
     "train_tagger",
 ]
 
-NER_MODELS = ("bert", "bilstm")
 NER_MAX_LENGTH = 128  # max_length "auto": windows of this many positions (or the model's limit)
 JSONL_SUFFIXES = (".jsonl", ".json")
 VALIDATION_SHARE = 0.1  # held out of the training file when no validation file is given
-# RunConfig options that only a classifier reads, and the value that means "not given".
-_CLASSIFICATION_ONLY = {
-    "text_pair_column": None,
-    "multi_label": False,
-    "pooling": "auto",
-    "problem_type": "auto",
-    "truncation": AUTO,
-    "class_weights": AUTO,
-    "bucket_by_length": False,
-    "fgm_epsilon": None,
-    "augment_copies": 0,
-    "layer_decay": None,
-    "clean_text": False,
-}
 
 
 @dataclasses.dataclass
@@ -108,49 +95,6 @@ class TaggingRun:
     validation_size: int
     seconds: float
     test_report: Any = None  # the test split's EntityReport, when there is a test split
-
-
-def check_ner_options(config: RunConfig) -> None:
-    """Refuses the options a NER run cannot take, naming them (`RunConfig.validate` calls it)."""
-    if config.model not in NER_MODELS:
-        raise TfbertError(
-            f"--model {config.model} classifies whole texts; a NER model is one of: "
-            f"{', '.join(NER_MODELS)} (bilstm with --crf is the BiLSTM-CRF baseline)."
-        )
-    given = [
-        option(name)
-        for name, unset in _CLASSIFICATION_ONLY.items()
-        if getattr(config, name) != unset
-    ]
-    if given:
-        raise TfbertError(
-            f"{', '.join(given)} apply to classifiers only; drop them for --task ner."
-        )
-    if config.scheme is not None and config.scheme not in ("bio", "bioes"):
-        raise TfbertError(f"--scheme {config.scheme!r} is not one of: bio, bioes.")
-    if config.stride is not None and (isinstance(config.stride, bool) or config.stride < 0):
-        raise TfbertError(f"--stride must be a whole number of at least 0, got {config.stride!r}.")
-    if config.dataset is not None:
-        check_ner_dataset(config.dataset)
-    if config.test_file is not None and config.dataset is not None:
-        raise TfbertError(
-            f"--dataset {config.dataset} has its own test split; drop --test-file, or train on "
-            "--train-file."
-        )
-
-
-def check_ner_dataset(name: str) -> None:
-    """Refuses a dataset that is not a built-in NER dataset, in one line naming those that are."""
-    from tfbert.data.datasets import available_datasets, dataset_info
-
-    try:
-        dataset_info(name, kind="ner")
-    except DataError:
-        raise DataError(
-            f"--dataset {name} is not a named-entity recognition dataset; a NER model trains "
-            f"and is evaluated on one of: {', '.join(available_datasets('ner'))}, or on files "
-            "(CoNLL columns or JSONL spans)."
-        ) from None
 
 
 def read_tagged_file(

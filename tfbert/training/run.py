@@ -80,6 +80,7 @@ FROM_SCRATCH_LEARNING_RATE = 5e-4
 NEURAL_LEARNING_RATE = 1e-3  # the TextCNN and BiLSTM baselines (Adam's usual step size)
 MODELS = ("bert", "textcnn", "bilstm")
 TASKS = ("classification", "ner")
+NER_MODELS = ("bert", "bilstm")  # the networks a NER run (tfbert.training.ner_run) trains
 FROM_SCRATCH_PRESET = "tiny"
 DEFAULT_PRETRAINED = "minilm-l6"
 # The checkpoint Chinese text starts from by default; None trains FROM_SCRATCH_PRESET instead.
@@ -207,8 +208,6 @@ class RunConfig:
         if self.task not in TASKS:
             raise TfbertError(f"--task {self.task!r} is not one of: {', '.join(TASKS)}.")
         if self.task == "ner":
-            from tfbert.training.ner_run import check_ner_options
-
             check_ner_options(self)
         else:
             given = [
@@ -226,6 +225,15 @@ class RunConfig:
                     f"{', '.join(given)} apply to named-entity recognition; add --task ner, or "
                     "drop them for a classifier."
                 )
+            if self.dataset is not None:
+                from tfbert.data.datasets import dataset_catalog
+
+                kinds = {info.name: info.kind for info in dataset_catalog()}
+                if kinds.get(str(self.dataset).strip().lower()) == "ner":
+                    raise TfbertError(
+                        f"--dataset {self.dataset} is a named-entity recognition dataset; add "
+                        "--task ner to train a NER model on it."
+                    )
         if (self.dataset is None) == (self.train_file is None):
             raise TfbertError("give exactly one of --dataset or --train-file.")
         if self.preset is not None and self.init_from is not None:
@@ -340,6 +348,65 @@ class RunConfig:
             for f in dataclasses.fields(self)
             if f.name not in ignored
         }
+
+
+# RunConfig options that only a classifier reads, and the value that means "not given".
+_CLASSIFICATION_ONLY = {
+    "text_pair_column": None,
+    "multi_label": False,
+    "pooling": "auto",
+    "problem_type": "auto",
+    "truncation": AUTO,
+    "class_weights": AUTO,
+    "bucket_by_length": False,
+    "fgm_epsilon": None,
+    "augment_copies": 0,
+    "layer_decay": None,
+    "clean_text": False,
+}
+
+
+def check_ner_options(config: RunConfig) -> None:
+    """Refuses the options a NER run cannot take, naming them (`RunConfig.validate` calls it)."""
+    if config.model not in NER_MODELS:
+        raise TfbertError(
+            f"--model {config.model} classifies whole texts; a NER model is one of: "
+            f"{', '.join(NER_MODELS)} (bilstm with --crf is the BiLSTM-CRF baseline)."
+        )
+    given = [
+        option(name)
+        for name, unset in _CLASSIFICATION_ONLY.items()
+        if getattr(config, name) != unset
+    ]
+    if given:
+        raise TfbertError(
+            f"{', '.join(given)} apply to classifiers only; drop them for --task ner."
+        )
+    if config.scheme is not None and config.scheme not in ("bio", "bioes"):
+        raise TfbertError(f"--scheme {config.scheme!r} is not one of: bio, bioes.")
+    if config.stride is not None and (isinstance(config.stride, bool) or config.stride < 0):
+        raise TfbertError(f"--stride must be a whole number of at least 0, got {config.stride!r}.")
+    if config.dataset is not None:
+        check_ner_dataset(config.dataset)
+    if config.test_file is not None and config.dataset is not None:
+        raise TfbertError(
+            f"--dataset {config.dataset} has its own test split; drop --test-file, or train on "
+            "--train-file."
+        )
+
+
+def check_ner_dataset(name: str) -> None:
+    """Refuses a dataset that is not a built-in NER dataset, in one line naming those that are."""
+    from tfbert.data.datasets import available_datasets, dataset_info
+
+    try:
+        dataset_info(name, kind="ner")
+    except DataError:
+        raise DataError(
+            f"--dataset {name} is not a named-entity recognition dataset; a NER model trains "
+            f"and is evaluated on one of: {', '.join(available_datasets('ner'))}, or on files "
+            "(CoNLL columns or JSONL spans)."
+        ) from None
 
 
 @dataclasses.dataclass
