@@ -32,7 +32,8 @@ def add_parser(commands: Any) -> None:
         help="classify texts (arguments, --file, or stdin)",
         description="Prints the label and the probabilities of each text, one line per text "
         "in input order (a blank text gets a `(blank)` line). Texts come from the arguments, "
-        "from --file (one per line), or from standard input.",
+        "from --file (one per line), or from standard input. A NER model (`tfbert train --task "
+        "ner`) prints each text's entities with their character offsets instead.",
     )
     where = predict.add_mutually_exclusive_group(required=True)
     where.add_argument(

@@ -1,5 +1,5 @@
 """`tfbert train`: the options of `tfbert.training.run.RunConfig`, then one call to
-`train_classifier`."""
+`train_classifier` (or, with `--task ner`, to `tfbert.training.ner_run.train_tagger`)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,15 @@ def add_parser(commands: Any) -> None:
     d = DEFAULTS
     train = commands.add_parser(
         "train",
-        help="fine-tune a classifier on a built-in dataset or your own files",
+        help="fine-tune a classifier (or, with --task ner, a NER model) on a built-in dataset "
+        "or your own files",
         description="Fine-tune a BERT classifier, from pretrained weights (--init-from) or from "
         "scratch (a --preset size and a learned or given vocabulary). With neither, English "
         f"text starts from the pretrained {run.DEFAULT_PRETRAINED} and other text trains the "
         f"{run.FROM_SCRATCH_PRESET!r} preset from scratch. --model textcnn or bilstm trains a "
-        "TextCNN or BiLSTM baseline instead, from scratch.",
+        "TextCNN or BiLSTM baseline instead, from scratch. --task ner trains a named-entity "
+        "recognizer (a tag per word; --crf, --scheme) on --dataset msra|conll2003 or on "
+        "CoNLL column / JSONL span files.",
     )
     train.add_argument(
         "--task",
