@@ -1,4 +1,5 @@
-"""notebooks/quickstart.ipynb runs top to bottom in a fresh kernel and learns something real."""
+"""notebooks/quickstart.ipynb and notebooks/ner.ipynb run top to bottom in a fresh kernel and
+learn something real."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+NER_NOTEBOOK = NOTEBOOK.parent / "ner.ipynb"
 KERNEL_NAME = "tfbert-test-python"
 
 
@@ -43,9 +45,17 @@ def _text(cell) -> str:
     return "".join(parts)
 
 
-def test_notebook_is_saved_executed_in_order_without_errors_or_machine_paths() -> None:
+@pytest.mark.parametrize(
+    ("path", "marker"),
+    [
+        (NOTEBOOK, "The export and the Keras model agree:"),
+        (NER_NOTEBOOK, "the export and the Keras model agree: True"),
+    ],
+    ids=["quickstart", "ner"],
+)
+def test_notebook_is_saved_executed_in_order_without_errors_or_machine_paths(path, marker) -> None:
     """Readers see the results without running it: every code cell ran, top to bottom, once."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert code and [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
@@ -54,19 +64,21 @@ def test_notebook_is_saved_executed_in_order_without_errors_or_machine_paths() -
     assert not [o for o in outputs if o["output_type"] == "error"]
     printed = "\n".join(_text(cell) for cell in code)
     assert not re.search(r"/(work|tmp|root|home)/", printed), "a path of this machine in outputs"
-    assert "The export and the Keras model agree:" in printed
+    assert marker in printed
     assert sum(cell.cell_type == "markdown" for cell in nb.cells) >= len(code)
     assert code[0].source.startswith("QUICK = True")
 
 
-def test_quickstart_notebook_runs_and_learns(tmp_path, monkeypatch) -> None:
+def _run_notebook(path: Path, tmp_path: Path, monkeypatch) -> tuple[str, list]:
+    """Runs the notebook in a fresh kernel of this interpreter from `tmp_path/notebooks`;
+    returns everything its code cells printed, and the code cells."""
     _install_kernelspec(tmp_path / "jupyter")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     workdir = tmp_path / "notebooks"
     workdir.mkdir()
 
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print('KERNEL', sys.executable)"))
     client = nbclient.NotebookClient(
         nb,
@@ -80,7 +92,26 @@ def test_quickstart_notebook_runs_and_learns(tmp_path, monkeypatch) -> None:
     errors = [o for cell in code for o in cell.outputs if o["output_type"] == "error"]
     assert not errors
     assert _text(code[-1]).strip() == f"KERNEL {sys.executable}"
-    everything = "\n".join(_text(cell) for cell in code)
+    return "\n".join(_text(cell) for cell in code), code
+
+
+@pytest.mark.slow
+def test_ner_notebook_runs_and_learns(tmp_path, monkeypatch) -> None:
+    everything, _ = _run_notebook(NER_NOTEBOOK, tmp_path, monkeypatch)
+    assert re.search(r"train: 800 sentences", everything)
+    match = re.search(
+        r"Test entity F1: ([0-9.]+) \(most frequent tag per character: ([0-9.]+)\)", everything
+    )
+    assert match, everything[-3000:]
+    f1, baseline = float(match.group(1)), float(match.group(2))
+    assert f1 > baseline + 0.08, (f1, baseline)
+    assert "micro avg" in everything and "PER" in everything
+    assert (tmp_path / "outputs" / "notebook_ner" / "export" / "1" / "saved_model.pb").is_file()
+    assert "the export and the Keras model agree: True" in everything
+
+
+def test_quickstart_notebook_runs_and_learns(tmp_path, monkeypatch) -> None:
+    everything, code = _run_notebook(NOTEBOOK, tmp_path, monkeypatch)
 
     # Data and model are what the notebook says.
     assert re.search(r"train:\s+1,500 reviews", everything)

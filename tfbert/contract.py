@@ -43,6 +43,10 @@ TAGGER_OUTPUTS = (
     "token_score",
 )
 
+# What a token classifier's (NER model's) files say it is: the "format" of its model
+# directory's config.json, and the "task" of its export's model info (MODEL_INFO_FILE).
+TOKEN_CLASSIFIER_FORMAT, TOKEN_CLASSIFIER_TASK = "tfbert-token-classifier", "token_classifier"
+
 # Files in a version's `assets.extra/` (TF Serving copies that folder but reads only the
 # warm-up file): the warm-up requests replayed at load, and the label names in column order.
 ASSETS_EXTRA = "assets.extra"

@@ -9,9 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from ner_support import TAGS, peoples_daily_sentences
 
+from tfbert.data.ner import Entity, entities_from_tags, load_ner_dataset
 from tfbert.errors import DataError
+from tfbert.evaluation.entities import evaluate_entities, evaluate_tagger
 from tfbert.modeling.bilstm import BiLSTM
 from tfbert.tasks.task import default_optimizer
 from tfbert.tasks.token_classifier import TokenClassifier, merge_windows, window_bounds
@@ -28,9 +29,18 @@ ENGLISH = [
 ]
 
 
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+
+
 @pytest.fixture(scope="module")
 def chinese() -> list[dict]:
-    return peoples_daily_sentences(700)
+    """Real MSRA NER sentences (train split), BIO tags over PER/LOC/ORG, one word per
+    character: {"text", "words", "tags"}."""
+    data = load_ner_dataset("msra", scheme="bio", max_sentences_per_split=700)["train"]
+    return [
+        {"text": text, "words": words, "tags": tags}
+        for text, words, tags in zip(data.texts(), data.words, data.tags, strict=True)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +50,6 @@ def tagger(english_vocab) -> TokenClassifier:
     return TokenClassifier.from_preset(
         "tiny", vocabulary=english_vocab, tags=TAGS, max_length=16, crf=True, stride=4
     )
-
-
-def _entity_f1(predicted: list[dict], sentences: list[dict]) -> float:
-    found = {
-        (i, e["type"], e["start"], e["end"]) for i, r in enumerate(predicted) for e in r["entities"]
-    }
-    gold = {(i, *e) for i, s in enumerate(sentences) for e in s["entities"]}
-    return 2 * len(found & gold) / max(len(found) + len(gold), 1)
 
 
 # ----- alignment and offsets -------------------------------------------------------------------
@@ -197,6 +199,61 @@ def test_bioes_tags_spell_entities_as_conlleval_reads_them(english_vocab) -> Non
         assert found == expected, spelled
 
 
+def _graph_entities(model: TokenClassifier, sequences: list[list[str]]) -> list[list[Entity]]:
+    """The entities the model's in-graph reading finds in tag sequences, in word units."""
+    width = max(len(tags) for tags in sequences)
+    ids = [[model.tags.index(t) for t in tags] + [-1] * (width - len(tags)) for tags in sequences]
+    starts = tf.tile(tf.range(width, dtype=tf.int64)[None], [len(sequences), 1])
+    outputs = model._tagger_outputs(
+        tf.constant(["x" * width] * len(sequences)),  # entity_text cuts it
+        tf.constant(ids, tf.int32),
+        tf.ones([len(sequences), width]),
+        starts,
+        starts + 1,
+    )
+    return [
+        [
+            Entity(
+                outputs["entity_type"][row, k].numpy().decode(),
+                int(outputs["entity_start"][row, k]),
+                int(outputs["entity_end"][row, k]),
+            )
+            for k in range(int(outputs["entity_count"][row]))
+        ]
+        for row in range(len(sequences))
+    ]
+
+
+@pytest.mark.parametrize("name", ["conll2003", "msra"])
+def test_the_graph_reads_entities_as_entities_from_tags_does(english_vocab, name) -> None:
+    """Real CoNLL-2003 (bio) and MSRA (bioes) tag sequences, as written and with tags replaced
+    at random (I- after O, E- without B-, type changes inside an entity): the exported model's
+    entity reading and `tfbert.data.ner.entities_from_tags` find the same entities."""
+    data = load_ner_dataset(name, max_sentences_per_split=200)["test"]
+    tags = data.tag_names()
+    model = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=tags, scheme=data.scheme, max_length=16
+    )
+    rng = np.random.default_rng(0)
+    broken = []
+    for sentence in data.tags:
+        noisy = list(sentence)
+        for position in rng.choice(len(noisy), size=max(1, len(noisy) // 4)):
+            noisy[position] = tags[rng.integers(len(tags))]
+        broken.append(noisy)
+    ill_formed = 0
+    for sequences in (data.tags, broken):
+        expected = [entities_from_tags(t, data.scheme) for t in sequences]
+        assert _graph_entities(model, sequences) == expected
+        assert sum(map(len, expected)) > 100
+    for sequence in broken:
+        try:
+            entities_from_tags(sequence, data.scheme, strict=True)
+        except DataError:
+            ill_formed += 1
+    assert ill_formed > 100  # most noisy sequences break the scheme's rules
+
+
 # ----- saving, precision, the BiLSTM-CRF ---------------------------------------------------------
 def test_it_saves_and_loads_with_the_same_predictions(tagger, chinese, tmp_path) -> None:
     texts = ENGLISH + [chinese[2]["text"]]
@@ -232,39 +289,52 @@ def test_a_bilstm_crf_trains_saves_and_reloads(chinese, tmp_path) -> None:
 
 
 # ----- learning ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
-def test_a_tiny_bert_learns_real_chinese_entities(chinese, crf: bool) -> None:
-    """People's Daily sentences, characters tagged PER/LOC/ORG: a tiny BERT from scratch beats
-    tagging each character with its most frequent training tag."""
-    train, test = chinese[:550], chinese[550:]
+def _majority_f1(train, test) -> float:
+    """Entity F1 of tagging every word with its most frequent training tag (unseen words O)."""
     counts: dict[str, Counter] = defaultdict(Counter)
-    for sentence in train:
-        for word, tag in zip(sentence["words"], sentence["tags"], strict=True):
+    for words, tags in zip(train.words, train.tags, strict=True):
+        for word, tag in zip(words, tags, strict=True):
             counts[word][tag] += 1
+    predicted = [
+        [counts[w].most_common(1)[0][0] if w in counts else "O" for w in words]
+        for words in test.words
+    ]
+    return evaluate_entities(test, predicted).micro_f1
+
+
+@pytest.mark.parametrize(
+    "crf", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["crf", "softmax"]
+)
+def test_a_tiny_bert_learns_real_chinese_entities(crf: bool) -> None:
+    """MSRA NER (official train and test parts), characters tagged PER/LOC/ORG: a tiny BERT
+    from scratch finds far more of the test entities (exact span and type, from the raw text)
+    than tagging each character with its most frequent training tag."""
+    data = load_ner_dataset("msra", scheme="bio", max_sentences_per_split=800)
+    train, test = data["train"], data["test"].sample(300, 1)
     keras.utils.set_random_seed(0)
-    vocabulary = learn_vocabulary([s["text"] for s in train], vocab_size=2000)
+    vocabulary = learn_vocabulary(train.texts(), vocab_size=2000)
     model = TokenClassifier.from_preset(
-        "tiny", vocabulary=vocabulary, tags=TAGS, max_length=64, crf=crf
+        "tiny", vocabulary=vocabulary, tags=train.tag_names(), max_length=64, crf=crf
     )
     model.compile(optimizer=default_optimizer(1e-3))
-    data = model.dataset([s["words"] for s in train], [s["tags"] for s in train], 16)
-    model.fit(data, epochs=8, verbose=0)
-    f1 = _entity_f1(model.predict_texts([s["text"] for s in test]), test)
-    majority = _majority_f1(counts, test)
-    assert f1 > majority + 0.05, (f1, majority)
+    model.fit(model.dataset(train.words, train.tags, 16), epochs=10, verbose=0)
+    f1 = evaluate_tagger(model, test).micro_f1
+    majority = _majority_f1(train, test)
+    # Majority F1 is about 0.11 on this sample; the model reached about 0.25 when written.
+    assert f1 > majority + 0.08, (f1, majority)
 
 
-def _majority_f1(counts: dict[str, Counter], sentences: list[dict]) -> float:
-    """Entity F1 of tagging every character with its most frequent training tag."""
-    predicted = []
-    for sentence in sentences:
-        tags = [counts[w].most_common(1)[0][0] if w in counts else "O" for w in sentence["words"]]
-        entities, current = [], None
-        for position, tag in enumerate([*tags, "O"]):
-            if current and (tag == "O" or tag.startswith("B-") or tag[2:] != current[0]):
-                entities.append({"type": current[0], "start": current[1], "end": position})
-                current = None
-            if tag != "O" and current is None:
-                current = (tag[2:], position)
-        predicted.append({"entities": entities})
-    return _entity_f1(predicted, sentences)
+@pytest.mark.slow
+def test_minilm_learns_real_english_entities() -> None:
+    """CoNLL-2003: pretrained MiniLM fine-tuned on 400 training sentences for 3 epochs finds
+    far more test entities than the per-word majority tag."""
+    data = load_ner_dataset("conll2003", max_sentences_per_split=400)
+    train, test = data["train"], data["test"].sample(300, 1)
+    keras.utils.set_random_seed(0)
+    model = TokenClassifier.from_pretrained("minilm-l6", train.tag_names(), max_length=48, crf=True)
+    model.compile(optimizer=default_optimizer(1e-4))
+    model.fit(model.dataset(train.words, train.tags, 16), epochs=3, verbose=0)
+    f1 = evaluate_tagger(model, test).micro_f1
+    majority = _majority_f1(train, test)
+    # Majority F1 is about 0.28 on this sample; MiniLM reached about 0.51 when written.
+    assert f1 > majority + 0.15, (f1, majority)

@@ -72,9 +72,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> No
     )
     group.add_argument(
         "--file-format",
-        choices=["csv", "tsv", "jsonl", "tfrecord"],
+        choices=["csv", "tsv", "jsonl", "tfrecord", "conll"],
         default=None,
-        help="override the format guessed from the file suffix (default: from the suffix)",
+        help="override the format guessed from the file suffix; NER data (--task ner) is "
+        "conll (columns, the default) or jsonl (character spans) (default: from the suffix)",
     )
     group.add_argument(
         "--clean-text",
@@ -191,11 +192,47 @@ def check_model_dir(path: Path) -> None:
         )
 
 
+def is_tagger(path: Path) -> bool:
+    """Whether `path` holds a NER model (`tfbert train --task ner`): a model directory whose
+    config.json says so, or an export whose model info does (read without TensorFlow)."""
+    from tfbert.contract import (
+        ASSETS_EXTRA,
+        CONFIG_FILE,
+        MODEL_INFO_FILE,
+        TOKEN_CLASSIFIER_FORMAT,
+        TOKEN_CLASSIFIER_TASK,
+    )
+
+    def read(file: Path) -> dict[str, Any]:
+        try:
+            value = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    if (path / CONFIG_FILE).is_file():
+        return read(path / CONFIG_FILE).get("format") == TOKEN_CLASSIFIER_FORMAT
+    versions = [path] if (path / "saved_model.pb").is_file() else []
+    if not versions and path.is_dir():
+        versions = sorted(
+            (p for p in path.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+        )
+    if not versions:
+        return False
+    info = read(versions[-1] / ASSETS_EXTRA / MODEL_INFO_FILE)
+    return info.get("task") == TOKEN_CLASSIFIER_TASK
+
+
 def load_for_inference(path: Path, precision: str) -> Any:
     """A trained classifier from a `tfbert train` directory, at `precision` (or the ensemble
-    in a `tfbert ensemble` directory)."""
+    in a `tfbert ensemble` directory, or the NER model of a `tfbert train --task ner` one)."""
     check_model_dir(path)
     need_tensorflow()
+    if is_tagger(path):
+        from tfbert.tasks.token_classifier import TokenClassifier
+
+        tagger = TokenClassifier.load(path)
+        return tagger if precision == "float32" else tagger.for_inference(precision)
     from tfbert.tasks.ensemble import EnsembleClassifier, read_ensemble_config
 
     if read_ensemble_config(path) is not None:

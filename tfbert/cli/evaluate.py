@@ -20,7 +20,9 @@ def add_parser(commands: Any) -> None:
         help="score a trained model on labelled data",
         description="Accuracy, per-class precision/recall/F1, macro and "
         "weighted F1 and the confusion matrix, beside the TF-IDF baseline: the one `tfbert "
-        "train` saved in the model directory, or one fitted on --dataset's train split.",
+        "train` saved in the model directory, or one fitted on --dataset's train split. A NER "
+        "model (`tfbert train --task ner`) gets entity-level scores (exact span and type) "
+        "on a NER dataset or a --test-file of CoNLL columns or JSONL spans.",
     )
     evaluate.add_argument(
         "--model",
@@ -78,6 +80,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     if not exported:
         common.check_model_dir(args.model)
+    if common.is_tagger(args.model):
+        return _evaluate_tagger(args, exported, report_dir)
     common.need_tensorflow()
     from tfbert.data import load_dataset
     from tfbert.evaluation import (
@@ -129,6 +133,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     common.print_report(report, args.json)
     if not args.json:
         print(f"\nReport, confusion matrix and per-class chart written to {report_dir}/")
+    return 0
+
+
+def _evaluate_tagger(args: argparse.Namespace, exported: bool, report_dir: Path) -> int:
+    """Entity-level scores of a NER model (directory or export) on a NER dataset's split or a
+    CoNLL/JSONL file; the report JSON goes to `report_dir`."""
+    from tfbert.training.run import check_ner_dataset
+
+    if args.dataset:
+        check_ner_dataset(args.dataset)
+    common.need_tensorflow()
+    from tfbert.data.ner import load_ner_dataset
+    from tfbert.evaluation.entities import ExportedTagger, evaluate_tagger
+    from tfbert.training.ner_run import read_tagged_file
+
+    if exported:
+        tagger = ExportedTagger(args.model)
+    else:
+        tagger = common.load_for_inference(args.model, args.precision)
+    if args.dataset:
+        splits = load_ner_dataset(
+            args.dataset, scheme=tagger.scheme, max_sentences_per_split=args.max_examples
+        )
+        data, name = splits[args.split], f"{args.dataset} {args.split}"
+    else:
+        data = read_tagged_file(args.test_file, scheme=tagger.scheme, file_format=args.file_format)
+        if args.max_examples is not None:
+            data = data.sample(args.max_examples, 13)
+        name = str(args.test_file)
+    started = time.time()
+    report = evaluate_tagger(tagger, data, batch_size=args.batch_size)
+    seconds = time.time() - started
+    stem = f"{args.dataset}_{args.split}" if args.dataset else Path(args.test_file).stem
+    report.to_json(report_dir / f"{stem}.json")
+    if not args.json:
+        print(f"{name}: {len(data):,} sentences, {len(data) / seconds:,.0f} sentences/s")
+    common.print_report(report, args.json)
+    if not args.json:
+        print(f"\nReport written to {report_dir / (stem + '.json')}")
     return 0
 
 

@@ -3,6 +3,10 @@
 One output line per input text, in order: a blank text gets an explicit `(blank)` line (JSON:
 `"label": null` and an `error`), and newlines or tabs inside a text are shown as `\\n`/`\\t` in
 the plain output, so that line i of the output always belongs to input i.
+
+A NER model (directory or export) prints each text's entities instead, with their character
+offsets into the text: `PER[0:13]=Angela Merkel (0.981)`, `(none)` when it finds none; with
+`--json`, `{"text", "entities": [{"type", "start", "end", "text", "score"}], "words", "tags"}`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ def add_parser(commands: Any) -> None:
         help="classify texts (arguments, --file, or stdin)",
         description="Prints the label and the probabilities of each text, one line per text "
         "in input order (a blank text gets a `(blank)` line). Texts come from the arguments, "
-        "from --file (one per line), or from standard input.",
+        "from --file (one per line), or from standard input. A NER model (`tfbert train --task "
+        "ner`) prints each text's entities with their character offsets instead.",
     )
     where = predict.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -99,6 +104,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         common.check_model_dir(args.model)
     filled = [i for i, t in enumerate(texts) if t.strip()]
     wanted = [texts[i] for i in filled]
+    if args.model is not None and common.is_tagger(args.model):
+        return _print_entities(args, texts, filled, wanted)
     if args.server:
         from tfbert.serving.client import PredictionClient
 
@@ -132,6 +139,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
             label, scores = prediction
             shown = " ".join(f"{name}={p:.3f}" for name, p in scores.items())
             print(f"{label}\t{shown}\t{plain_text(text)}")
+    return 0
+
+
+def _print_entities(
+    args: argparse.Namespace, texts: list[str], filled: list[int], wanted: list[str]
+) -> int:
+    """Tags `wanted` (the non-blank `texts`, at `filled`) with the NER model at --model and
+    prints one line per text."""
+    common.need_tensorflow()
+    if (args.model / "config.json").is_file():
+        tagger = common.load_for_inference(args.model, args.precision)
+    else:
+        from tfbert.evaluation.entities import ExportedTagger
+
+        tagger = ExportedTagger(args.model)
+    results: list[dict[str, Any] | None] = [None] * len(texts)
+    for i, result in zip(filled, tagger.predict_texts(wanted, batch_size=args.batch_size),
+                         strict=True):  # fmt: skip
+        results[i] = result
+    for text, result in zip(texts, results, strict=True):
+        if args.json:
+            if result is None:
+                record = {"text": text, "entities": None, "error": "blank text: nothing to tag"}
+            else:
+                entities = [{**e, "score": round(e["score"], 4)} for e in result["entities"]]
+                record = {"text": text, "entities": entities, "words": result["words"],
+                          "tags": result["tags"]}  # fmt: skip
+            print(json.dumps(record, ensure_ascii=False))
+        elif result is None:
+            print(f"{BLANK}\t{plain_text(text)}")
+        else:
+            found = "  ".join(
+                f"{e['type']}[{e['start']}:{e['end']}]={plain_text(e['text'])} ({e['score']:.3f})"
+                for e in result["entities"]
+            )
+            print(f"{found or '(none)'}\t{plain_text(text)}")
     return 0
 
 

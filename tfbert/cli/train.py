@@ -1,5 +1,5 @@
 """`tfbert train`: the options of `tfbert.training.run.RunConfig`, then one call to
-`train_classifier`."""
+`train_classifier` (or, with `--task ner`, to `tfbert.training.ner_run.train_tagger`)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,23 @@ def add_parser(commands: Any) -> None:
     d = DEFAULTS
     train = commands.add_parser(
         "train",
-        help="fine-tune a classifier on a built-in dataset or your own files",
+        help="fine-tune a classifier (or, with --task ner, a NER model) on a built-in dataset "
+        "or your own files",
         description="Fine-tune a BERT classifier, from pretrained weights (--init-from) or from "
         "scratch (a --preset size and a learned or given vocabulary). With neither, English "
         f"text starts from the pretrained {run.DEFAULT_PRETRAINED} and other text trains the "
         f"{run.FROM_SCRATCH_PRESET!r} preset from scratch. --model textcnn or bilstm trains a "
-        "TextCNN or BiLSTM baseline instead, from scratch.",
+        "TextCNN or BiLSTM baseline instead, from scratch. --task ner trains a named-entity "
+        "recognizer (a tag per word; --crf, --scheme) on --dataset msra|conll2003 or on "
+        "CoNLL column / JSONL span files.",
+    )
+    train.add_argument(
+        "--task",
+        choices=list(run.TASKS),
+        default=d["task"],
+        help="classification (a label per text) or ner (named-entity recognition: a tag per "
+        "word; CoNLL column or JSONL span files, or --dataset msra|conll2003) "
+        f"(default: {d['task']})",
     )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
@@ -64,6 +75,12 @@ def add_parser(commands: Any) -> None:
         "--validation-file",
         type=Path,
         help="validation data (default: a stratified 10%% of the training data)",
+    )
+    train.add_argument(
+        "--test-file",
+        type=Path,
+        help="--task ner: test data, scored after training into test_report.json (default: "
+        "the dataset's test split; none for files)",
     )
     common.add_data_arguments(train, training=True)
     model = train.add_argument_group("model")
@@ -149,6 +166,26 @@ def add_parser(commands: Any) -> None:
         default=d["problem_type"],
         help="auto: multilabel with --multi-label, else by label count "
         f"(default: {d['problem_type']})",
+    )
+    ner = train.add_argument_group("named-entity recognition (--task ner)")
+    ner.add_argument(
+        "--crf",
+        action="store_true",
+        help="a CRF output layer: trained on whole tag sequences, decoded with Viterbi; with "
+        "--model bilstm, the BiLSTM-CRF baseline (default: off, a softmax per word)",
+    )
+    ner.add_argument(
+        "--scheme",
+        choices=["bio", "bioes"],
+        default=None,
+        help="tag scheme the model learns (default: the training data's own)",
+    )
+    ner.add_argument(
+        "--stride",
+        type=non_negative_int,
+        default=None,
+        help="pieces shared by consecutive windows of a sentence longer than --max-length "
+        "(default: a quarter of the window)",
     )
     fit = train.add_argument_group("training")
     fit.add_argument(
@@ -311,10 +348,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(run.RunConfig)}
     config = run.RunConfig(**{k: v for k, v in vars(args).items() if k in names})
     config.validate()  # before TensorFlow loads: mistakes are reported at once
+    if config.task == "ner":
+        return _train_tagger(config)
     result = run.train_classifier(config, say=common.say)
     if result.report is None:
         return 0  # a worker other than the chief: the chief reports
     print(f"\nValidation ({result.validation_size:,} examples):")
     print(result.report.format_table())
+    print(f"\nSaved the model to {result.output_dir} ({result.seconds:.0f} s).")
+    return 0
+
+
+def _train_tagger(config: run.RunConfig) -> int:
+    from tfbert.training.ner_run import train_tagger
+
+    result = train_tagger(config, say=common.say)
+    if result.report is None:
+        return 0  # a worker other than the chief: the chief reports
+    print(f"\nValidation ({result.validation_size:,} sentences):")
+    print(result.report.format_table())
+    if result.test_report is not None:
+        print(f"\nTest ({result.test_report.num_sentences:,} sentences):")
+        print(result.test_report.format_table())
     print(f"\nSaved the model to {result.output_dir} ({result.seconds:.0f} s).")
     return 0

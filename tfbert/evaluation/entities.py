@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tfbert.data.ner import (
@@ -39,8 +40,10 @@ __all__ = [
     "ERROR_KINDS",
     "EntityExample",
     "EntityReport",
+    "ExportedTagger",
     "evaluate_entities",
     "evaluate_entity_spans",
+    "evaluate_tagger",
 ]
 
 # What an example error can be, in the order examples are picked (round-robin over kinds).
@@ -206,6 +209,81 @@ def evaluate_entity_spans(
     types reported are the union of those seen, sorted, as seqeval reports them.
     """
     return _evaluate(true, predicted, texts, None, types, max_examples)
+
+
+def evaluate_tagger(
+    tagger: Any,
+    data: TaggedSentences,
+    *,
+    batch_size: int = 32,
+    max_examples: int = 10,
+    verbose: int | str = 0,
+) -> EntityReport:
+    """Entity-level scores of a NER model on `data`, from raw text as it is served.
+
+    `tagger` is anything with `predict_texts(texts, batch_size=, verbose=)` returning entities
+    with character offsets: a `tfbert.tasks.token_classifier.TokenClassifier`, or an export
+    through `ExportedTagger`. The sentences' texts (`data.texts()`) go in, and the predicted
+    character spans are scored against the true entities' (`data.character_entities()`), so
+    the score is the one a served model gets.
+    """
+    texts = data.texts()
+    results = tagger.predict_texts(texts, batch_size=batch_size, verbose=verbose)
+    predicted = [[Entity(e["type"], e["start"], e["end"]) for e in r["entities"]] for r in results]
+    return evaluate_entity_spans(
+        data.character_entities(),
+        predicted,
+        texts=texts,
+        types=data.entity_types(),
+        max_examples=max_examples,
+    )
+
+
+class ExportedTagger:
+    """A NER export (`TokenClassifier.export`) behind the tagger's face (`predict_texts`).
+
+    Loads `path` (a version directory, or the highest version under an export base directory)
+    and tags texts through its `serving_default` signature, in batches of similar length.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from tfbert.contract import PREDICT_SIGNATURE, TOKEN_CLASSIFIER_TASK
+        from tfbert.errors import ModelFileError
+        from tfbert.export import find_version_dir, load_exported
+        from tfbert.export.saved_model import read_model_info
+
+        self.path: Path = find_version_dir(path)
+        info = read_model_info(self.path)
+        if info.get("task") != TOKEN_CLASSIFIER_TASK:
+            raise ModelFileError(
+                f"{self.path} is not a NER export (a text classifier's, or an older tfbert's); "
+                "export a model trained with `tfbert train --task ner`."
+            )
+        self.tags: list[str] = [str(tag) for tag in info.get("tags", [])]
+        self.scheme: str = str(info.get("scheme", "bio"))
+        self.entity_types: list[str] = [str(t) for t in info.get("entity_types", [])]
+        self._loaded = load_exported(self.path)  # keeps the variables the signature reads
+        self._predict = self._loaded.signatures[PREDICT_SIGNATURE]
+
+    def predict_texts(
+        self, texts: Sequence[str], batch_size: int = 32, verbose: int | str = 0
+    ) -> list[dict[str, Any]]:
+        """Entities and per-word tags of raw strings, as `TokenClassifier.predict_texts`."""
+        import tensorflow as tf
+
+        from tfbert.contract import TEXT_INPUT
+        from tfbert.export.token_classifier import tagged_texts
+
+        texts = list(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        results: list[dict[str, Any]] = [{}] * len(texts)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            batch = [texts[i] for i in rows]
+            outputs = self._predict(**{TEXT_INPUT: tf.constant(batch, tf.string)})
+            for row, result in zip(rows, tagged_texts(batch, outputs), strict=True):
+                results[row] = result
+        return results
 
 
 def evaluate_entities(

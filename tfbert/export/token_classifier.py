@@ -30,7 +30,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfbert.contract import PREDICT_SIGNATURE, TAGGER_SIGNATURE, TEXT_INPUT
+from tfbert.contract import (
+    PREDICT_SIGNATURE,
+    TAGGER_SIGNATURE,
+    TEXT_INPUT,
+    TOKEN_CLASSIFIER_TASK,
+)
 from tfbert.export.saved_model import write_labels, write_model_info, write_saved_model
 from tfbert.export.warmup import DEFAULT_WARMUP_TEXTS, write_warmup_requests
 
@@ -77,7 +82,7 @@ def write_token_classifier(
     def extra(directory: Path) -> None:
         write_labels(directory, list(tags))
         write_model_info(
-            directory, {"task": "token_classifier", "tags": list(tags), **(settings or {})}
+            directory, {"task": TOKEN_CLASSIFIER_TASK, "tags": list(tags), **(settings or {})}
         )
         if len(texts):
             write_warmup_requests(directory, texts, classify=False)

@@ -41,7 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfbert.config import BertConfig
-from tfbert.contract import FEATURE_NAMES
+from tfbert.contract import FEATURE_NAMES, TOKEN_CLASSIFIER_FORMAT
+from tfbert.data.ner import OUTSIDE, TAG_SCHEMES, split_tag
 from tfbert.errors import DataError, ModelFileError
 from tfbert.export.token_classifier import (
     TokenClassifierServingModule,
@@ -65,30 +66,33 @@ from tfbert.tasks.task import (
 from tfbert.text.packers import IGNORE_LABEL, SinglePacker, TokenLabelPacker, first_pieces
 from tfbert.text.tokenizer import BertTokenizer
 
-FORMAT_NAME = "tfbert-token-classifier"  # what a token classifier directory's config.json says
-SCHEMES = ("bio", "bioes")
-OUTSIDE = "O"
+FORMAT_NAME = TOKEN_CLASSIFIER_FORMAT  # what a token classifier directory's config.json says
+SCHEMES = TAG_SCHEMES  # the tag schemes a model takes (one definition: tfbert.data.ner)
 # Tag prefixes as numbers, for the in-graph entity reading.
-_PREFIXES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
+_PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
 _O, _B, _I, _E, _S = range(5)
 
 
 def tag_parts(tags: Sequence[str], scheme: str) -> tuple[list[int], list[int], list[str]]:
     """Each tag's prefix number and entity-type number, and the entity types in order.
 
-    Raises DataError for a tag the scheme does not allow ("X-PER" in BIO, "PER" without prefix).
+    Tags are parsed by `tfbert.data.ner.split_tag`; raises DataError for a tag the scheme does
+    not allow ("E-PER" in BIO, "PER" without prefix).
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
+    if scheme not in TAG_SCHEMES:
+        raise ValueError(f"scheme must be one of {TAG_SCHEMES}, got {scheme!r}.")
     allowed = "BI" if scheme == "bio" else "BIES"
     prefixes, type_ids, types = [], [], []
     for tag in tags:
-        if tag == OUTSIDE:
-            prefixes.append(_O)
+        try:
+            prefix, kind = split_tag(tag)
+        except DataError:
+            prefix, kind = "", ""
+        if prefix == OUTSIDE:
+            prefixes.append(_PREFIXES[OUTSIDE])
             type_ids.append(-1)
             continue
-        prefix, dash, kind = tag.partition("-")
-        if not dash or prefix not in allowed or not kind:
+        if prefix not in allowed or tag[:1] != prefix:
             raise DataError(
                 f"Tag {tag!r} does not fit the {scheme.upper()} scheme: write 'O' or one of "
                 f"{', '.join(p + '-TYPE' for p in allowed)} (or pass scheme='bioes')."

@@ -14,6 +14,7 @@ import json
 import math
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +129,6 @@ def fine_tune(
     # Augmented copies of the training split only; validation stays as it is.
     train = augment_data(train, config.augment_copies, config.augment_rate, seed=config.seed)
     keras.utils.set_random_seed(config.seed)
-    strategy = classifier.distribute_strategy
-    chief = is_chief(strategy)
-    if output_dir is not None:
-        output_dir = worker_directory(output_dir, strategy)
 
     def epoch_data(epoch: int, skip: int) -> tf.data.Dataset:
         # The order is a pure function of (seed, epoch), so an interrupted run resumes on
@@ -156,9 +153,53 @@ def fine_tune(
         if validation is not None and len(validation)
         else None
     )
+    class_weight = None
+    if config.class_weights:
+        if getattr(classifier, "problem_type", None) == "multilabel":
+            raise ValueError("class weights apply to single-label problems; drop --class-weights.")
+        targets = classifier.encode_labels(train.labels)
+        class_weight = balanced_class_weights(targets, classifier.num_labels)
+    return fit_task(
+        classifier,
+        epoch_data,
+        validation_data,
+        config=config,
+        train_examples=len(train),
+        output_dir=output_dir,
+        verbose=verbose,
+        extra_callbacks=extra_callbacks,
+        keep_backup=keep_backup,
+        class_weight=class_weight,
+    )
+
+
+def fit_task(
+    task: Task,
+    epoch_data: Callable[[int, int], tf.data.Dataset],
+    validation_data: tf.data.Dataset | None,
+    *,
+    config: TrainingConfig,
+    train_examples: int,
+    output_dir: str | Path | None = None,
+    verbose: int | str = "auto",
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    keep_backup: bool = False,
+    class_weight: dict[int, float] | None = None,
+) -> keras.callbacks.History:
+    """The fitting half of `fine_tune`, for any task whose batches `epoch_data(epoch, skip)`
+    gives (a pure function of its arguments, so that a run resumes exactly): compiles `task`
+    with the recipe's optimizer (its own loss), fits it with the callbacks (TensorBoard, the
+    best checkpoint, backups, early stopping), keeps the best validation epoch's weights and
+    writes `history.json` into `output_dir` (a worker's own directory under a multi-worker
+    strategy). `train_examples` enters the backup's fingerprint.
+    """
+    strategy = task.distribute_strategy
+    chief = is_chief(strategy)
+    if output_dir is not None:
+        output_dir = worker_directory(output_dir, strategy)
     steps_per_epoch = int(epoch_data(0, 0).cardinality())
     if steps_per_epoch <= 0:  # unknown cardinality
-        steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        steps_per_epoch = math.ceil(train_examples / config.batch_size)
     accumulation = config.gradient_accumulation_steps
     total_updates = steps_per_epoch * config.epochs // accumulation
     if total_updates < 1:
@@ -168,7 +209,7 @@ def fine_tune(
         )
     # The optimizer's variables must live under the strategy the model was built with.
     with strategy.scope():
-        classifier.compile(
+        task.compile(
             optimizer=create_optimizer(
                 config.learning_rate,
                 total_steps=total_updates,
@@ -177,14 +218,14 @@ def fine_tune(
                 clip_norm=config.clip_norm,
                 gradient_accumulation_steps=accumulation,
                 learning_rate_multipliers=(
-                    layer_decay_multipliers(classifier, config.layer_decay)
+                    layer_decay_multipliers(task, config.layer_decay)
                     if config.layer_decay is not None
                     else None
                 ),
             ),
         )
     if config.fgm_epsilon is not None:
-        enable_fgm(classifier, config.fgm_epsilon)
+        enable_fgm(task, config.fgm_epsilon)
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
     if verbose == 2:  # epoch lines only: add a line a minute so long epochs are not silent
@@ -204,7 +245,7 @@ def fine_tune(
             output_dir / "backup",
             steps_per_epoch=steps_per_epoch,
             every_steps=config.backup_every_steps,
-            fingerprint={**fingerprint, "train_examples": len(train)},
+            fingerprint={**fingerprint, "train_examples": train_examples},
             keep_previous=isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
             delete_at_end=not keep_backup,
         )
@@ -214,16 +255,9 @@ def fine_tune(
                 monitor=monitor, patience=config.early_stopping_patience, restore_best_weights=True
             )
         )
-    class_weight = None
-    if config.class_weights:
-        if getattr(classifier, "problem_type", None) == "multilabel":
-            raise ValueError("class weights apply to single-label problems; drop --class-weights.")
-        targets = classifier.encode_labels(train.labels)
-        class_weight = balanced_class_weights(targets, classifier.num_labels)
-
     try:
         history = resumable_fit(
-            classifier,
+            task,
             epoch_data,
             epochs=config.epochs,
             steps_per_epoch=steps_per_epoch,
@@ -234,10 +268,10 @@ def fine_tune(
             verbose=verbose,
         )
     finally:
-        disable_fgm(classifier)
+        disable_fgm(task)
     best = None if output_dir is None else output_dir / "checkpoints" / "best.weights.h5"
     if best is not None and best.is_file() and config.early_stopping_patience is None:
-        classifier.load_weights(best)  # the best validation epoch, not merely the last one
+        task.load_weights(best)  # the best validation epoch, not merely the last one
     if output_dir is not None:
         record = {
             "config": dataclasses.asdict(config),

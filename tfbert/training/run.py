@@ -79,6 +79,8 @@ LARGE_DATA_LEARNING_RATE = 2e-5  # pretrained start on more than LARGE_DATA exam
 FROM_SCRATCH_LEARNING_RATE = 5e-4
 NEURAL_LEARNING_RATE = 1e-3  # the TextCNN and BiLSTM baselines (Adam's usual step size)
 MODELS = ("bert", "textcnn", "bilstm")
+TASKS = ("classification", "ner")
+NER_MODELS = ("bert", "bilstm")  # the networks a NER run (tfbert.training.ner_run) trains
 FROM_SCRATCH_PRESET = "tiny"
 DEFAULT_PRETRAINED = "minilm-l6"
 # The checkpoint Chinese text starts from by default; None trains FROM_SCRATCH_PRESET instead.
@@ -115,6 +117,7 @@ OUTPUT_NAMES = frozenset(
         "validation_confusion_matrix.png",
         "validation_per_class.png",
         "train_args.json",
+        "test_report.json",
         "logs",
         "checkpoints",
         "backup",
@@ -181,12 +184,19 @@ class RunConfig:
     fgm_epsilon: float | None = None
     augment_copies: int = 0
     augment_rate: float = 0.1
+    # The task: "classification", or "ner" (token classification: `tfbert.training.ner_run`,
+    # which reads the fields below; CoNLL column or JSONL span files, built-in NER datasets).
+    task: str = "classification"
+    crf: bool = False  # ner: a CRF output layer with Viterbi decoding
+    scheme: str | None = None  # ner: "bio" or "bioes" (None: the training data's own)
+    stride: int | None = None  # ner: pieces shared by the windows of a long sentence
+    test_file: str | Path | None = None  # ner: a test split scored after training
 
     def __post_init__(self) -> None:
         from tfbert.data.vocabularies import is_builtin_vocabulary
 
         self.output_dir = Path(self.output_dir)
-        for name in ("train_file", "validation_file", "vocab"):
+        for name in ("train_file", "validation_file", "test_file", "vocab"):
             value = getattr(self, name)
             if value is not None and not (name == "vocab" and is_builtin_vocabulary(value)):
                 setattr(self, name, Path(value))
@@ -195,6 +205,35 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raises a `TfbertError` naming the option of the first invalid setting."""
+        if self.task not in TASKS:
+            raise TfbertError(f"--task {self.task!r} is not one of: {', '.join(TASKS)}.")
+        if self.task == "ner":
+            check_ner_options(self)
+        else:
+            given = [
+                flag
+                for flag, value in (
+                    ("--crf", self.crf),
+                    ("--scheme", self.scheme is not None),
+                    ("--stride", self.stride is not None),
+                    ("--test-file", self.test_file is not None),
+                )
+                if value
+            ]
+            if given:
+                raise TfbertError(
+                    f"{', '.join(given)} apply to named-entity recognition; add --task ner, or "
+                    "drop them for a classifier."
+                )
+            if self.dataset is not None:
+                from tfbert.data.datasets import dataset_catalog
+
+                kinds = {info.name: info.kind for info in dataset_catalog()}
+                if kinds.get(str(self.dataset).strip().lower()) == "ner":
+                    raise TfbertError(
+                        f"--dataset {self.dataset} is a named-entity recognition dataset; add "
+                        "--task ner to train a NER model on it."
+                    )
         if (self.dataset is None) == (self.train_file is None):
             raise TfbertError("give exactly one of --dataset or --train-file.")
         if self.preset is not None and self.init_from is not None:
@@ -262,7 +301,11 @@ class RunConfig:
             "problem_type": ("auto", "binary", "multiclass", "multilabel"),
             "strategy": STRATEGIES,
             "precision": PRECISIONS,
-            "file_format": (None, "csv", "tsv", "jsonl", "tfrecord"),
+            "file_format": (
+                (None, "conll", "jsonl")
+                if self.task == "ner"
+                else (None, "csv", "tsv", "jsonl", "tfrecord")
+            ),
         }
         for name, allowed in choices.items():
             if name == "pooling" and parse_layer_pooling(self.pooling) is not None:
@@ -283,7 +326,7 @@ class RunConfig:
             seen[column] = flag
         from tfbert.data.vocabularies import is_builtin_vocabulary
 
-        for name in ("train_file", "validation_file", "vocab"):
+        for name in ("train_file", "validation_file", "test_file", "vocab"):
             path = getattr(self, name)
             if name == "vocab" and is_builtin_vocabulary(path):
                 continue
@@ -298,11 +341,72 @@ class RunConfig:
     def settings(self) -> dict[str, Any]:
         """The settings a resumed run must share with the interrupted one (JSON-ready)."""
         ignored = {"output_dir", "overwrite", "backup_every", "devices", "strategy", "baseline"}
+        if self.task == "classification":  # as before the NER fields existed
+            ignored |= {"task", "crf", "scheme", "stride", "test_file"}
         return {
             f.name: _plain(getattr(self, f.name))
             for f in dataclasses.fields(self)
             if f.name not in ignored
         }
+
+
+# RunConfig options that only a classifier reads, and the value that means "not given".
+_CLASSIFICATION_ONLY = {
+    "text_pair_column": None,
+    "multi_label": False,
+    "pooling": "auto",
+    "problem_type": "auto",
+    "truncation": AUTO,
+    "class_weights": AUTO,
+    "bucket_by_length": False,
+    "fgm_epsilon": None,
+    "augment_copies": 0,
+    "layer_decay": None,
+    "clean_text": False,
+}
+
+
+def check_ner_options(config: RunConfig) -> None:
+    """Refuses the options a NER run cannot take, naming them (`RunConfig.validate` calls it)."""
+    if config.model not in NER_MODELS:
+        raise TfbertError(
+            f"--model {config.model} classifies whole texts; a NER model is one of: "
+            f"{', '.join(NER_MODELS)} (bilstm with --crf is the BiLSTM-CRF baseline)."
+        )
+    given = [
+        option(name)
+        for name, unset in _CLASSIFICATION_ONLY.items()
+        if getattr(config, name) != unset
+    ]
+    if given:
+        raise TfbertError(
+            f"{', '.join(given)} apply to classifiers only; drop them for --task ner."
+        )
+    if config.scheme is not None and config.scheme not in ("bio", "bioes"):
+        raise TfbertError(f"--scheme {config.scheme!r} is not one of: bio, bioes.")
+    if config.stride is not None and (isinstance(config.stride, bool) or config.stride < 0):
+        raise TfbertError(f"--stride must be a whole number of at least 0, got {config.stride!r}.")
+    if config.dataset is not None:
+        check_ner_dataset(config.dataset)
+    if config.test_file is not None and config.dataset is not None:
+        raise TfbertError(
+            f"--dataset {config.dataset} has its own test split; drop --test-file, or train on "
+            "--train-file."
+        )
+
+
+def check_ner_dataset(name: str) -> None:
+    """Refuses a dataset that is not a built-in NER dataset, in one line naming those that are."""
+    from tfbert.data.datasets import available_datasets, dataset_info
+
+    try:
+        dataset_info(name, kind="ner")
+    except DataError:
+        raise DataError(
+            f"--dataset {name} is not a named-entity recognition dataset; a NER model trains "
+            f"and is evaluated on one of: {', '.join(available_datasets('ner'))}, or on files "
+            "(CoNLL columns or JSONL spans)."
+        ) from None
 
 
 @dataclasses.dataclass
@@ -748,7 +852,11 @@ class _Start:
 
 
 def _read_start(
-    config: RunConfig, work_dir: Path, train: Any, resume: bool, say: Callable[[str], None]
+    config: RunConfig,
+    work_dir: Path,
+    texts: Sequence[str],
+    resume: bool,
+    say: Callable[[str], None],
 ) -> _Start:
     """The pretrained checkpoint, or the from-scratch vocabulary (given, resumed or learned)."""
     from tfbert.config import BertConfig
@@ -771,7 +879,7 @@ def _read_start(
     else:
         say(f"Learning a {config.vocab_size:,}-token WordPiece vocabulary from the train split...")
         vocabulary = learn_vocabulary(
-            train.texts, config.vocab_size, lowercase=not config.cased, show_progress=True
+            texts, config.vocab_size, lowercase=not config.cased, show_progress=True
         )
         explain_vocabulary_size(len(vocabulary), config.vocab_size, say)
         learned = True
@@ -864,6 +972,11 @@ def train_classifier(
     """
     started = time.time()
     config.validate()
+    if config.task != "classification":
+        raise TfbertError(
+            f"train_classifier trains classifiers; --task {config.task} runs with "
+            "tfbert.training.ner_run.train_tagger."
+        )
     from tfbert._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -901,7 +1014,7 @@ def train_classifier(
         check_resume(work_dir, "train", config.settings(), data_fingerprint(train, validation))
     else:
         choose_start(config, train.texts, say)
-    start = _read_start(config, work_dir, train, resume, say)
+    start = _read_start(config, work_dir, train.texts, resume, say)
     resolve_defaults(config, train, start.tokenizer, start.limit, say)
     if config.max_length > start.limit:
         raise TfbertError(
