@@ -31,7 +31,6 @@ import tensorflow as tf
 
 from tfbert.config import BertConfig, parse_layer_pooling
 from tfbert.data.readers import LabelVocabulary
-from tfbert.errors import ModelFileError
 from tfbert.export.classifier import ClassifierServingModule, write_classifier
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
@@ -47,9 +46,6 @@ from tfbert.tasks.task import (
     Task,
     default_optimizer,
     feature_inputs,
-    load_parts,
-    load_weights_file,
-    read_description,
 )
 from tfbert.text.tokenizer import BertTokenizer
 
@@ -80,6 +76,7 @@ class TextClassifier(Task):
     """
 
     format_name = FORMAT_NAME
+    kind, names_key = "tfbert classifier", "labels"
 
     def __init__(
         self,
@@ -348,37 +345,9 @@ class TextClassifier(Task):
         return TextClassifier(backbone, preprocessor, settings["labels"], **options)
 
     @classmethod
-    def load(cls, directory: str | Path, **tokenizer_overrides: Any) -> TextClassifier:
-        """Restores a classifier written by `save_pretrained` (e.g. by `tfbert train`)."""
-        description = read_description(directory)
-        if description.get("format") != FORMAT_NAME:
-            raise ModelFileError(
-                f"{Path(directory) / 'config.json'} does not describe a tfbert classifier."
-            )
-        if not isinstance(description.get("labels"), list):
-            raise ModelFileError(f"{Path(directory) / 'config.json'} has no list of labels.")
-        backbone, preprocessor = load_parts(directory, description, **tokenizer_overrides)
-        model = cls.from_parts(backbone, preprocessor, description)
-        load_weights_file(model, directory)
-        return model
-
-    @classmethod
     def from_pretrained(cls, directory: str | Path, **tokenizer_overrides: Any) -> TextClassifier:
         """Restores a classifier written by `save_pretrained` (the same as `load`)."""
         return cls.load(directory, **tokenizer_overrides)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
-            **self.task_config(),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TextClassifier:
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="tfbert")

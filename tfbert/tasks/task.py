@@ -85,6 +85,10 @@ class Task(keras.Model):
 
     #: written as "format" in the config.json of `save_pretrained`
     format_name = "tfbert-task"
+    #: what `load` calls a directory of this task in its errors, and the config.json key that
+    #: must hold the task's list of names ("labels", "tags")
+    kind = "tfbert task"
+    names_key = "labels"
 
     def __init__(
         self,
@@ -139,6 +143,35 @@ class Task(keras.Model):
     ) -> Task:
         """Rebuilds the task from its parts and `task_config()` (used by `load_task`)."""
         raise NotImplementedError
+
+    # ----- saving and loading ----------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: str | Path, **tokenizer_overrides: Any) -> Task:
+        """Restores a task written by `save_pretrained` (e.g. by `tfbert train`);
+        `tokenizer_overrides` replace saved tokenizer settings (e.g. max_length)."""
+        description = read_description(directory)
+        config_path = Path(directory) / CONFIG_FILE
+        if description.get("format") != cls.format_name:
+            raise ModelFileError(f"{config_path} does not describe a {cls.kind}.")
+        if not isinstance(description.get(cls.names_key), list):
+            raise ModelFileError(f"{config_path} has no list of {cls.names_key}.")
+        backbone, preprocessor = load_parts(directory, description, **tokenizer_overrides)
+        model = cls.from_parts(backbone, preprocessor, description)
+        load_weights_file(model, directory)
+        return model
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+            **self.task_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Task:
+        return cls(**config)
 
     # ----- inference copies ------------------------------------------------------------------
     def for_inference(self, precision: str = "bfloat16") -> Task:

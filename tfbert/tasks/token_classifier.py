@@ -43,7 +43,7 @@ import tensorflow as tf
 from tfbert.config import BertConfig
 from tfbert.contract import FEATURE_NAMES, TOKEN_CLASSIFIER_FORMAT
 from tfbert.data.ner import OUTSIDE, TAG_SCHEMES, split_tag
-from tfbert.errors import DataError, ModelFileError
+from tfbert.errors import DataError
 from tfbert.export.token_classifier import (
     TokenClassifierServingModule,
     tagged_texts,
@@ -59,9 +59,6 @@ from tfbert.tasks.task import (
     Task,
     default_optimizer,
     feature_inputs,
-    load_parts,
-    load_weights_file,
-    read_description,
 )
 from tfbert.text.packers import IGNORE_LABEL, SinglePacker, TokenLabelPacker, first_pieces
 from tfbert.text.tokenizer import BertTokenizer
@@ -152,6 +149,7 @@ class TokenClassifier(Task):
     """
 
     format_name = FORMAT_NAME
+    kind, names_key = "tfbert token classifier", "tags"
 
     def __init__(
         self,
@@ -618,33 +616,6 @@ class TokenClassifier(Task):
             settings["tags"],
             **{k: settings[k] for k in _TASK_OPTIONS if k in settings},
         )
-
-    @classmethod
-    def load(cls, directory: str | Path, **tokenizer_overrides: Any) -> TokenClassifier:
-        """Restores a token classifier written by `save_pretrained`."""
-        description = read_description(directory)
-        config_path = Path(directory) / "config.json"
-        if description.get("format") != FORMAT_NAME:
-            raise ModelFileError(f"{config_path} does not describe a tfbert token classifier.")
-        if not isinstance(description.get("tags"), list):
-            raise ModelFileError(f"{config_path} has no list of tags.")
-        backbone, preprocessor = load_parts(directory, description, **tokenizer_overrides)
-        model = cls.from_parts(backbone, preprocessor, description)
-        load_weights_file(model, directory)
-        return model
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
-            **self.task_config(),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TokenClassifier:
-        return cls(**config)
 
 
 _TASK_OPTIONS = ("scheme", "crf", "stride", "classifier_dropout")
