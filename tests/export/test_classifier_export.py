@@ -182,27 +182,47 @@ def test_bfloat16_export_is_smaller_and_matches_its_in_process_copy(
     assert 0 < difference < 0.02
 
 
-def test_low_precision_export_bakes_its_weights_in_as_constants(
+def test_low_precision_export_stores_its_weights_once_and_matches_the_model(
     classifier: BertClassifier, imdb_reviews, tmp_path
 ) -> None:
     texts = [text for text, _ in imdb_reviews[:30]] + TEXTS
     fast = classifier.for_inference("bfloat16")
     weight_bytes = sum(w.size * w.itemsize for w in fast.get_weights())
-    baked = fast.export(tmp_path / "exports", warmup_texts=())  # the default for bfloat16
-    kept = fast.export(tmp_path / "exports", warmup_texts=(), constant_weights=False)
+    kept = fast.export(tmp_path / "exports", warmup_texts=())  # the default: variables
+    baked = fast.export(tmp_path / "exports", warmup_texts=(), constant_weights=True)
 
-    # The weights live in the graph, once, and nothing is left to restore from variables/.
+    # The default stores each weight once, in its own precision (bfloat16 kernels), in
+    # variables/ that every signature reads; the graph holds no copy of them.
+    assert weight_bytes <= directory_size(kept / "variables") < 1.05 * weight_bytes
+    assert (kept / "saved_model.pb").stat().st_size < 0.5 * weight_bytes
+    # constant_weights=True bakes them into the graph instead, also once on disk.
     assert directory_size(baked / "variables") < 0.01 * weight_bytes
     graph_growth = (baked / "saved_model.pb").stat().st_size - (
         kept / "saved_model.pb"
     ).stat().st_size
     # (A weight the serving graph never reads, such as an unused pooler, is left out.)
     assert 0.9 * weight_bytes <= graph_growth < 1.05 * weight_bytes
-    assert weight_bytes <= directory_size(kept / "variables") < 1.05 * weight_bytes
     loaded = [load_exported(path) for path in (baked, kept)]  # referenced: they own variables
     signatures = [model.signatures for model in loaded]
     assert not signatures[0]["serving_default"].variables
     assert signatures[1]["serving_default"].variables
+
+    # A reloaded export runs the in-memory copy's graph: its Predict, Classify and restored
+    # `.predict` paths give the copy's probabilities.
+    expected = fast.predict_texts(texts, batch_size=len(texts))["probabilities"]
+    np.testing.assert_allclose(
+        signatures[1]["serving_default"](text=tf.constant(texts))["probabilities"],
+        expected,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        loaded[1].predict(tf.constant(texts))["probabilities"], expected, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        signatures[1]["classify"](inputs=tf.constant([_example(t) for t in texts[:5]]))["scores"],
+        expected[:5],
+        atol=1e-5,
+    )
 
     # Same arithmetic either way, up to bfloat16 rounding (oneDNN may pick another kernel for
     # constant weights), through both signatures.

@@ -244,20 +244,16 @@ class TextClassifier(Task):
         self, micro_batch: int | None = None, constant_weights: bool | None = None
     ) -> Any:
         """features -> float32 logits, traced once for any batch and length (see
-        tfbert.tasks.inference.numeric_function); `constant_weights` None freezes the weights
-        in for `for_inference` copies in bfloat16/float16."""
-        if constant_weights is None:
-            constant_weights = self.stores_low_precision_weights
-        return numeric_function(self, micro_batch, constant_weights, self.head.num_outputs)
+        tfbert.tasks.inference.numeric_function); `constant_weights` freezes the weights in
+        (None: no, the function reads the variables, which every caller shares)."""
+        return numeric_function(self, micro_batch, bool(constant_weights), self.head.num_outputs)
 
     def _logits_function(self, pair: bool) -> Any:
         """A cached tf.function from a batch of strings (and pairs) to float32 logits, padded
         to the batch's longest text.
 
-        A `for_inference` copy in bfloat16/float16 runs with its weights frozen in as
-        constants, as its export does; `set_weights` and `load_weights` refresh it. Other
-        models read their current weights on every call, so predicting between epochs sees
-        the trained weights.
+        It reads the model's current weights on every call (as its export does), so
+        predicting between epochs sees the trained weights.
         """
 
         def build() -> Any:
@@ -289,9 +285,11 @@ class TextClassifier(Task):
         Signatures, label names and warm-up requests: tfbert.export.classifier. Requests are
         tokenized and padded to their longest text; with `micro_batch` (rows) the model then
         runs on micro-batches of similar length (exact); None runs each request as one batch.
-        `constant_weights` stores the weights in the graph as constants instead of variables;
-        None does so when the matmuls compute in bfloat16/float16 (`for_inference`), where it
-        is faster. Such an export has no `variables/` to restore or fine-tune: it serves.
+        The weights are stored once, as variables in the precision they are kept in (bfloat16
+        Dense kernels for a `for_inference("bfloat16")` copy) and read by every signature.
+        `constant_weights=True` bakes them into the graph as constants instead (the runtime
+        then holds copies per signature: benchmarks/footprint.py); such an export has no
+        `variables/` to restore or fine-tune. None (the default) means False.
         """
         if micro_batch is not None and (
             not isinstance(micro_batch, int) or isinstance(micro_batch, bool) or micro_batch < 1
@@ -299,8 +297,7 @@ class TextClassifier(Task):
             raise ValueError(
                 f"micro_batch must be a positive integer or None, got {micro_batch!r}."
             )
-        if constant_weights is None:
-            constant_weights = self.computes_in_low_precision
+        constant_weights = bool(constant_weights)
         module = ClassifierServingModule(
             logits=self.numeric_logits(micro_batch, constant_weights),
             tokenizer=self.preprocessor.with_padding("longest"),

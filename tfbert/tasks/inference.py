@@ -62,10 +62,11 @@ def numeric_function(
 def weights_as_constants(function: Any) -> Any:
     """`function` (a concrete function) with every variable it reads baked in as a constant.
 
-    oneDNN reorders a bfloat16 matmul's weights into its blocked layout on every call when they
-    come from variables, and once when they are constants, so bfloat16 inference runs faster
-    this way; outputs agree up to bfloat16 rounding. A float32 matmul needs no reorder, so
-    float32 exports keep their variables unless asked.
+    Exports and `predict_texts` read variables by default: stored once and shared by every
+    signature. Frozen constants are copied by the runtime into each function that calls them
+    (per signature, per optimized graph), which multiplies a served model's memory and its
+    first-call time (benchmarks/footprint.py measures both); outputs agree up to bfloat16
+    rounding. Kept for exports asked for with `constant_weights=True`.
     """
     # TensorFlow's own freezing pass (the TFLite converter's); not under tf.* in TF 2.21.
     from tensorflow.python.framework.convert_to_constants import (

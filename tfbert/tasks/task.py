@@ -180,9 +180,7 @@ class Task(keras.Model):
 
         bfloat16 runs faster on CPUs with AVX-512 BF16 and halves the weights; predictions
         move slightly (`tfbert evaluate --precision` measures it on your data). Train the
-        float32 model, not the copy: its `predict_texts` and exports bake the weights in as
-        constants, taken when first used; change them with `set_weights`/`load_weights`
-        (which refresh `predict_texts`), not by assigning to the variables.
+        float32 model, not the copy; change its weights with `set_weights`/`load_weights`.
         """
         if precision not in INFERENCE_POLICIES:
             raise ValueError(

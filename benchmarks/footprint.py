@@ -1,0 +1,230 @@
+"""The footprint of a served export: size on disk, memory, load and first-call time, speed.
+
+    python -m benchmarks.footprint [--threads 1] [--repeats 3] [--out benchmarks/results]
+
+Exports MiniLM-L6 (`BertClassifier.from_pretrained("minilm-l6", ...)`, untrained: the footprint
+does not depend on the weights' values) once per export setting, then measures each export in
+a fresh process that imports only TensorFlow and tensorflow-text, as a server would: resident
+memory (RSS) after the import, after `tf.saved_model.load`, after the first call and after
+calls of batch 1, 7, 19 and 32 with real IMDB reviews of mixed length; load and first-call
+time; examples/s at batch 1 and 32 (median of `--repeats`). It also counts where the export's
+constants live (bytes per function of the graph and which functions call that one), the
+findings behind the numbers. Results: `benchmarks/results/footprint_DATE_COMMIT.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ("negative", "positive")
+CALL_BATCHES = (1, 7, 19, 32)
+SPEED_BATCHES = (1, 32)
+# name -> (precision, export options); "bfloat16-constants" is the export before weights were
+# stored once, kept measurable for the before/after comparison in the same run.
+EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "float32": ("float32", {}),
+    "bfloat16": ("bfloat16", {}),
+    "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
+}
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def probe(version_dir: str, texts_file: str, threads: int | None, repeats: int) -> dict[str, Any]:
+    """Measures one export in this (fresh) process; returns the numbers."""
+    record: dict[str, Any] = {"rss_start_mb": rss_mb()}
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    record["rss_after_import_mb"] = rss_mb()
+    texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
+
+    started = time.perf_counter()
+    loaded = tf.saved_model.load(version_dir)
+    predict = loaded.signatures["serving_default"]
+    record["load_s"] = time.perf_counter() - started
+    record["rss_after_load_mb"] = rss_mb()
+
+    started = time.perf_counter()
+    predict(text=tf.constant(texts[:1]))["probabilities"].numpy()
+    record["first_call_s"] = time.perf_counter() - started
+    record["rss_after_first_call_mb"] = rss_mb()
+
+    offset = 1
+    for batch in CALL_BATCHES:
+        predict(text=tf.constant(texts[offset : offset + batch]))["probabilities"].numpy()
+        offset += batch
+        record[f"rss_after_batch_{batch}_mb"] = rss_mb()
+
+    for batch in SPEED_BATCHES:
+        calls = max(1, 32 // batch)
+        rates = []
+        for repeat in range(repeats):
+            start = (repeat * calls * batch) % max(1, len(texts) - calls * batch)
+            chunk = texts[start : start + calls * batch]
+            started = time.perf_counter()
+            for i in range(calls):
+                predict(text=tf.constant(chunk[i * batch : (i + 1) * batch]))["label"].numpy()
+            rates.append(len(chunk) / (time.perf_counter() - started))
+        record[f"examples_per_s_batch_{batch}"] = statistics.median(rates)
+        record[f"examples_per_s_batch_{batch}_all"] = [round(rate, 2) for rate in rates]
+    record["rss_after_speed_runs_mb"] = rss_mb()
+    classify = loaded.signatures["classify"]
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={"text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"fine"]))}
+        )
+    )
+    classify(inputs=tf.constant([example.SerializeToString()]))
+    record["rss_after_classify_mb"] = rss_mb()
+    return {
+        key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()
+    }
+
+
+def graph_constants(version_dir: Path) -> dict[str, Any]:
+    """Where an export's constants are: bytes per graph function, and who calls the biggest."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((version_dir / "saved_model.pb").read_bytes())
+    library = saved.meta_graphs[0].graph_def.library
+    functions = []
+    callers: dict[str, list[str]] = {}
+    for function in library.function:
+        constants = [node for node in function.node_def if node.op == "Const"]
+        content = sum(len(node.attr["value"].tensor.tensor_content) for node in constants)
+        functions.append((content, len(constants), function.signature.name))
+        for node in function.node_def:
+            for attr in ("f", "body", "cond"):
+                if attr in node.attr and node.attr[attr].func.name:
+                    callers.setdefault(node.attr[attr].func.name, []).append(
+                        function.signature.name
+                    )
+    functions.sort(reverse=True)
+    biggest = functions[0][2] if functions else None
+    return {
+        "functions": len(functions),
+        "constant_nodes": sum(count for _, count, _ in functions),
+        "constant_mb": round(sum(size for size, _, _ in functions) / 1e6, 2),
+        "biggest_function": biggest,
+        "biggest_function_constant_mb": round(functions[0][0] / 1e6, 2) if functions else 0,
+        "callers_of_biggest": sorted(set(callers.get(biggest, []))),
+        "signatures": [name for name in saved.meta_graphs[0].signature_def if name[:2] != "__"],
+    }
+
+
+def export_all(directory: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Exports MiniLM-L6 once per setting in `names`; returns each one's path, size, params."""
+    from benchmarks.harness import progress
+    from tfbert import BertClassifier
+    from tfbert.export import directory_size
+
+    model = BertClassifier.from_pretrained("minilm-l6", labels=list(LABELS))
+    parameters = int(sum(weight.size for weight in model.get_weights()))
+    copies = {"float32": model}
+    exports = {}
+    for name in names:
+        precision, options = EXPORTS[name]
+        if precision not in copies:
+            copies[precision] = model.for_inference(precision)
+        progress(f"exporting {name}")
+        started = time.perf_counter()
+        path = copies[precision].export(directory / name, warmup_texts=(), **options)
+        exports[name] = {
+            "export_s": round(time.perf_counter() - started, 1),
+            "size_mb": round(directory_size(path) / 1e6, 2),
+            "bytes_per_parameter": round(directory_size(path) / parameters, 3),
+            "parameters": parameters,
+            "path": path,
+        }
+    return exports
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exports", default=",".join(EXPORTS), help="comma-separated settings")
+    parser.add_argument("--threads", type=int, default=1, help="TF threads (0: every core)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    parser.add_argument("--texts", type=int, default=256, help="IMDB test reviews sampled")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--probe", nargs=2, metavar=("VERSION_DIR", "TEXTS_JSON"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.probe:
+        print(json.dumps(probe(args.probe[0], args.probe[1], args.threads, args.repeats)))
+        return {}
+
+    from benchmarks.common import load_texts
+    from benchmarks.harness import git_commit, machine_info, progress, result_path, write_results
+
+    names = [name.strip() for name in args.exports.split(",") if name.strip()]
+    unknown = [name for name in names if name not in EXPORTS]
+    if unknown:
+        parser.error(f"unknown export setting(s) {unknown}; choose from {', '.join(EXPORTS)}")
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="footprint-") as scratch:
+        scratch_dir = Path(scratch)
+        texts_file = scratch_dir / "texts.json"
+        texts_file.write_text(json.dumps(load_texts("imdb", args.texts, seed=7)), encoding="utf-8")
+        exports = export_all(scratch_dir / "exports", names)
+        for name in names:
+            progress(f"measuring {name} in a fresh process")
+            path = exports[name].pop("path")
+            command = [sys.executable, "-m", "benchmarks.footprint", "--probe", str(path)]
+            command += [str(texts_file), "--threads", str(args.threads)]
+            command += ["--repeats", str(args.repeats)]
+            done = subprocess.run(
+                command, capture_output=True, text=True, cwd=ROOT, check=False,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            )  # fmt: skip
+            if done.returncode != 0:
+                rows[name] = {**exports[name], "error": done.stderr.strip().splitlines()[-1:]}
+                continue
+            measured = json.loads(done.stdout.strip().splitlines()[-1])
+            rows[name] = {**exports[name], **measured, "graph": graph_constants(path)}
+    record = {
+        "what": "footprint of a served MiniLM-L6 classifier export, each in a fresh process",
+        "date": datetime.date.today().isoformat(),
+        "commit": git_commit(ROOT),
+        "machine": machine_info(),
+        "machine_shared": "yes: other jobs ran on the same cores; timings are medians",
+        "settings": {
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "texts": args.texts,
+            "call_batches": list(CALL_BATCHES),
+            "speed_batches": list(SPEED_BATCHES),
+            "dataset": "imdb test split, seeded sample (mixed lengths)",
+        },  # fmt: skip
+        "exports": rows,
+    }
+    print(json.dumps(rows, indent=1))
+    path = result_path(args.out, "footprint", datetime.date.today(), record["commit"])
+    write_results(path, record)
+    return record
+
+
+if __name__ == "__main__":
+    main()
