@@ -74,13 +74,26 @@ def test_the_export_returns_the_entities_of_predict_texts(english_vocab, tmp_pat
     assert log.WhichOneof("log_type") == "predict_log"
 
 
-def test_a_bfloat16_copy_exports_with_constant_weights(english_vocab, tmp_path) -> None:
+@pytest.mark.parametrize("constant_weights", [False, True])
+def test_a_bfloat16_copy_exports_its_weights_once(
+    english_vocab, tmp_path, constant_weights
+) -> None:
+    """By default the weights are variables (bfloat16 kernels) read by every signature; with
+    constant_weights they live in the graph instead and variables/ holds only the CRF's."""
     keras.utils.set_random_seed(3)
     model = TokenClassifier.from_preset(
         "tiny", vocabulary=english_vocab, tags=TAGS, max_length=16, crf=True
     )
     copy = model.for_inference("bfloat16")
-    path = copy.export(tmp_path / "ner", warmup_texts=[])
+    path = copy.export(tmp_path / "ner", warmup_texts=[], constant_weights=constant_weights)
     assert not (path / ASSETS_EXTRA / "tf_serving_warmup_requests").exists()
+    variables = sum(f.stat().st_size for f in (path / "variables").iterdir())
+    weight_bytes = sum(w.numpy().nbytes for w in copy.weights)
+    if constant_weights:
+        assert variables < 0.1 * weight_bytes
+    else:
+        assert 0.95 * weight_bytes < variables < 1.2 * weight_bytes
     loaded = tf.saved_model.load(str(path)).signatures[PREDICT_SIGNATURE]
-    _same(tagged_texts(TEXTS, loaded(text=tf.constant(TEXTS))), copy.predict_texts(TEXTS))
+    # The same graph in memory: the copy's tagger with the weights read the same way.
+    in_memory = copy.tag_function(constant_weights)(tf.constant(TEXTS))
+    _same(tagged_texts(TEXTS, loaded(text=tf.constant(TEXTS))), tagged_texts(TEXTS, in_memory))

@@ -414,11 +414,10 @@ class TokenClassifier(Task):
         """The in-graph tagger, cached: a 1-D batch of strings -> the padded tensors of
         entities and per-word tags that the export returns (`tfbert.contract.TAGGER_OUTPUTS`).
 
-        `constant_weights` None freezes the weights in for `for_inference` copies in
-        bfloat16/float16, as `predict_texts` and the export of such a copy do.
+        `constant_weights=True` freezes the weights into the graph; by default the graph
+        reads the variables (stored once, in the precision of `for_inference` copies).
         """
-        if constant_weights is None:
-            constant_weights = self.stores_low_precision_weights
+        constant_weights = bool(constant_weights)
 
         def build() -> Any:
             numeric = numeric_function(self, None, constant_weights)
@@ -573,12 +572,11 @@ class TokenClassifier(Task):
         """Writes a SavedModel that takes raw strings and returns entities and per-word tags
         to `<export_base>/<version>/` (signatures: tfbert.export.token_classifier).
 
-        `constant_weights` stores the network's weights in the graph instead of variables
-        (the CRF's stay variables); None does so for `for_inference` copies in
-        bfloat16/float16.
+        `constant_weights=True` stores the network's weights in the graph instead of
+        variables (the CRF's stay variables), which costs memory per signature; by default
+        every signature reads the variables, stored once.
         """
-        if constant_weights is None:
-            constant_weights = self.computes_in_low_precision
+        constant_weights = bool(constant_weights)
         # Decoding reads the CRF's few weights as variables even when the network's are
         # constants.
         tracked = self.head.crf.weights if constant_weights and self.crf else []
