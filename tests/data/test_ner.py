@@ -175,6 +175,76 @@ def test_tagged_sentences_checks_and_tag_names():
         TaggedSentences([["a", "b"]], [["O"]])
 
 
+# ----- served words ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["conll2003", "msra"])
+def test_served_words_keep_every_gold_character_span(conll, msra, name):
+    """Real test splits, re-cut into the words a served model tags: texts unchanged, every
+    served word tagged, and the entities come back as the same character spans."""
+    gold = (conll if name == "conll2003" else msra)["test"]
+    served = gold.to_served_words()
+    assert served.texts() == gold.texts() and served.scheme == gold.scheme
+    assert (served.snapped, served.dropped) == (0, 0)
+    assert served.character_entities() == gold.character_entities()
+    assert served.words == [[t[s:e] for s, e in word_spans(t)] for t in gold.texts()]
+    assert [len(w) for w in served.words] == [len(t) for t in served.tags]
+    for tags in served.tags:
+        entities_from_tags(tags, served.scheme, strict=True)  # well-formed in its scheme
+    changed = sum(a != b for a, b in zip(gold.words, served.words, strict=True))
+    assert changed > 500  # CoNLL: "U.S.", "Merkel's"; MSRA: runs of digits and Latin letters
+    again = served.to_served_words()
+    assert (again.words, again.tags) == (served.words, served.tags)
+
+
+def test_a_conll_word_of_several_served_words_is_tagged_word_by_word(conll):
+    train = conll["train"]
+    index = next(
+        i
+        for i, (words, tags) in enumerate(zip(train.words, train.tags, strict=True))
+        if "U.S." in words and tags[words.index("U.S.")] == "B-LOC"
+    )
+    gold = train.subset([index])
+    for scheme, expected in (
+        ("bio", ["B-LOC", "I-LOC", "I-LOC", "I-LOC"]),
+        ("bioes", ["B-LOC", "I-LOC", "I-LOC", "E-LOC"]),
+    ):
+        served = gold.with_scheme(scheme).to_served_words()
+        start = served.words[0].index("U")
+        assert served.words[0][start : start + 4] == ["U", ".", "S", "."]
+        assert served.tags[0][start : start + 4] == expected
+        assert served.character_entities() == gold.character_entities()
+
+
+def test_msra_entities_that_end_inside_a_served_word_are_widened_and_counted(msra):
+    """MSRA is one character per word, but a served model reads a run of Latin letters or
+    digits as one word: a stock name like "鲁石化A" next to its price "19．11" is widened to
+    "鲁石化A19" (17 such entities in train, 2 in validation, none in test)."""
+    validation = msra["validation"]
+    served = validation.to_served_words()
+    assert (served.snapped, served.dropped) == (2, 0)
+    gold_spans = validation.character_entities()
+    served_spans = served.character_entities()
+    widened = [
+        (text, g, s)
+        for text, gs, ss in zip(validation.texts(), gold_spans, served_spans, strict=True)
+        for g, s in zip(gs, ss, strict=True)
+        if g != s
+    ]
+    assert len(widened) == 2
+    for text, g, s in widened:
+        assert s.type == g.type and s.start <= g.start and s.end >= g.end
+        assert text[s.start : s.end] != text[g.start : g.end]
+        # The widened span starts and ends at served-word boundaries.
+        assert s.start in {a for a, _ in word_spans(text)}
+        assert s.end in {b for _, b in word_spans(text)}
+
+
+def test_entities_in_one_served_word_keep_the_first():
+    data = TaggedSentences([["N", "Y", "会", "议"]], [["B-LOC", "B-ORG", "O", "O"]], separator="")
+    served = data.to_served_words()
+    assert served.words == [["NY", "会", "议"]] and served.tags == [["B-LOC", "O", "O"]]
+    assert (served.snapped, served.dropped) == (1, 1)
+
+
 # ----- built-in datasets ------------------------------------------------------------------------
 def test_conll2003_official_files(conll):
     assert {s: len(d) for s, d in conll.items()} == {

@@ -29,6 +29,7 @@ line.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import unicodedata
@@ -63,7 +64,9 @@ __all__ = [
     "load_ner_dataset",
     "read_conll",
     "read_entity_jsonl",
+    "covered_words",
     "scheme_tags",
+    "separator_for",
     "split_tag",
     "tags_from_entities",
     "word_spans",
@@ -270,9 +273,17 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _separator_for(words: Sequence[Sequence[str]]) -> str:
-    """ "" when the words are single characters, mostly CJK (Chinese read one character per
-    word), else " "."""
+def covered_words(spans: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """The words (first, last + 1) of `spans` (sorted `word_spans`) that the character span
+    `start:end` touches, or None when it touches none (it covers only spaces)."""
+    first = bisect.bisect_right([e for _, e in spans], start)
+    last = bisect.bisect_left([s for s, _ in spans], end)
+    return (first, last) if first < last else None
+
+
+def separator_for(words: Sequence[Sequence[str]]) -> str:
+    """The string that joins `words` (sentences of words) into their texts: "" when the words
+    are single characters, mostly CJK (Chinese read one character per word), else " "."""
     characters = [w for sentence in words[:2000] for w in sentence]
     if not characters or any(len(w) != 1 for w in characters):
         return " "
@@ -296,6 +307,9 @@ class TaggedSentences:
     scheme: str = "bio"
     separator: str = " "
     originals: list[str] | None = field(default=None, repr=False)
+    # Set by `to_served_words`: entities widened to whole served words, and entities left out.
+    snapped: int = field(default=0, init=False, repr=False, compare=False)
+    dropped: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.scheme = _check_scheme(self.scheme)
@@ -364,6 +378,47 @@ class TaggedSentences:
             )
         return result
 
+    def to_served_words(self) -> TaggedSentences:
+        """The same sentences cut into the words a served model tags, with tags to match:
+        what a model should train on.
+
+        A served model (`predict_texts`, an export) reads raw text, cuts it into words with
+        BERT's basic tokenizer (`word_spans`) and tags every word. Gold data may use other
+        units: CoNLL-2003 writes "U.S." or "St.-Petersburg" as one word, where the served
+        model tags four and three; MSRA writes one character per word, where it reads a run
+        of Latin letters or digits as one word. Each sentence keeps its text (`texts()`, kept
+        in `originals`); its entities (`character_entities()`) are tagged over the served
+        words in the same scheme: words inside an entity B-/I- (E-/S-), the others O.
+
+        An entity boundary inside a served word is widened to the whole word (`snapped` on the
+        result counts them); an entity that then overlaps the one before it, or that covers
+        no served word (only characters BERT deletes), is left out (`dropped`). With neither,
+        the result's `character_entities()` equal these sentences'.
+
+            served = data["train"].to_served_words()
+            model.fit(model.dataset(served), epochs=3)   # `dataset` does this conversion itself
+        """
+        texts = self.texts()
+        words: list[list[str]] = []
+        tags: list[list[str]] = []
+        snapped = dropped = 0
+        for text, entities in zip(texts, self.character_entities(), strict=True):
+            spans = word_spans(text)
+            units: list[Entity] = []
+            for entity in entities:
+                covered = covered_words(spans, entity.start, entity.end)
+                if covered is None or (units and covered[0] < units[-1].end):
+                    dropped += 1
+                    continue
+                first, stop = covered
+                snapped += spans[first][0] < entity.start or spans[stop - 1][1] > entity.end
+                units.append(Entity(entity.type, first, stop))
+            words.append([text[s:e] for s, e in spans])
+            tags.append(tags_from_entities(units, len(spans), self.scheme))
+        served = TaggedSentences(words, tags, self.scheme, self.separator, texts)
+        served.snapped, served.dropped = snapped, dropped
+        return served
+
     def with_scheme(self, scheme: str) -> TaggedSentences:
         """The same sentences with their tags rewritten in `scheme`."""
         scheme = _check_scheme(scheme)
@@ -415,7 +470,7 @@ def _tagged(
         except DataError as error:
             raise DataError(f"{source}, {at}: {error}") from None
         tags.append(tags_from_entities(entities, len(sentence), target))
-    separator = _separator_for(words) if separator is None else separator
+    separator = separator_for(words) if separator is None else separator
     return TaggedSentences(words, tags, target, separator, originals)
 
 
@@ -588,21 +643,21 @@ def read_entity_jsonl(
         entities = []
         for value in raw:
             start, end, kind = _span_entity(value, source, number, text)
-            inside = [j for j, (s, e) in enumerate(spans) if s < end and e > start]
-            if not inside:
+            covered = covered_words(spans, start, end)
+            if covered is None:
                 raise DataError(
                     f"{source} line {number}: entity {text[start:end]!r} ({start}:{end}) covers "
                     f"only spaces; fix its span."
                 )
-            first, last = inside[0], inside[-1]
-            if not snap and (spans[first][0] < start or spans[last][1] > end):
-                cut = text[spans[first][0] : spans[last][1]]
+            first, stop = covered
+            if not snap and (spans[first][0] < start or spans[stop - 1][1] > end):
+                cut = text[spans[first][0] : spans[stop - 1][1]]
                 raise DataError(
                     f"{source} line {number}: entity {text[start:end]!r} ({start}:{end}) cuts "
                     f"the word(s) {cut!r}; spans must cover whole words. Fix the span or read "
                     f"with snap=True to widen it to whole words."
                 )
-            entities.append(Entity(kind, first, last + 1))
+            entities.append(Entity(kind, first, stop))
         try:
             sentence_tags = tags_from_entities(entities, len(spans), "bioes")
         except DataError as error:
@@ -611,7 +666,7 @@ def read_entity_jsonl(
         tags.append(sentence_tags)
         where.append(f"line {number}")
         originals.append(text)
-    separator = _separator_for(words) if words else " "
+    separator = separator_for(words) if words else " "
     return _tagged(words, tags, where, source, scheme, True, separator, originals)
 
 

@@ -13,14 +13,16 @@ decoding (`IGNORE_LABEL`). A sentence longer than the model's length is cut into
 of pieces that overlap by `stride` pieces; each word takes its tag scores from the window in
 which it sits most centrally, and decoding (Viterbi with a CRF) runs over the whole sentence.
 
-Training data are words and tags (`encode`, `dataset`); prediction reads raw strings, whose
-words are what BERT splits before WordPiece (each Chinese character, each run of letters or
-digits, each punctuation mark), and returns entities with character offsets into the
-original string:
+Prediction reads raw strings, whose words are what BERT splits before WordPiece (each Chinese
+character, each run of letters or digits, each punctuation mark), and returns entities with
+character offsets into the original string. Training data are words and tags (a
+`tfbert.data.ner.TaggedSentences`, or lists): `dataset` first cuts them into those same words
+(`served_sentences`), so that CoNLL's one word "U.S." trains the four words the served model
+tags; `encode` takes words as given.
 
     model = TokenClassifier.from_pretrained("minilm-l6", tags=["O", "B-PER", "I-PER"], crf=True)
     model.compile()
-    model.fit(model.dataset(words, tags, batch_size=16), epochs=3)
+    model.fit(model.dataset(words, tags, batch_size=16), epochs=3)  # or dataset(sentences)
     model.predict_texts(["Angela Merkel visited Paris."])[0]["entities"]
     # [{"type": "PER", "start": 0, "end": 13, "text": "Angela Merkel", "score": 0.98}, ...]
     model.export("exports/ner")       # strings in, entities out (tfbert.export.token_classifier)
@@ -42,7 +44,7 @@ import tensorflow as tf
 
 from tfbert.config import BertConfig
 from tfbert.contract import FEATURE_NAMES, TOKEN_CLASSIFIER_FORMAT
-from tfbert.data.ner import OUTSIDE, TAG_SCHEMES, split_tag
+from tfbert.data.ner import OUTSIDE, TAG_SCHEMES, TaggedSentences, separator_for, split_tag
 from tfbert.errors import DataError
 from tfbert.export.token_classifier import (
     TokenClassifierServingModule,
@@ -392,17 +394,49 @@ class TokenClassifier(Task):
         """Pieces a window holds: the length without [CLS] and [SEP]."""
         return self.preprocessor.max_length - 2
 
+    def served_sentences(
+        self,
+        words: TaggedSentences | Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]] | None = None,
+    ) -> TaggedSentences:
+        """Training sentences in the unit the model tags when served, in the model's scheme.
+
+        `words` is a `TaggedSentences` (tags in any scheme), or sentences of words with their
+        `tags` (tag names of this model). The sentences' texts (words joined by a space, or
+        by nothing for Chinese characters) are cut into the words `predict_texts` tags, and
+        the entities tagged over them (`TaggedSentences.to_served_words`): CoNLL's "U.S." is
+        trained as the four words the served model sees, so that each gets a learned tag.
+        """
+        if isinstance(words, TaggedSentences):
+            data = words if words.scheme == self.scheme else words.with_scheme(self.scheme)
+        else:
+            if tags is None:
+                raise DataError("Give the tags of the words (one tag list per sentence).")
+            words = [list(sentence) for sentence in words]
+            wrong = next((w for s in words for w in s if not isinstance(w, str)), None)
+            if wrong is not None:
+                raise TypeError(f"words must be lists of strings, got {type(wrong).__name__}.")
+            self.encode_labels(tags)  # tags the model lacks are refused, naming them
+            tags = [list(sentence) for sentence in tags]
+            data = TaggedSentences(words, tags, self.scheme, separator_for(words))
+        return data.to_served_words()
+
     def dataset(
         self,
-        words: Sequence[Sequence[str]],
-        tags: Sequence[Sequence[str]],
+        words: TaggedSentences | Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]] | None = None,
         batch_size: int = 32,
         shuffle: bool = True,
         seed: int = 0,
     ) -> tf.data.Dataset:
-        """A `tf.data.Dataset` of (features, labels) batches for `fit`, from words and tag
-        names (every window of every sentence once per epoch)."""
-        encoded = self.encode(words, self.encode_labels(tags))
+        """A `tf.data.Dataset` of (features, labels) batches for `fit` (every window of every
+        sentence once per epoch), from a `TaggedSentences` or from words and tag names.
+
+        The sentences are first cut into the words the served model tags
+        (`served_sentences`); `encode` takes words as given.
+        """
+        served = self.served_sentences(words, tags)
+        encoded = self.encode(served.words, self.encode_labels(served.tags))
         features = {name: encoded[name] for name in FEATURE_NAMES}
         data = tf.data.Dataset.from_tensor_slices((features, encoded["labels"]))
         if shuffle:

@@ -22,12 +22,14 @@ The run reads the `RunConfig` fields that apply to tagging:
   are split into windows sharing `stride` pieces.
 - training: `tfbert.training.fine_tune.fit_task`, with the same optimizer, best-epoch
   checkpoint, backups (a rerun of the same command resumes) and early stopping as
-  classification; `epochs` and `learning_rate` "auto" follow the classification rules.
+  classification; `epochs` and `learning_rate` "auto" follow the classification rules. The
+  model trains on the words it tags when served (`TokenClassifier.served_sentences`: CoNLL's
+  "U.S." becomes the four words BERT reads), and the run says how many sentences that re-cut.
 
 The output directory holds the model (`TokenClassifier.load`, `tfbert evaluate/predict/export`),
 `history.json`, `training_curves.png`, `validation_report.json` and, with a test split (the
 dataset's, or `test_file`), `test_report.json`: entity-level reports (`EntityReport`) of the
-model run on the raw sentences as it is served.
+model run on the raw sentences as it is served, scored against the data's own entity spans.
 """
 
 from __future__ import annotations
@@ -210,9 +212,17 @@ def build_tagger(config: RunConfig, start: _Start, tags: list[str], scheme: str)
     )
 
 
-def _fit(tagger: Any, train: Any, validation: Any, config: RunConfig, verbose: Any) -> Any:
-    """Fits `tagger` with `fit_task`: the windows of the training sentences in a seeded order
-    per epoch (a pure function of the epoch, so a rerun resumes exactly)."""
+def _fit(
+    tagger: Any,
+    train: Any,
+    validation: Any,
+    config: RunConfig,
+    verbose: Any,
+    say: Callable[[str], None] = _say,
+) -> Any:
+    """Fits `tagger` with `fit_task`: the windows of the training sentences, cut into the
+    words the served model tags (`TokenClassifier.served_sentences`), in a seeded order per
+    epoch (a pure function of the epoch, so a rerun resumes exactly)."""
     import tensorflow as tf
 
     from tfbert.contract import FEATURE_NAMES
@@ -231,7 +241,9 @@ def _fit(tagger: Any, train: Any, validation: Any, config: RunConfig, verbose: A
         backup_every_steps=config.backup_every,
         gradient_accumulation_steps=config.gradient_accumulation,
     )
-    encoded = tagger.encode(train.words, tagger.encode_labels(train.tags))
+    served = tagger.served_sentences(train)
+    _say_served_words(train, served, "training", say)
+    encoded = tagger.encode(served.words, tagger.encode_labels(served.tags))
     windows = len(encoded["labels"])
 
     def epoch_data(epoch: int, skip: int) -> tf.data.Dataset:
@@ -241,9 +253,7 @@ def _fit(tagger: Any, train: Any, validation: Any, config: RunConfig, verbose: A
         data = data.batch(config.batch_size)
         return (data.skip(skip) if skip else data).prefetch(tf.data.AUTOTUNE)
 
-    validation_data = tagger.dataset(
-        validation.words, validation.tags, config.batch_size, shuffle=False
-    )
+    validation_data = tagger.dataset(validation, batch_size=config.batch_size, shuffle=False)
     return fit_task(
         tagger,
         epoch_data,
@@ -254,6 +264,24 @@ def _fit(tagger: Any, train: Any, validation: Any, config: RunConfig, verbose: A
         verbose=verbose,
         keep_backup=True,  # removed once the model directory is complete
     )
+
+
+def _say_served_words(data: Any, served: Any, name: str, say: Callable[[str], None] = _say) -> None:
+    """Says how `served` (`data.to_served_words()`) differs from `data`, if it does: the words
+    cut into several and the entities widened to whole words or left out."""
+    split = sum(len(a) != len(b) for a, b in zip(data.words, served.words, strict=True))
+    if not (split or served.snapped or served.dropped):
+        return
+    message = (
+        f"The {name} sentences are tagged on the words the served model reads: {split:,} "
+        f"sentences re-cut into them"
+    )
+    if served.snapped or served.dropped:
+        message += (
+            f"; {served.snapped:,} entities end inside such a word and were widened to it, "
+            f"{served.dropped:,} left out"
+        )
+    say(message + ".")
 
 
 def train_tagger(
@@ -336,6 +364,7 @@ def train_tagger(
         validation,
         config,
         verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        say,
     )
     say_best_epoch(history.history, say)
     output_dir = config.output_dir
