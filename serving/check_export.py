@@ -46,16 +46,23 @@ def main() -> int:
     args = parser.parse_args()
     model = tf.saved_model.load(args.version_dir)
     predicted = model.signatures["serving_default"](text=tf.constant(TEXTS))
+    # Every output: numbers (probabilities, scores, offsets) and strings (labels, tags).
+    outputs = {}
+    for name, tensor in sorted(predicted.items()):
+        value = tensor.numpy()
+        if value.dtype == object:
+            value = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value)
+        outputs[name] = value.tolist()
     result = {
         "tensorflow": tf.__version__,
         "tensorflow_text": getattr(tf_text, "__version__", "unknown"),
         "ops": ops_used(args.version_dir),
-        "probabilities": predicted["probabilities"].numpy().tolist(),
-        "label": [s.decode("utf-8") for s in predicted["label"].numpy()],
+        "outputs": outputs,
     }
     print(
         f"TensorFlow {result['tensorflow']}, tensorflow-text {result['tensorflow_text']}: "
-        f"loaded {args.version_dir}; {len(result['ops'])} distinct ops; labels {result['label']}"
+        f"loaded {args.version_dir}; {len(result['ops'])} distinct ops; outputs "
+        f"{', '.join(outputs)}"
     )
     text_ops = [
         op
@@ -69,13 +76,25 @@ def main() -> int:
     if args.reference:
         with open(args.reference, encoding="utf-8") as handle:
             reference = json.load(handle)
-        gap = float(np.abs(np.array(reference["probabilities"]) - result["probabilities"]).max())
-        same = reference["label"] == result["label"]
+        gap, different = 0.0, []
+        for name, value in result["outputs"].items():
+            theirs = reference["outputs"].get(name)
+            mine = np.array(value, dtype=object)
+            if theirs is None or np.shape(theirs) != mine.shape:
+                different.append(name)
+            elif mine.size and isinstance(mine.flat[0], str):
+                if theirs != value:
+                    different.append(name)
+            elif mine.size:
+                gap = max(
+                    gap, float(np.abs(np.array(theirs, float) - np.array(value, float)).max())
+                )
+        verdict = "DIFFERENT: " + ", ".join(different) if different else "identical"
         print(
-            f"against TensorFlow {reference['tensorflow']}: max probability difference {gap:.2e}, "
-            f"labels {'identical' if same else 'DIFFERENT'}"
+            f"against TensorFlow {reference['tensorflow']}: max numeric difference {gap:.2e}, "
+            f"other outputs {verdict}"
         )
-        if not same or gap > 1e-4:
+        if different or gap > 1e-4:
             return 1
     return 0
 
