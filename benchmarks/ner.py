@@ -25,6 +25,7 @@ Markdown table.
     nice -n 15 python benchmarks/ner.py --runs-dir /tmp/ner-runs
     python benchmarks/ner.py --cells conll2003-minilm-softmax --quick 300   # a smoke test
     python benchmarks/ner.py --cells msra-bert-crf --init-from runs/zh-bert
+    python benchmarks/ner.py --cells conll2003-minilm-crf --epochs 6    # a longer schedule
 """
 
 from __future__ import annotations
@@ -457,23 +458,34 @@ def main(argv: list[str] | None = None) -> int:
         "default: a mini BERT from scratch on the bert-base-chinese vocabulary",
     )
     parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train the chosen cells for this many epochs instead of their own (another "
+        "setting, so another run directory)",
+    )
+    parser.add_argument(
         "--quick", type=int, default=None, help="a smoke test: this many sentences per split"
     )
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     args = parser.parse_args(argv)
     available = cells(args.init_from)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            parser.error(f"--epochs must be at least 1, got {args.epochs}")
+        available = {k: dataclasses.replace(c, epochs=args.epochs) for k, c in available.items()}
     chosen = args.cells or list(available)
     unknown = [c for c in chosen if c not in available]
     if unknown:
         parser.error(f"unknown cells {unknown}; choose from {', '.join(available)}")
     args.runs_dir.mkdir(parents=True, exist_ok=True)
+    commit = git_commit(_ROOT)  # the code measured: the checkout as the run starts
     results: dict[str, dict[str, Any]] = {}
     for name in chosen:
         results[name] = run_cell(name, available[name], args.runs_dir, args.quick, args.verbose)
         cell = results[name]
         print(f"  {name}: test F1 {cell['test_f1']:.2f} (epoch {cell['best_epoch']})", flush=True)
-        commit = git_commit(_ROOT)
         record = {
             "benchmark": "benchmarks/ner.py",
             "what": "entity-level test precision / recall / F1 (%, exact span and type, micro "
