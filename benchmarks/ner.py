@@ -75,6 +75,9 @@ class Cell:
     vocabulary: str | None = None
     from_scratch: bool = False
     warmup_fraction: float = 0.1
+    # Train on the words the served model tags (`TokenClassifier.served_sentences`), as
+    # `tfbert train --task ner` does; False trains on the dataset's own words.
+    served_words: bool = True
 
     def settings(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -267,6 +270,8 @@ def train_cell(cell: Cell, splits: dict[str, Any], directory: Path, verbose: int
     keras.utils.set_random_seed(SEED)
     train, validation = splits["train"], splits["validation"]
     model = build_model(cell, train.tag_names())
+    if cell.served_words:
+        train = model.served_sentences(train)
     encoded = model.encode(train.words, model.encode_labels(train.tags))
     lengths = encoded["padding_mask"].sum(axis=1)
 
