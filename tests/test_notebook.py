@@ -110,6 +110,7 @@ def test_ner_notebook_runs_and_learns(tmp_path, monkeypatch) -> None:
     assert "the export and the Keras model agree: True" in everything
 
 
+@pytest.mark.slow  # runs the notebook; its saved outputs are checked by the fast test
 def test_quickstart_notebook_runs_and_learns(tmp_path, monkeypatch) -> None:
     everything, code = _run_notebook(NOTEBOOK, tmp_path, monkeypatch)
 

@@ -354,6 +354,7 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
     return load_file(str(path))
 
 
+@pytest.mark.slow  # a killed subprocess; tests/training/test_resume.py covers exact resumption
 def test_a_killed_training_run_resumes_exactly(tmp_path) -> None:
     """SIGKILL in the middle of epoch 2, then the same command again: it resumes from the last
     step-level backup, inside epoch 2 (neither from scratch nor from the epoch's start), and

@@ -122,6 +122,7 @@ def test_the_discriminator_loss_reaches_the_generator_only_through_the_embedding
     assert np.abs(np.asarray(tf.convert_to_tensor(shared))).max() > 0
 
 
+@pytest.mark.slow  # a training run; the labels and pipeline tests stay fast
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")  # evaluate() on a finite set
 def test_training_beats_chance_and_the_discriminator_fine_tunes(reviews, vocab, tmp_path) -> None:
     keras.utils.set_random_seed(2)

