@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +163,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         check_resume,
         create_output_dir,
         explain_vocabulary_size,
+        keras_verbosity,
     )
 
     started = time.time()
@@ -262,7 +262,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         time_budget_minutes=args.time_budget,
         seed=args.seed,
         output_dir=args.output_dir,
-        verbose=1 if sys.stdout.isatty() else 2,
+        verbose=keras_verbosity(),
         keep_backup=True,  # until the model is saved
     )
     model.save_pretrained(args.output_dir)

@@ -107,9 +107,7 @@ class TextClassifier(Task):
                 f"pooling={pooling!r} reads every layer's output, which "
                 f"{type(backbone).__name__} does not return; use pooling='cls' or 'mean'."
             )
-        if classifier_dropout is None:
-            config = getattr(backbone, "config", None)
-            classifier_dropout = getattr(config, "hidden_dropout", 0.1)
+        classifier_dropout = self.head_dropout(backbone, classifier_dropout)
 
         inputs = feature_inputs()
         head = ClassificationHead(

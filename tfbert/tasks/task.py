@@ -117,6 +117,14 @@ class Task(keras.Model):
             )
         backbone.check_preprocessor(preprocessor)
 
+    @staticmethod
+    def head_dropout(backbone: Backbone, dropout: float | None) -> float:
+        """A head's dropout: `dropout` when given, else the backbone's hidden dropout (0.1
+        for backbones without a config)."""
+        if dropout is not None:
+            return dropout
+        return getattr(getattr(backbone, "config", None), "hidden_dropout", 0.1)
+
     # ----- names kept from the first release ---------------------------------------------------
     @property
     def tokenizer(self) -> BertTokenizer:

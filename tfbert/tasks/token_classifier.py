@@ -180,9 +180,7 @@ class TokenClassifier(Task):
                 f"stride must be at least 0 and below the {budget} pieces a window holds "
                 f"(max_length - 2), got {stride}."
             )
-        if classifier_dropout is None:
-            config = getattr(backbone, "config", None)
-            classifier_dropout = getattr(config, "hidden_dropout", 0.1)
+        classifier_dropout = self.head_dropout(backbone, classifier_dropout)
 
         inputs = feature_inputs()
         head = TokenClassificationHead(

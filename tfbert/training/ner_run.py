@@ -38,7 +38,6 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +62,7 @@ from tfbert.training.run import (
     create_output_dir,
     default_epochs,
     default_learning_rate,
+    keras_verbosity,
     neural_backbone,
     read_marker,
     say_best_epoch,
@@ -363,7 +363,7 @@ def train_tagger(
         train,
         validation,
         config,
-        verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        keras_verbosity(verbose),
         say,
     )
     say_best_epoch(history.history, say)

@@ -932,6 +932,14 @@ def _build_classifier(
     )
 
 
+def keras_verbosity(verbose: int | str | None = None) -> int | str:
+    """The `verbose` for Keras `fit`: `verbose` when given, else a progress bar on a terminal (1)
+    and one line per epoch in logs and pipes (2)."""
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
+
+
 def say_best_epoch(history: dict[str, list[Any]], say: Callable[[str], None]) -> None:
     """Says which epoch's weights a run kept (the lowest validation loss) and why."""
     from tfbert.training.fine_tune import best_epoch
@@ -1062,7 +1070,7 @@ def train_classifier(
         validation,
         config=training,
         output_dir=config.output_dir,
-        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        verbose=keras_verbosity(verbose),
         keep_backup=True,  # removed below, once the model directory is complete
     )
     say_best_epoch(history.history, say)
