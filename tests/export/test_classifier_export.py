@@ -188,6 +188,10 @@ def test_low_precision_export_stores_its_weights_once_and_matches_the_model(
     texts = [text for text, _ in imdb_reviews[:30]] + TEXTS
     fast = classifier.for_inference("bfloat16")
     weight_bytes = sum(w.size * w.itemsize for w in fast.get_weights())
+    # The copy keeps its matmul kernels and its word table, the largest weight, in bfloat16.
+    assert fast.backbone.token_embeddings.dtype == "bfloat16"
+    float32_bytes = sum(w.size * w.itemsize for w in classifier.get_weights())
+    assert weight_bytes < 0.6 * float32_bytes
     kept = fast.export(tmp_path / "exports", warmup_texts=())  # the default: variables
     baked = fast.export(tmp_path / "exports", warmup_texts=(), constant_weights=True)
 
@@ -240,7 +244,6 @@ def test_low_precision_export_stores_its_weights_once_and_matches_the_model(
     np.testing.assert_allclose(scores[0], scores[1], atol=1e-3)
 
     # A float32 export keeps its variables unless asked (constants bring no speed there).
-    float32_bytes = sum(w.size * w.itemsize for w in classifier.get_weights())
     plain32 = classifier.export(tmp_path / "f32", warmup_texts=())
     assert float32_bytes <= directory_size(plain32 / "variables") < 1.05 * float32_bytes
     frozen32 = classifier.export(tmp_path / "f32", warmup_texts=(), constant_weights=True)

@@ -142,7 +142,10 @@ def test_bfloat16_inference_copy_agrees_with_float32(learned) -> None:
     assert block.intermediate.kernel.dtype == "bfloat16"
     assert block.intermediate.compute_dtype == "bfloat16"
     assert block.output_layer_norm.gamma.dtype == "float32"
-    assert fast.encoder.embeddings.token_embedding.embeddings.dtype == "float32"
+    # The word table is stored in bfloat16 too (half the export); its rows are summed in float32.
+    assert fast.encoder.embeddings.token_embedding.embeddings.dtype == "bfloat16"
+    assert fast.encoder.embeddings.position_embedding.dtype == "float32"
+    assert model.encoder.embeddings.token_embedding.embeddings.dtype == "float32"
     assert model.encoder.blocks[0].intermediate.kernel.dtype == "float32"  # original untouched
     np.testing.assert_allclose(  # the same weights, rounded to bfloat16
         np.asarray(block.intermediate.kernel, np.float32),
@@ -178,9 +181,10 @@ def test_bfloat16_copy_predicts_from_its_stored_weights_and_follows_set_weights(
         )
     before = fast.predict_texts(texts)["probabilities"]
     through_variables = fast.text_model()(tf.constant(texts)).numpy()
-    # Two bfloat16 computations (padded to the batch's longest vs to max_length) agree within
-    # a bfloat16 step (2**-8 relative), not bit for bit.
-    np.testing.assert_allclose(before, through_variables, atol=2**-8)
+    # Two bfloat16 computations (padded to the batch's longest vs to max_length: other matmul
+    # shapes, so other kernels and summation orders) agree within a couple of bfloat16 steps
+    # (2**-8 relative each), not bit for bit.
+    np.testing.assert_allclose(before, through_variables, atol=2**-7)
     # Negating the head's kernel and bias negates the logit: set_weights must take effect.
     head = {id(v) for v in fast.head.weights}
     flipped = [-np.asarray(v) if id(v) in head else np.asarray(v) for v in fast.weights]

@@ -73,11 +73,14 @@ class BertEmbeddings(_ConfiguredLayer):
     def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         c = self.config
+        # The word table, the largest weight, is stored in the policy's variable dtype: float32
+        # for training (also under mixed precision), bfloat16/float16 in a `for_inference` copy,
+        # halving an export; the looked-up rows are cast back, so the sums below stay float32.
         self.token_embedding = keras.layers.Embedding(
             c.vocab_size,
             c.hidden_size,
             embeddings_initializer=weight_initializer(c),
-            dtype="float32",
+            dtype=keras.config.dtype_policy().variable_dtype,
             name="token_embedding",
         )
         self.segment_embedding = keras.layers.Embedding(
@@ -105,7 +108,9 @@ class BertEmbeddings(_ConfiguredLayer):
     def call(self, token_ids, segment_ids, training=None):
         length = ops.shape(token_ids)[1]
         positions = ops.slice(self.position_embedding, (0, 0), (length, self.config.hidden_size))
-        x = self.token_embedding(token_ids) + self.segment_embedding(segment_ids)
+        x = ops.cast(self.token_embedding(token_ids), "float32") + self.segment_embedding(
+            segment_ids
+        )
         x = x + ops.cast(positions[None], x.dtype)
         return self.dropout(self.layer_norm(x), training=training)
 
