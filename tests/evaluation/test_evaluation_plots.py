@@ -198,3 +198,35 @@ def test_plots_refuse_bad_paths_before_drawing(
         plot_per_class(multiclass_report, tmp_path / "dir.png")
     with pytest.raises(ValueError, match=r"ending in \.png"):
         plot_per_class(multiclass_report, tmp_path / "chart.svg")
+
+
+def test_entity_scores_plot_shows_per_type_scores_and_the_confusion(tmp_path: Path) -> None:
+    from matplotlib.container import BarContainer
+
+    from tfbert.evaluation import entity_scores_figure, plot_entity_scores
+    from tfbert.evaluation.entities import evaluate_entities
+
+    true = [["B-PER", "I-PER", "O", "B-LOC", "O"], ["B-ORG", "I-ORG", "I-ORG", "O", "B-PER"]]
+    predicted = [["B-PER", "I-PER", "O", "B-ORG", "O"], ["B-ORG", "I-ORG", "O", "O", "B-PER"]]
+    report = evaluate_entities(true, predicted)
+    figure = entity_scores_figure(report, dataset="conll2003", split="test")
+    bars_ax, grid_ax = figure.axes[:2]
+    assert figure.get_suptitle().startswith("Entity scores · conll2003 test\n")
+    f1_bars = next(
+        c for c in bars_ax.containers if isinstance(c, BarContainer) and c.get_label() == "F1"
+    )
+    assert [bar.get_height() for bar in f1_bars] == pytest.approx([r.f1 for r in report.per_type])
+    lines = {line.get_label(): list(line.get_ydata()) for line in bars_ax.get_lines()}
+    assert lines[f"micro-F1 {report.micro_f1:.3f}"] == pytest.approx([report.micro_f1] * 2)
+    # The heatmap holds the confusion counts, with "missed" and "spurious" as the last column
+    # and row, and no number in the unused corner.
+    image = grid_ax.get_images()[0].get_array()
+    counts = np.asarray(report.confusion, dtype=float)
+    counts[-1, -1] = 0.0
+    np.testing.assert_array_equal(np.asarray(image), counts)
+    assert [t.get_text() for t in grid_ax.get_xticklabels()][-1] == "missed"
+    assert [t.get_text() for t in grid_ax.get_yticklabels()][-1] == "spurious"
+    cells = {t.get_position(): t.get_text() for t in grid_ax.texts}
+    n = len(report.entity_types)
+    assert (n, n) not in cells and cells[(1, 0)] == str(report.confusion[0][1])  # (x, y)
+    assert_png(plot_entity_scores(report, tmp_path / "entities.png"))

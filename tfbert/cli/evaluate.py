@@ -145,6 +145,7 @@ def _evaluate_tagger(args: argparse.Namespace, exported: bool, report_dir: Path)
         check_ner_dataset(args.dataset)
     common.need_tensorflow()
     from tfbert.data.ner import load_ner_dataset
+    from tfbert.evaluation import plot_entity_scores
     from tfbert.evaluation.entities import ExportedTagger, evaluate_tagger
     from tfbert.training.ner_run import read_tagged_file
 
@@ -167,11 +168,16 @@ def _evaluate_tagger(args: argparse.Namespace, exported: bool, report_dir: Path)
     seconds = time.time() - started
     stem = f"{args.dataset}_{args.split}" if args.dataset else Path(args.test_file).stem
     report.to_json(report_dir / f"{stem}.json")
+    plot_entity_scores(
+        report, report_dir / f"{stem}_entity_scores.png", dataset=args.dataset or name,
+        split=args.split if args.dataset else None,
+    )  # fmt: skip
     if not args.json:
         print(f"{name}: {len(data):,} sentences, {len(data) / seconds:,.0f} sentences/s")
     common.print_report(report, args.json)
     if not args.json:
-        print(f"\nReport written to {report_dir / (stem + '.json')}")
+        print(f"\nReport and entity plot written to {report_dir / (stem + '.json')} and "
+              f"{report_dir / (stem + '_entity_scores.png')}")  # fmt: skip
     return 0
 
 

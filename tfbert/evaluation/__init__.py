@@ -29,8 +29,10 @@ from tfbert.evaluation.classification import (
 )
 from tfbert.evaluation.plots import (
     confusion_matrix_figure,
+    entity_scores_figure,
     per_class_figure,
     plot_confusion_matrix,
+    plot_entity_scores,
     plot_per_class,
     plot_training_curves,
     training_curves_figure,
@@ -56,6 +58,7 @@ __all__ = [
     "TextClassifier",
     "baseline_scores",
     "confusion_matrix_figure",
+    "entity_scores_figure",
     "evaluate_classifier",
     "evaluate_predictions",
     "evaluate_saved_model",
@@ -64,6 +67,7 @@ __all__ = [
     "load_report",
     "per_class_figure",
     "plot_confusion_matrix",
+    "plot_entity_scores",
     "plot_per_class",
     "plot_training_curves",
     "training_curves_figure",

@@ -1,4 +1,5 @@
-"""Plots of an evaluation: confusion matrices, a per-class score chart, training curves.
+"""Plots of an evaluation: confusion matrices, a per-class score chart, training curves, and
+for named-entity recognition the per-type scores beside the entity confusion.
 
 Each `plot_*` function saves a PNG and returns its path; the matching `*_figure` function
 returns the matplotlib `Figure` instead (to show in a notebook or adjust before saving).
@@ -31,6 +32,8 @@ from tfbert.evaluation.report import EvaluationReport
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from tfbert.evaluation.entities import EntityReport
 
 _DPI = 120
 
@@ -562,5 +565,98 @@ def _per_class_figure(report: EvaluationReport, heading: str, baseline: Any) -> 
         f"{heading}\n{accuracy_name} {report.accuracy:.3f} · {report.num_examples} examples · "
         f"majority baseline {baseline_accuracy} {baseline.accuracy:.3f}" + _baseline_line(report),
         fontsize=10,
+    )
+    return figure
+
+
+def plot_entity_scores(
+    report: EntityReport,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    dataset: str | None = None,
+    split: str | None = None,
+) -> Path:
+    """Saves a NER report's per-type scores and entity confusion as a PNG.
+
+    See `entity_scores_figure` for what is drawn and for `title`, `dataset` and `split`.
+    """
+    _check_png_path(path)
+    figure = entity_scores_figure(report, title=title, dataset=dataset, split=split)
+    with _one_glyph_warning():
+        return _save(figure, path)
+
+
+def entity_scores_figure(
+    report: EntityReport,
+    *,
+    title: str | None = None,
+    dataset: str | None = None,
+    split: str | None = None,
+) -> Figure:
+    """A named-entity report (tfbert.evaluation.entities) as a matplotlib Figure.
+
+    Left: precision, recall and F1 of every entity type as grouped bars (support under each
+    name) with the micro- and macro-F1 as lines. Right: the entity confusion as a heatmap,
+    rows the true type, columns the predicted one, exact spans only; the last column counts
+    the true entities whose span was missed, the last row the spurious predictions. The
+    title starts with `title`, or with "Entity scores · <dataset> <split>".
+    """
+    from matplotlib import rc_context
+
+    heading = _heading("Entity scores", title, dataset, split)
+    with rc_context(_font_rc([*report.entity_types, heading])):
+        return _entity_scores_figure(report, heading)
+
+
+def _entity_scores_figure(report: EntityReport, heading: str) -> Figure:
+    rows = report.per_type
+    n = len(rows)
+    names = [_short(row.label) for row in rows]
+    figure = _new_figure(min(max(9.0, 0.9 * n + 7.0), 26.0), 4.8)
+    bars, grid = figure.subplots(1, 2, width_ratios=[max(n, 2), max(n + 1, 3)])
+
+    positions = np.arange(n)
+    scores = {
+        "precision": ([row.precision for row in rows], "#9ecae1"),
+        "recall": ([row.recall for row in rows], "#4292c6"),
+        "F1": ([row.f1 for row in rows], "#08306b"),
+    }
+    width = 0.8 / len(scores)
+    offsets = (np.arange(len(scores)) - (len(scores) - 1) / 2) * width
+    for offset, (name, (values, colour)) in zip(offsets, scores.items(), strict=True):
+        bars.bar(positions + offset, values, width=width, color=colour, label=name)
+    bars.axhline(report.micro_f1, color="#d62728", linestyle="--", linewidth=1.3,
+                 label=f"micro-F1 {report.micro_f1:.3f}")  # fmt: skip
+    bars.axhline(report.macro_f1, color="#555555", linestyle=":", linewidth=1.6,
+                 label=f"macro-F1 {report.macro_f1:.3f}")  # fmt: skip
+    bars.set_xticks(
+        positions, [f"{name}\n(n={row.support})" for name, row in zip(names, rows, strict=True)]
+    )
+    bars.set_ylim(0.0, 1.05)
+    bars.set_ylabel("score (exact span and type)")
+    bars.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    bars.set_title("Per-type scores", fontsize=10)
+
+    counts = np.asarray(report.confusion, dtype=np.int64)
+    colours = counts.astype(float)
+    colours[-1, -1] = 0.0  # the unused corner (spurious x missed)
+    vmax = max(float(colours.max()), 1.0)
+    grid.imshow(colours, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+    size = 10 if n <= 6 else 8
+    _cell_texts(grid, counts, _row_shares(counts), colours, vmax, False, size, compact=n > 12)
+    for text in list(grid.texts):  # the corner pairs no true with no predicted entity
+        if text.get_position() == (n, n):
+            text.remove()
+    grid.set_xticks(range(n + 1), [*names, "missed"])
+    grid.set_yticks(range(n + 1), [*names, "spurious"])
+    grid.set_xlabel("Predicted type")
+    grid.set_ylabel("True type")
+    grid.set_title("Entity confusion (exact spans)", fontsize=10)
+
+    figure.suptitle(
+        f"{heading}\n{report.num_sentences:,} sentences · {report.num_true:,} true / "
+        f"{report.num_predicted:,} predicted entities · micro-F1 {report.micro_f1:.3f}",
+        fontsize=11,
     )
     return figure

@@ -305,7 +305,7 @@ def train_tagger(
 
     import_tensorflow_quietly()
     from tfbert.data.ner import scheme_tags
-    from tfbert.evaluation import plot_training_curves
+    from tfbert.evaluation import plot_entity_scores, plot_training_curves
     from tfbert.evaluation.entities import evaluate_tagger
     from tfbert.training.distribute import create_strategy, is_chief, worker_directory
     from tfbert.training.precision import set_precision
@@ -381,10 +381,16 @@ def train_tagger(
     batch = config.batch_size * 2
     report = evaluate_tagger(tagger, validation, batch_size=batch)
     report.to_json(output_dir / "validation_report.json")
+    plot_entity_scores(
+        report, output_dir / "validation_entity_scores.png", dataset=data_name, split="validation"
+    )
     test_report = None
     if test is not None:
         test_report = evaluate_tagger(tagger, test, batch_size=batch)
         test_report.to_json(output_dir / "test_report.json")
+        plot_entity_scores(
+            test_report, output_dir / "test_entity_scores.png", dataset=data_name, split="test"
+        )
     arguments = {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
     (output_dir / "train_args.json").write_text(
         json.dumps(arguments, indent=2) + "\n", encoding="utf-8"
