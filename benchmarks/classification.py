@@ -194,13 +194,16 @@ def _padded_to_longest(model: Any) -> Any:
 
 
 def _tfbert_inference(
-    weights: Weights, length: int, seed: int, stack: contextlib.ExitStack
+    weights: Weights, length: int, seed: int, stack: contextlib.ExitStack, shared: dict[str, Any]
 ) -> Factory:
+    """tfbert's rows; `shared["float32"]` receives the float32 classifier for the peers that
+    run its very weights (`_runtimes_inference`)."""
     import tensorflow as tf
 
     from tfbert.export import load_exported
 
     models = {"float32": _tfbert_classifier(weights, length, seed)}
+    shared["float32"] = models["float32"]
     models["bfloat16"] = models["float32"].for_inference("bfloat16")
     progress("inference: exporting the tfbert SavedModels")
     base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfbert-bench-")))
@@ -372,6 +375,51 @@ def _transformers_inference(weights: Weights, length: int, seed: int, variants: 
             }
             run = lambda padding=padding, bf16=bf16: predict(padding, bf16)
             rows.append((_case(name, "transformers", run, len(texts), **info), None))
+        return rows
+
+    return factory
+
+
+def _runtimes_inference(
+    length: int, threads: int | None, stack: contextlib.ExitStack, shared: dict[str, Any]
+) -> Factory:
+    """ONNX Runtime (float32, dynamic int8) and OpenVINO rows on tfbert's float32 classifier's
+    own weights (`benchmarks.runtimes`), each checked on tfbert's token ids before timing."""
+    import tensorflow as tf
+
+    from benchmarks import runtimes
+
+    model = shared["float32"]
+    progress("inference: converting the tfbert classifier to ONNX")
+    base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfbert-onnx-")))
+    converted = runtimes.convert_classifier(model, base)
+    loaded = runtimes.load_runtimes(converted, length, threads)
+    numeric = model.numeric_logits()
+
+    def factory(data: Any, batch: int) -> list[Row]:
+        texts = list(data.texts)
+        checked = texts[: runtimes.CHECK_TEXTS]
+        features = model.tokenizer.with_padding("longest")(tf.constant(checked))
+        reference = model.probabilities(numeric(features)).numpy()
+        ids = runtimes.onnx_inputs(features)
+        rows: list[Row] = []
+        for name, runtime in loaded.items():
+            library = name.split()[0]
+            if isinstance(runtime, BaseException):
+                rows.append((unavailable(name, library, runtime, "examples"), None))
+                continue
+            check = runtimes.numeric_check(runtime, ids, reference)
+            if not check["numeric_check_passed"]:
+                reason = (
+                    f"failed the check: max |dp| {check['numeric_max_abs_difference']:.1e} from "
+                    f"tfbert float32 on the same token ids > {check['numeric_tolerance']:g}"
+                )
+                rows.append((Case.unavailable(name, library, reason), None))
+                continue
+            info = {"precision": runtime.precision, "padding": "longest", "same_weights": True}
+            info.update(check, size_mb=round(runtime.size_bytes / 1e6, 1))
+            run = lambda runtime=runtime: runtime.predict(texts, batch)
+            rows.append((_case(name, library, run, len(texts), **info), None))
         return rows
 
     return factory
@@ -621,6 +669,9 @@ def _group_cases(
             cases.append(unavailable(name, library, error, "examples"))
             continue
         for case, snapshot in rows:
+            if not case.runnable:  # a row that failed its factory's own check
+                cases.append(case)
+                continue
             progress(f"{scenario}: first call of {case.name}")
             try:
                 before = snapshot() if snapshot else None
@@ -728,11 +779,12 @@ def inference(settings: Settings) -> dict[str, Any]:
 
     def builders(weights: Weights, length: int, stack: contextlib.ExitStack) -> list[Builder]:
         seed = settings.seed
+        shared: dict[str, Any] = {}  # tfbert's float32 classifier, for the runtimes' rows
         return [
             (
                 "tfbert BertClassifier",
                 "tfbert",
-                lambda: _tfbert_inference(weights, length, seed, stack),
+                lambda: _tfbert_inference(weights, length, seed, stack, shared),
             ),
             (
                 "keras-hub BertTextClassifier",
@@ -743,6 +795,11 @@ def inference(settings: Settings) -> dict[str, Any]:
                 "transformers BertForSequenceClassification",
                 "transformers",
                 lambda: _transformers_inference(weights, length, seed, settings.peer_variants),
+            ),
+            (
+                "ONNX Runtime and OpenVINO, tfbert's weights",
+                "onnxruntime",
+                lambda: _runtimes_inference(length, settings.threads, stack, shared),
             ),
         ]
 
@@ -756,7 +813,7 @@ def inference(settings: Settings) -> dict[str, Any]:
             info: dict[str, Any] = {"probabilities_shape": list(output.shape)}
             if case.name == PREDICT_TEXTS:
                 reference["p"] = output
-            elif case.library == "tfbert":
+            elif case.library == "tfbert" or case.info.get("same_weights"):
                 agreement = _agreement(reference["p"], output)
                 info.update({f"{k}_vs_predict_texts": v for k, v in agreement.items()})
             return info
@@ -811,6 +868,9 @@ def inference(settings: Settings) -> dict[str, Any]:
                 f"{agreement['same_label_ids']}, max |dp| {difference}, tolerance "
                 f"{AGREEMENT_TOLERANCE:g}); max|dp|: largest probability difference from tfbert "
                 "predict_texts;",
+                "onnxruntime/openvino rows: tfbert's float32 classifier converted (same "
+                "weights, same head), checked on tfbert's token ids before timing, then fed by "
+                "HF's fast tokenizer;",
                 _PADDING_NOTE,
                 "ex/s: examples/s; X/row: how many times faster the tfbert row X (pt = "
                 "predict_texts, SM = SavedModel) is than the row (same rounds).",
