@@ -57,6 +57,7 @@ class Converted:
     directory: Path  # the Hugging Face BertForSequenceClassification directory
     onnx: Path  # float32 ONNX
     onnx_int8: Path  # quantize_dynamic's QInt8 version
+    tokenizer_json: Path  # HF's fast tokenizer file (the `tokenizers` package reads it alone)
     num_labels: int
 
 
@@ -132,7 +133,9 @@ def convert_classifier(model: Any, directory: str | Path) -> Converted:
         quantization.quantize_dynamic(
             str(onnx_path), str(int8_path), weight_type=quantization.QuantType.QInt8
         )
-    return Converted(hf_dir, onnx_path, int8_path, num_labels)
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(str(hf_dir))
+    tokenizer.save_pretrained(str(hf_dir))  # writes tokenizer.json beside vocab.txt
+    return Converted(hf_dir, onnx_path, int8_path, hf_dir / "tokenizer.json", num_labels)
 
 
 @contextlib.contextmanager
