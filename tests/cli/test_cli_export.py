@@ -31,7 +31,8 @@ def test_export_tflite_int8_calibrated_on_a_text_file(capsys, trained, files, tm
     assert result.code == 0, result.err
     assert "full-integer int8" in result.out
     lite = TFLiteClassifier.load(export_dir)
-    assert lite.info["quantize"] == "int8" and lite.info["calibration_texts"] == len(reviews)
+    lines = [line for line in calibration.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lite.info["quantize"] == "int8" and lite.info["calibration_texts"] == len(lines)
     model = BertClassifier.from_pretrained(trained.model_dir)
     texts = NEW_REVIEWS
     expected = model.predict_texts(texts)["probabilities"]

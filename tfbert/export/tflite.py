@@ -131,7 +131,7 @@ def export_tflite(
         "inputs": list(FEATURE_NAMES),
         "output": OUTPUT_NAME,
         "quantize": quantize or "float32",
-        "calibration_texts": len(calibration_texts or ()) if quantize == "int8" else 0,
+        "calibration_texts": min(len(calibration_texts or ()), CALIBRATION_LIMIT),
         "tokenizer_outside": "LiteRT runs neither TensorFlow's string ops nor "
         "tensorflow-text's kernels: tokenize with vocab.txt and these settings",
     }
