@@ -381,10 +381,16 @@ def _transformers_inference(weights: Weights, length: int, seed: int, variants: 
 
 
 def _runtimes_inference(
-    length: int, threads: int | None, stack: contextlib.ExitStack, shared: dict[str, Any]
+    length: int,
+    threads: int | None,
+    stack: contextlib.ExitStack,
+    shared: dict[str, Any],
+    datasets: Sequence[str] = (),
 ) -> Factory:
-    """ONNX Runtime (float32, dynamic int8) and OpenVINO rows on tfbert's float32 classifier's
-    own weights (`benchmarks.runtimes`), each checked on tfbert's token ids before timing."""
+    """ONNX Runtime (float32, dynamic int8), OpenVINO and LiteRT (tfbert's own tflite export,
+    dynamic and full-integer int8 calibrated on training texts of `datasets`) rows on tfbert's
+    float32 classifier's own weights (`benchmarks.runtimes`), each checked on tfbert's token
+    ids before timing."""
     import tensorflow as tf
 
     from benchmarks import runtimes
@@ -394,6 +400,12 @@ def _runtimes_inference(
     base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfbert-onnx-")))
     converted = runtimes.convert_classifier(model, base)
     loaded = runtimes.load_runtimes(converted, length, threads)
+    progress("inference: exporting the tfbert classifier to LiteRT (int8)")
+    calibration = [text for name in datasets for text in _calibration_texts(name)]
+    try:
+        loaded.update(runtimes.load_litert(model, base / "litert", calibration, threads))
+    except ImportError as error:
+        loaded.update({name: error for name in runtimes.LITERT.values()})
     numeric = model.numeric_logits()
 
     def factory(data: Any, batch: int) -> list[Row]:
@@ -404,7 +416,7 @@ def _runtimes_inference(
         ids = runtimes.onnx_inputs(features)
         rows: list[Row] = []
         for name, runtime in loaded.items():
-            library = name.split()[0]
+            library = name.split()[0]  # onnxruntime, openvino, litert
             if isinstance(runtime, BaseException):
                 rows.append((unavailable(name, library, runtime, "examples"), None))
                 continue
@@ -416,13 +428,21 @@ def _runtimes_inference(
                 )
                 rows.append((Case.unavailable(name, library, reason), None))
                 continue
-            info = {"precision": runtime.precision, "padding": "longest", "same_weights": True}
+            padding = "sorted, longest" if library == "litert" else "longest"
+            info = {"precision": runtime.precision, "padding": padding, "same_weights": True}
             info.update(check, size_mb=round(runtime.size_bytes / 1e6, 1))
             run = lambda runtime=runtime: runtime.predict(texts, batch)
             rows.append((_case(name, library, run, len(texts), **info), None))
         return rows
 
     return factory
+
+
+def _calibration_texts(dataset: str, count: int = 100) -> list[str]:
+    """`count` texts of `dataset`'s training split: int8 calibration never sees the test texts."""
+    from tfbert.data import load_dataset
+
+    return list(load_dataset(dataset, max_examples_per_split=count).train.texts)
 
 
 def _agreement(reference: np.ndarray, output: Any) -> dict[str, Any]:
@@ -797,9 +817,11 @@ def inference(settings: Settings) -> dict[str, Any]:
                 lambda: _transformers_inference(weights, length, seed, settings.peer_variants),
             ),
             (
-                "ONNX Runtime and OpenVINO, tfbert's weights",
+                "ONNX Runtime, OpenVINO and LiteRT, tfbert's weights",
                 "onnxruntime",
-                lambda: _runtimes_inference(length, settings.threads, stack, shared),
+                lambda: _runtimes_inference(
+                    length, settings.threads, stack, shared, settings.datasets
+                ),
             ),
         ]
 
@@ -868,9 +890,9 @@ def inference(settings: Settings) -> dict[str, Any]:
                 f"{agreement['same_label_ids']}, max |dp| {difference}, tolerance "
                 f"{AGREEMENT_TOLERANCE:g}); max|dp|: largest probability difference from tfbert "
                 "predict_texts;",
-                "onnxruntime/openvino rows: tfbert's float32 classifier converted (same "
-                "weights, same head), checked on tfbert's token ids before timing, then fed by "
-                "HF's fast tokenizer;",
+                "onnxruntime/openvino/litert rows: tfbert's float32 classifier converted (same "
+                "weights, same head), checked on tfbert's token ids before timing; onnxruntime "
+                "and openvino tokenize with HF's fast tokenizer, litert with tfbert's;",
                 _PADDING_NOTE,
                 "ex/s: examples/s; X/row: how many times faster the tfbert row X (pt = "
                 "predict_texts, SM = SavedModel) is than the row (same rounds).",

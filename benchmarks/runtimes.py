@@ -42,6 +42,7 @@ INT8_FILE = "model.int8.onnx"
 ORT_FLOAT32 = "onnxruntime float32"
 ORT_INT8 = "onnxruntime int8 (quantize_dynamic QInt8)"
 OPENVINO = "openvino"
+LITERT = {"dynamic": "litert dynamic-range int8", "int8": "litert full-integer int8"}
 # Largest |probability difference| from tfbert's float32 on the same token ids that still
 # counts as the same model: float32 runtimes differ only in summation order; int8 weights and
 # bfloat16 arithmetic round every layer.
@@ -248,6 +249,60 @@ def load_runtimes(
         except Exception as error:  # one runtime that cannot load must not stop the others
             runtimes[name] = error
     return runtimes
+
+
+def load_litert(
+    model: Any, directory: str | Path, calibration_texts: Sequence[str], threads: int | None
+) -> dict[str, Runtime | BaseException]:
+    """`model` exported by `tfbert export --format tflite` with dynamic-range and full-integer
+    int8 (calibrated on `calibration_texts`), each loaded in LiteRT; or the error that stopped
+    it. They tokenize with tfbert's own tokenizer (LiteRT cannot run it in the graph)."""
+    from tfbert.export.tflite import TFLITE_FILE, TFLiteClassifier, export_tflite
+
+    optional_import("ai_edge_litert")
+    loaded: dict[str, Runtime | BaseException] = {}
+    for quantize, name in LITERT.items():
+        try:
+            texts = calibration_texts if quantize == "int8" else None
+            target = Path(directory) / quantize
+            export_tflite(model, target, quantize=quantize, calibration_texts=texts)
+            lite = TFLiteClassifier.load(target, num_threads=threads)
+            loaded[name] = LiteRTRuntime(
+                name, "litert", "int8", _litert_logits(lite, model.problem_type), lite.tokenizer,
+                model.tokenizer.max_length, (target / TFLITE_FILE).stat().st_size, lite=lite,
+            )  # fmt: skip
+        except Exception as error:
+            loaded[name] = error
+    return loaded
+
+
+def _litert_logits(lite: Any, problem_type: str) -> Callable[[Mapping[str, np.ndarray]], Any]:
+    """ONNX-named inputs -> logits whose softmax is the classifier's probabilities (a binary
+    model's one logit z becomes (0, z), as in `classifier_heads`)."""
+
+    def run(features: Mapping[str, np.ndarray]) -> np.ndarray:
+        logits = lite.logits(
+            {
+                "token_ids": features["input_ids"],
+                "segment_ids": features["token_type_ids"],
+                "padding_mask": features["attention_mask"],
+            }
+        )
+        if problem_type == "binary":
+            logits = np.concatenate([np.zeros_like(logits), logits], axis=-1)
+        return logits
+
+    return run
+
+
+@dataclasses.dataclass
+class LiteRTRuntime(Runtime):
+    """A LiteRT export: tfbert's tokenizer and `TFLiteClassifier`'s length-sorted batches."""
+
+    lite: Any = None
+
+    def predict(self, texts: Sequence[str], batch: int) -> np.ndarray:
+        return self.lite.predict_texts(list(texts), batch_size=batch)["probabilities"]
 
 
 def onnx_inputs(features: Mapping[str, Any]) -> dict[str, np.ndarray]:
