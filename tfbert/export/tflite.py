@@ -26,6 +26,7 @@ above.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+# TensorFlow's freezing pass (as tasks.inference.weights_as_constants); not under tf.* in 2.21.
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from tfbert._quiet import _stderr_to_devnull
 from tfbert.contract import FEATURE_NAMES, VOCAB_FILE
 from tfbert.errors import ModelFileError
 from tfbert.files import atomic_write_bytes, atomic_write_text
+from tfbert.text.tokenizer import saved_settings
+from tfbert.text.vocab import save_vocabulary
 
 QUANTIZATIONS = ("dynamic", "int8")
 TFLITE_FILE = "model.tflite"
@@ -75,14 +82,6 @@ def export_tflite(
     `calibration_texts`, real texts of the kind the model will see; the first
     `CALIBRATION_LIMIT` are used). An existing export is replaced only with `overwrite`.
     """
-    # TensorFlow's freezing pass, as tasks.inference.weights_as_constants uses.
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    from tfbert.text.tokenizer import saved_settings
-    from tfbert.text.vocab import save_vocabulary
-
     check_quantize(quantize, calibration_texts)
     directory = Path(directory)
     target = directory / TFLITE_FILE
@@ -141,10 +140,6 @@ def export_tflite(
 
 def _convert_quietly(converter: Any) -> bytes:
     """`converter.convert()` without the converter's notes on stderr (MLIR, statistics)."""
-    import warnings
-
-    from tfbert._quiet import _stderr_to_devnull
-
     with warnings.catch_warnings(), _stderr_to_devnull():
         warnings.simplefilter("ignore")
         return converter.convert()
