@@ -194,13 +194,16 @@ def _padded_to_longest(model: Any) -> Any:
 
 
 def _tfbert_inference(
-    weights: Weights, length: int, seed: int, stack: contextlib.ExitStack
+    weights: Weights, length: int, seed: int, stack: contextlib.ExitStack, shared: dict[str, Any]
 ) -> Factory:
+    """tfbert's rows; `shared["float32"]` receives the float32 classifier for the peers that
+    run its very weights (`_runtimes_inference`)."""
     import tensorflow as tf
 
     from tfbert.export import load_exported
 
     models = {"float32": _tfbert_classifier(weights, length, seed)}
+    shared["float32"] = models["float32"]
     models["bfloat16"] = models["float32"].for_inference("bfloat16")
     progress("inference: exporting the tfbert SavedModels")
     base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfbert-bench-")))
@@ -375,6 +378,71 @@ def _transformers_inference(weights: Weights, length: int, seed: int, variants: 
         return rows
 
     return factory
+
+
+def _runtimes_inference(
+    length: int,
+    threads: int | None,
+    stack: contextlib.ExitStack,
+    shared: dict[str, Any],
+    datasets: Sequence[str] = (),
+) -> Factory:
+    """ONNX Runtime (float32, dynamic int8), OpenVINO and LiteRT (tfbert's own tflite export,
+    dynamic and full-integer int8 calibrated on training texts of `datasets`) rows on tfbert's
+    float32 classifier's own weights (`benchmarks.runtimes`), each checked on tfbert's token
+    ids before timing."""
+    import tensorflow as tf
+
+    from benchmarks import runtimes
+
+    model = shared["float32"]
+    progress("inference: converting the tfbert classifier to ONNX")
+    base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfbert-onnx-")))
+    converted = runtimes.convert_classifier(model, base)
+    loaded = runtimes.load_runtimes(converted, length, threads)
+    progress("inference: exporting the tfbert classifier to LiteRT (int8)")
+    calibration = [text for name in datasets for text in _calibration_texts(name)]
+    try:
+        loaded.update(runtimes.load_litert(model, base / "litert", calibration, threads))
+    except ImportError as error:
+        loaded.update({name: error for name in runtimes.LITERT.values()})
+    numeric = model.numeric_logits()
+
+    def factory(data: Any, batch: int) -> list[Row]:
+        texts = list(data.texts)
+        checked = texts[: runtimes.CHECK_TEXTS]
+        features = model.tokenizer.with_padding("longest")(tf.constant(checked))
+        reference = model.probabilities(numeric(features)).numpy()
+        ids = runtimes.onnx_inputs(features)
+        rows: list[Row] = []
+        for name, runtime in loaded.items():
+            library = name.split()[0]  # onnxruntime, openvino, litert
+            if isinstance(runtime, BaseException):
+                rows.append((unavailable(name, library, runtime, "examples"), None))
+                continue
+            check = runtimes.numeric_check(runtime, ids, reference)
+            if not check["numeric_check_passed"]:
+                reason = (
+                    f"failed the check: max |dp| {check['numeric_max_abs_difference']:.1e} from "
+                    f"tfbert float32 on the same token ids > {check['numeric_tolerance']:g}"
+                )
+                rows.append((Case.unavailable(name, library, reason), None))
+                continue
+            padding = "sorted, longest" if library == "litert" else "longest"
+            info = {"precision": runtime.precision, "padding": padding, "same_weights": True}
+            info.update(check, size_mb=round(runtime.size_bytes / 1e6, 1))
+            run = lambda runtime=runtime: runtime.predict(texts, batch)
+            rows.append((_case(name, library, run, len(texts), **info), None))
+        return rows
+
+    return factory
+
+
+def _calibration_texts(dataset: str, count: int = 100) -> list[str]:
+    """`count` texts of `dataset`'s training split: int8 calibration never sees the test texts."""
+    from tfbert.data import load_dataset
+
+    return list(load_dataset(dataset, max_examples_per_split=count).train.texts)
 
 
 def _agreement(reference: np.ndarray, output: Any) -> dict[str, Any]:
@@ -621,6 +689,9 @@ def _group_cases(
             cases.append(unavailable(name, library, error, "examples"))
             continue
         for case, snapshot in rows:
+            if not case.runnable:  # a row that failed its factory's own check
+                cases.append(case)
+                continue
             progress(f"{scenario}: first call of {case.name}")
             try:
                 before = snapshot() if snapshot else None
@@ -728,11 +799,12 @@ def inference(settings: Settings) -> dict[str, Any]:
 
     def builders(weights: Weights, length: int, stack: contextlib.ExitStack) -> list[Builder]:
         seed = settings.seed
+        shared: dict[str, Any] = {}  # tfbert's float32 classifier, for the runtimes' rows
         return [
             (
                 "tfbert BertClassifier",
                 "tfbert",
-                lambda: _tfbert_inference(weights, length, seed, stack),
+                lambda: _tfbert_inference(weights, length, seed, stack, shared),
             ),
             (
                 "keras-hub BertTextClassifier",
@@ -743,6 +815,13 @@ def inference(settings: Settings) -> dict[str, Any]:
                 "transformers BertForSequenceClassification",
                 "transformers",
                 lambda: _transformers_inference(weights, length, seed, settings.peer_variants),
+            ),
+            (
+                "ONNX Runtime, OpenVINO and LiteRT, tfbert's weights",
+                "onnxruntime",
+                lambda: _runtimes_inference(
+                    length, settings.threads, stack, shared, settings.datasets
+                ),
             ),
         ]
 
@@ -756,7 +835,7 @@ def inference(settings: Settings) -> dict[str, Any]:
             info: dict[str, Any] = {"probabilities_shape": list(output.shape)}
             if case.name == PREDICT_TEXTS:
                 reference["p"] = output
-            elif case.library == "tfbert":
+            elif case.library == "tfbert" or case.info.get("same_weights"):
                 agreement = _agreement(reference["p"], output)
                 info.update({f"{k}_vs_predict_texts": v for k, v in agreement.items()})
             return info
@@ -811,6 +890,9 @@ def inference(settings: Settings) -> dict[str, Any]:
                 f"{agreement['same_label_ids']}, max |dp| {difference}, tolerance "
                 f"{AGREEMENT_TOLERANCE:g}); max|dp|: largest probability difference from tfbert "
                 "predict_texts;",
+                "onnxruntime/openvino/litert rows: tfbert's float32 classifier converted (same "
+                "weights, same head), checked on tfbert's token ids before timing; onnxruntime "
+                "and openvino tokenize with HF's fast tokenizer, litert with tfbert's;",
                 _PADDING_NOTE,
                 "ex/s: examples/s; X/row: how many times faster the tfbert row X (pt = "
                 "predict_texts, SM = SavedModel) is than the row (same rounds).",

@@ -10,6 +10,11 @@ calls of batch 1, 7, 19 and 32 with real IMDB reviews of mixed length; load and 
 time; examples/s at batch 1 and 32 (median of `--repeats`). It also counts where the export's
 constants live (bytes per function of the graph and which functions call that one), the
 findings behind the numbers. Results: `benchmarks/results/footprint_DATE_COMMIT.json`.
+
+With the `runtimes` and `reference` extras it adds ONNX Runtime (float32, dynamic int8) and
+OpenVINO rows on the same MiniLM-L6 weights (converted by `benchmarks.runtimes`): their ONNX
+file's size, and the same stages in a fresh process that imports only the runtime and HF's
+Rust tokenizer (`tokenizers`); without the extras those rows say "not installed".
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("negative", "positive")
 CALL_BATCHES = (1, 7, 19, 32)
 SPEED_BATCHES = (1, 32)
+MAX_LENGTH = 128  # tokens per text for the other runtimes (the exports' default)
+# The other runtimes, on the same weights converted to ONNX (benchmarks.runtimes): row name ->
+# (package, precision). Their rows need the `runtimes` extra; without it they say so.
+# (package, which ONNX file); OpenVINO runs bfloat16 where the CPU has it, else float32.
+RUNTIMES: dict[str, tuple[str, str]] = {
+    "onnxruntime-float32": ("onnxruntime", "float32"),
+    "onnxruntime-int8": ("onnxruntime", "int8"),
+    "openvino": ("openvino", "float32"),
+}
 # name -> (precision, export options); "bfloat16-constants" is the export before weights were
 # stored once, kept measurable for the before/after comparison in the same run.
 EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -66,30 +80,7 @@ def probe(version_dir: str, texts_file: str, threads: int | None, repeats: int) 
     record["load_s"] = time.perf_counter() - started
     record["rss_after_load_mb"] = rss_mb()
 
-    started = time.perf_counter()
-    predict(text=tf.constant(texts[:1]))["probabilities"].numpy()
-    record["first_call_s"] = time.perf_counter() - started
-    record["rss_after_first_call_mb"] = rss_mb()
-
-    offset = 1
-    for batch in CALL_BATCHES:
-        predict(text=tf.constant(texts[offset : offset + batch]))["probabilities"].numpy()
-        offset += batch
-        record[f"rss_after_batch_{batch}_mb"] = rss_mb()
-
-    for batch in SPEED_BATCHES:
-        calls = max(1, 32 // batch)
-        rates = []
-        for repeat in range(repeats):
-            start = (repeat * calls * batch) % max(1, len(texts) - calls * batch)
-            chunk = texts[start : start + calls * batch]
-            started = time.perf_counter()
-            for i in range(calls):
-                predict(text=tf.constant(chunk[i * batch : (i + 1) * batch]))["label"].numpy()
-            rates.append(len(chunk) / (time.perf_counter() - started))
-        record[f"examples_per_s_batch_{batch}"] = statistics.median(rates)
-        record[f"examples_per_s_batch_{batch}_all"] = [round(rate, 2) for rate in rates]
-    record["rss_after_speed_runs_mb"] = rss_mb()
+    calls(record, lambda batch: predict(text=tf.constant(batch))["label"].numpy(), texts, repeats)
     classify = loaded.signatures["classify"]
     example = tf.train.Example(
         features=tf.train.Features(
@@ -98,6 +89,94 @@ def probe(version_dir: str, texts_file: str, threads: int | None, repeats: int) 
     )
     classify(inputs=tf.constant([example.SerializeToString()]))
     record["rss_after_classify_mb"] = rss_mb()
+    return _rounded(record)
+
+
+def calls(
+    record: dict[str, Any], predict: Callable[[list[str]], Any], texts: list[str], repeats: int
+) -> None:
+    """The first call, calls of `CALL_BATCHES` texts and the timed `SPEED_BATCHES` runs of
+    `predict` (strings in), with RSS after each stage and load/first-call times in `record`."""
+    started = time.perf_counter()
+    predict(texts[:1])
+    record["first_call_s"] = time.perf_counter() - started
+    record["rss_after_first_call_mb"] = rss_mb()
+
+    offset = 1
+    for batch in CALL_BATCHES:
+        predict(texts[offset : offset + batch])
+        offset += batch
+        record[f"rss_after_batch_{batch}_mb"] = rss_mb()
+
+    for batch in SPEED_BATCHES:
+        count = max(1, 32 // batch)
+        rates = []
+        for repeat in range(repeats):
+            start = (repeat * count * batch) % max(1, len(texts) - count * batch)
+            chunk = texts[start : start + count * batch]
+            started = time.perf_counter()
+            for i in range(count):
+                predict(chunk[i * batch : (i + 1) * batch])
+            rates.append(len(chunk) / (time.perf_counter() - started))
+        record[f"examples_per_s_batch_{batch}"] = statistics.median(rates)
+        record[f"examples_per_s_batch_{batch}_all"] = [round(rate, 2) for rate in rates]
+    record["rss_after_speed_runs_mb"] = rss_mb()
+
+
+def probe_runtime(
+    name: str,
+    model_file: str,
+    tokenizer_file: str,
+    texts_file: str,
+    precision: str,
+    threads: int | None,
+    repeats: int,
+) -> dict[str, Any]:
+    """Measures one of `RUNTIMES` in this (fresh) process, as `probe` does an export: the
+    runtime and HF's Rust tokenizer (`tokenizers`) are all it imports, as a server would."""
+    record: dict[str, Any] = {"rss_start_mb": rss_mb()}
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    library, _ = RUNTIMES[name]
+    module = __import__(library)
+    record["rss_after_import_mb"] = rss_mb()
+    texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
+
+    started = time.perf_counter()
+    tokenizer = Tokenizer.from_file(tokenizer_file)
+    tokenizer.enable_truncation(MAX_LENGTH)
+    tokenizer.enable_padding()
+    if library == "onnxruntime":
+        options = module.SessionOptions()
+        if threads:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = module.InferenceSession(model_file, options, providers=["CPUExecutionProvider"])
+        run = lambda inputs: session.run(["logits"], inputs)[0]  # noqa: E731
+    else:
+        hint = {"bfloat16": "bf16", "float32": "f32"}[precision]
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        request = module.Core().compile_model(model_file, "CPU", config).create_infer_request()
+        run = lambda inputs: request.infer(inputs)[0]  # noqa: E731
+    record["load_s"] = time.perf_counter() - started
+    record["rss_after_load_mb"] = rss_mb()
+
+    def predict(batch: list[str]) -> Any:
+        encodings = tokenizer.encode_batch(batch)
+        inputs = {
+            "input_ids": np.array([e.ids for e in encodings], np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], np.int64),
+        }
+        return np.asarray(run(inputs)).argmax(-1)
+
+    calls(record, predict, texts, repeats)
+    return _rounded(record)
+
+
+def _rounded(record: dict[str, Any]) -> dict[str, Any]:
     return {
         key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()
     }
@@ -161,9 +240,57 @@ def export_all(directory: Path, names: Sequence[str]) -> dict[str, dict[str, Any
     return exports
 
 
+def convert_all(directory: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """MiniLM-L6 converted to ONNX (float32 and dynamic int8) for the runtimes in `names`;
+    each one's model file, tokenizer file, precision and size. Raises ImportError without the
+    `runtimes` and `reference` extras.
+
+    The classifier pools with BERT's [CLS] pooler here (BertForSequenceClassification's head);
+    the encoder weights are the exports'."""
+    from benchmarks import runtimes
+    from benchmarks.harness import progress
+    from tfbert.tasks.classifier import classifier_from_pretrained
+
+    progress("converting MiniLM-L6 to ONNX")
+    model = classifier_from_pretrained("minilm-l6", list(LABELS), pooling="cls")
+    converted = runtimes.convert_classifier(model, directory)
+    files = {"float32": converted.onnx, "int8": converted.onnx_int8}
+    rows = {}
+    for name in names:
+        library, which = RUNTIMES[name]
+        precision = runtimes.openvino_precision() if library == "openvino" else which
+        size = files[which].stat().st_size
+        rows[name] = {
+            "model_file": str(files[which]),
+            "tokenizer_file": str(converted.tokenizer_json),
+            "precision": precision,
+            "size_mb": round(size / 1e6, 2),
+            "bytes_per_parameter": round(size / model.count_params(), 3),
+            "parameters": int(model.count_params()),
+        }
+    return rows
+
+
+def _probe(command: list[str]) -> dict[str, Any]:
+    """Runs a probe in a fresh process; its measurements, or the last line of its error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.footprint", *command],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exports", default=",".join(EXPORTS), help="comma-separated settings")
+    parser.add_argument(
+        "--exports",
+        default=",".join([*EXPORTS, *RUNTIMES]),
+        help="comma-separated settings: tfbert exports and other runtimes on the same weights "
+        f"(default: all: {', '.join([*EXPORTS, *RUNTIMES])})",
+    )
     parser.add_argument("--threads", type=int, default=1, help="TF threads (0: every core)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
     parser.add_argument("--texts", type=int, default=256, help="IMDB test reviews sampled")
@@ -171,39 +298,56 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--probe", nargs=2, metavar=("VERSION_DIR", "TEXTS_JSON"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--probe-runtime", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe(args.probe[0], args.probe[1], args.threads, args.repeats)))
+        return {}
+    if args.probe_runtime:
+        measured = probe_runtime(*args.probe_runtime, args.threads, args.repeats)
+        print(json.dumps(measured))
         return {}
 
     from benchmarks.common import load_texts
     from benchmarks.harness import git_commit, machine_info, progress, result_path, write_results
 
     names = [name.strip() for name in args.exports.split(",") if name.strip()]
-    unknown = [name for name in names if name not in EXPORTS]
+    unknown = [name for name in names if name not in EXPORTS and name not in RUNTIMES]
     if unknown:
-        parser.error(f"unknown export setting(s) {unknown}; choose from {', '.join(EXPORTS)}")
+        choices = ", ".join([*EXPORTS, *RUNTIMES])
+        parser.error(f"unknown export setting(s) {unknown}; choose from {choices}")
+    peers = [name for name in names if name in RUNTIMES]
+    names = [name for name in names if name in EXPORTS]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="footprint-") as scratch:
         scratch_dir = Path(scratch)
         texts_file = scratch_dir / "texts.json"
         texts_file.write_text(json.dumps(load_texts("imdb", args.texts, seed=7)), encoding="utf-8")
         exports = export_all(scratch_dir / "exports", names)
+        timing = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
         for name in names:
             progress(f"measuring {name} in a fresh process")
             path = exports[name].pop("path")
-            command = [sys.executable, "-m", "benchmarks.footprint", "--probe", str(path)]
-            command += [str(texts_file), "--threads", str(args.threads)]
-            command += ["--repeats", str(args.repeats)]
-            done = subprocess.run(
-                command, capture_output=True, text=True, cwd=ROOT, check=False,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            )  # fmt: skip
-            if done.returncode != 0:
-                rows[name] = {**exports[name], "error": done.stderr.strip().splitlines()[-1:]}
+            measured = _probe(["--probe", str(path), str(texts_file), *timing])
+            rows[name] = {**exports[name], **measured}
+            if "error" not in measured:
+                rows[name]["graph"] = graph_constants(path)
+        try:
+            converted = convert_all(scratch_dir / "onnx", peers) if peers else {}
+        except ImportError as error:  # the runtimes or reference extra is missing
+            missing = getattr(error, "name", None) or str(error)
+            converted = {name: {"status": f"not installed: {missing}"} for name in peers}
+        for name, row in converted.items():
+            if "status" in row:
+                rows[name] = row
                 continue
-            measured = json.loads(done.stdout.strip().splitlines()[-1])
-            rows[name] = {**exports[name], **measured, "graph": graph_constants(path)}
+            progress(f"measuring {name} in a fresh process")
+            files = [row.pop("model_file"), row.pop("tokenizer_file"), str(texts_file)]
+            files.append(row["precision"])
+            measured = _probe(["--probe-runtime", name, *files, *timing])
+            rows[name] = {"runtime": RUNTIMES[name][0], **row, **measured}
+            if any("No module named" in line for line in measured.get("error", [])):
+                rows[name]["status"] = f"not installed: {RUNTIMES[name][0]}"
     record = {
         "what": "footprint of a served MiniLM-L6 classifier export, each in a fresh process",
         "date": datetime.date.today().isoformat(),

@@ -53,6 +53,10 @@ PACKAGES = (
     "transformers",
     "tokenizers",
     "numpy",
+    "onnx",
+    "onnxruntime",
+    "openvino",
+    "ai-edge-litert",
 )
 
 

@@ -160,7 +160,9 @@ class SelfAttention(_ConfiguredLayer):
         ones = ops.ones((batch, c.num_heads, query_length, 1), q.dtype)
         q = ops.concatenate([q * scale, ones], axis=-1)
         column = (batch, c.num_heads, length, 1)
-        bias = ops.cast(ops.broadcast_to(key_bias[:, None, :, None], column), k.dtype)
+        # expand_dims, not key_bias[:, None, :, None]: LiteRT has no strided slice adding axes.
+        key_column = ops.expand_dims(ops.expand_dims(key_bias, 1), -1)
+        bias = ops.cast(ops.broadcast_to(key_column, column), k.dtype)
         k = ops.concatenate([k, bias], axis=-1)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
         if training or scores.dtype != "bfloat16":
