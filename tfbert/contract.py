@@ -2,11 +2,15 @@
 export, `tfbert serve` and a client; a model directory and whatever loads it).
 
 Written once here and imported by the text, export and serving code, so that a renamed
-signature or feature cannot drift between the writer and the readers. Importing this module
+signature or feature cannot drift between the writer and the readers; `tagged_texts` reads
+a NER export's outputs back, for in-process callers and clients alike. Importing this module
 imports nothing else (a client-only install reads it without TensorFlow).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # The numeric features a preprocessor hands a backbone, [batch, length] int32 each, in this
 # order (frozen functions take them positionally).
@@ -42,6 +46,46 @@ TAGGER_OUTPUTS = (
     "token_end",
     "token_score",
 )
+
+
+def tagged_texts(texts: Sequence[str], outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A tagger's padded outputs (`TAGGER_OUTPUTS`, as tensors, arrays or the nested lists of a
+    REST answer) for `texts` as one dict per text: `entities` (each {"type", "start", "end",
+    "text", "score"}, offsets into the text), `words` (each word's original spelling) and
+    `tags` (each word's tag)."""
+    values = {name: _unwrapped(value) for name, value in outputs.items()}
+    results = []
+    for row, text in enumerate(texts):
+        entities = [
+            {
+                "type": _text(values["entity_type"][row][k]),
+                "start": int(values["entity_start"][row][k]),
+                "end": int(values["entity_end"][row][k]),
+                "text": _text(values["entity_text"][row][k]),
+                "score": float(values["entity_score"][row][k]),
+            }
+            for k in range(int(values["entity_count"][row]))
+        ]
+        words = int(values["token_count"][row])
+        spans = zip(values["token_start"][row][:words], values["token_end"][row][:words],
+                    strict=True)  # fmt: skip
+        results.append(
+            {
+                "entities": entities,
+                "words": [text[int(start) : int(end)] for start, end in spans],
+                "tags": [_text(tag) for tag in values["token_tag"][row][:words]],
+            }
+        )
+    return results
+
+
+def _unwrapped(value: Any) -> Any:
+    return value.numpy() if hasattr(value, "numpy") else value
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
 
 # What a token classifier's (NER model's) files say it is: the "format" of its model
 # directory's config.json, and the "task" of its export's model info (MODEL_INFO_FILE).

@@ -125,7 +125,7 @@ def test_the_export_tags_raw_strings_in_plain_tensorflow_and_serves(ner) -> None
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the tokenizer ops)
 
-    from tfbert.export.token_classifier import tagged_texts
+    from tfbert.contract import tagged_texts
     from tfbert.serving.models import ModelConfig
     from tfbert.serving.server import ModelServer, ServerOptions
     from tfbert.tasks.token_classifier import TokenClassifier
@@ -147,6 +147,22 @@ def test_the_export_tags_raw_strings_in_plain_tensorflow_and_serves(ner) -> None
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             served = json.loads(response.read())["predictions"]
+        # `tfbert predict --server` recognises a served NER model and prints its entities, over
+        # gRPC and REST alike, as the model directory does.
+        through_server = []
+        for address, extra in (
+            (f"127.0.0.1:{server.port}", []),
+            (f"127.0.0.1:{server.rest_port}", ["--rest"]),
+        ):
+            result = run_captured("predict", "--server", address, "--model-name", "ner", "--json",
+                         *extra, *SENTENCES)  # fmt: skip
+            assert result.code == 0, result.err
+            through_server.append(parse_json(result.out))
+    assert through_server[0] == through_server[1]
+    assert [r["tags"] for r in through_server[0]] == [r["tags"] for r in local]
+    assert [[e["text"] for e in r["entities"]] for r in through_server[0]] == [
+        [e["text"] for e in r["entities"]] for r in local
+    ]
     assert [row["token_count"] for row in served] == [len(r["tags"]) for r in local]
     assert [row["token_tag"][: row["token_count"]] for row in served] == [r["tags"] for r in local]
 

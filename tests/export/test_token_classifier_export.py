@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfbert.contract import ASSETS_EXTRA, PREDICT_SIGNATURE, TAGGER_OUTPUTS, TAGGER_SIGNATURE
+from tfbert.contract import (
+    ASSETS_EXTRA,
+    PREDICT_SIGNATURE,
+    TAGGER_OUTPUTS,
+    TAGGER_SIGNATURE,
+    tagged_texts,
+)
 from tfbert.export.saved_model import signature_labels
-from tfbert.export.token_classifier import tagged_texts
 from tfbert.export.warmup import read_warmup_requests
 from tfbert.tasks.token_classifier import TokenClassifier
 

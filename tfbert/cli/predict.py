@@ -4,9 +4,10 @@ One output line per input text, in order: a blank text gets an explicit `(blank)
 `"label": null` and an `error`), and newlines or tabs inside a text are shown as `\\n`/`\\t` in
 the plain output, so that line i of the output always belongs to input i.
 
-A NER model (directory or export) prints each text's entities instead, with their character
-offsets into the text: `PER[0:13]=Angela Merkel (0.981)`, `(none)` when it finds none; with
-`--json`, `{"text", "entities": [{"type", "start", "end", "text", "score"}], "words", "tags"}`.
+A NER model (directory, export or served at --server) prints each text's entities instead,
+with their character offsets into the text: `PER[0:13]=Angela Merkel (0.981)`, `(none)` when
+it finds none; with `--json`, `{"text", "entities": [{"type", "start", "end", "text", "score"}],
+"words", "tags"}`.
 """
 
 from __future__ import annotations
@@ -105,9 +106,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     filled = [i for i, t in enumerate(texts) if t.strip()]
     wanted = [texts[i] for i in filled]
     if args.model is not None and common.is_tagger(args.model):
-        return _print_entities(args, texts, filled, wanted)
+        return _print_entities(args, texts, filled, _tag_local(args, wanted))
     if args.server:
-        from tfbert.serving.client import PredictionClient
+        from tfbert.serving.client import PredictionClient, ServingError
 
         with PredictionClient(
             args.server,
@@ -116,7 +117,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             batch_size=args.batch_size,
         ) as client:
-            result = client.predict(wanted)
+            try:
+                result = client.predict(wanted)
+            except ServingError as error:
+                # A served NER model answers without probabilities (code None: not a failure
+                # of the server); its `entities` signature says so, and it tags instead.
+                if error.code is not None or not client.is_tagger():
+                    raise
+                return _print_entities(args, texts, filled, client.tag(wanted))
         labels, probabilities, names = result.labels, result.probabilities, result.label_names
     else:
         labels, probabilities, names = _predict_local(
@@ -142,11 +150,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_entities(
-    args: argparse.Namespace, texts: list[str], filled: list[int], wanted: list[str]
-) -> int:
-    """Tags `wanted` (the non-blank `texts`, at `filled`) with the NER model at --model and
-    prints one line per text."""
+def _tag_local(args: argparse.Namespace, wanted: list[str]) -> list[dict[str, Any]]:
+    """`wanted` tagged by the NER model directory or export at --model."""
     common.need_tensorflow()
     if (args.model / "config.json").is_file():
         tagger = common.load_for_inference(args.model, args.precision)
@@ -154,9 +159,16 @@ def _print_entities(
         from tfbert.evaluation.entities import ExportedTagger
 
         tagger = ExportedTagger(args.model)
+    return tagger.predict_texts(wanted, batch_size=args.batch_size)
+
+
+def _print_entities(
+    args: argparse.Namespace, texts: list[str], filled: list[int], tagged: list[dict[str, Any]]
+) -> int:
+    """Prints one line per text: the entities `tagged` found in the non-blank `texts` (at
+    `filled`), or the blank-text mark."""
     results: list[dict[str, Any] | None] = [None] * len(texts)
-    for i, result in zip(filled, tagger.predict_texts(wanted, batch_size=args.batch_size),
-                         strict=True):  # fmt: skip
+    for i, result in zip(filled, tagged, strict=True):
         results[i] = result
     for text, result in zip(texts, results, strict=True):
         if args.json:

@@ -271,8 +271,7 @@ class ExportedTagger:
         """Entities and per-word tags of raw strings, as `TokenClassifier.predict_texts`."""
         import tensorflow as tf
 
-        from tfbert.contract import TEXT_INPUT
-        from tfbert.export.token_classifier import tagged_texts
+        from tfbert.contract import TEXT_INPUT, tagged_texts
 
         texts = list(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

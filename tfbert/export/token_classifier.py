@@ -24,7 +24,7 @@ the tag names (`assets.extra/tfbert_labels.json`), the scheme and TF Serving war
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from tfbert.contract import (
     TEXT_INPUT,
     TOKEN_CLASSIFIER_TASK,
 )
+from tfbert.contract import tagged_texts as tagged_texts  # re-exported: written in the contract
 from tfbert.export.saved_model import write_labels, write_model_info, write_saved_model
 from tfbert.export.warmup import DEFAULT_WARMUP_TEXTS, write_warmup_requests
 
@@ -96,41 +97,3 @@ def write_token_classifier(
         overwrite=overwrite,
         write_extra=extra,
     )
-
-
-def tagged_texts(texts: Sequence[str], outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The tagger's padded outputs for `texts` as one dict per text: `entities` (each
-    {"type", "start", "end", "text", "score"}), `words` (each word's original spelling) and
-    `tags` (each word's tag)."""
-    values = {name: _numpy(value) for name, value in outputs.items()}
-    results = []
-    for row, text in enumerate(texts):
-        entities = [
-            {
-                "type": _text(values["entity_type"][row, k]),
-                "start": int(values["entity_start"][row, k]),
-                "end": int(values["entity_end"][row, k]),
-                "text": _text(values["entity_text"][row, k]),
-                "score": float(values["entity_score"][row, k]),
-            }
-            for k in range(int(values["entity_count"][row]))
-        ]
-        words = int(values["token_count"][row])
-        starts, ends = values["token_start"][row, :words], values["token_end"][row, :words]
-        spans = zip(starts, ends, strict=True)
-        results.append(
-            {
-                "entities": entities,
-                "words": [text[int(start) : int(end)] for start, end in spans],
-                "tags": [_text(tag) for tag in values["token_tag"][row, :words]],
-            }
-        )
-    return results
-
-
-def _numpy(value: Any) -> Any:
-    return value.numpy() if hasattr(value, "numpy") else value
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

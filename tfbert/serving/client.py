@@ -39,8 +39,11 @@ import numpy as np
 from tfbert.contract import (
     CLASSIFY_SIGNATURE,
     PREDICT_SIGNATURE,
+    TAGGER_OUTPUTS,
+    TAGGER_SIGNATURE,
     TEXT_INPUT,
     TEXT_PAIR_INPUT,
+    tagged_texts,
 )
 from tfbert.errors import MissingDependencyError, TfbertError
 
@@ -285,6 +288,33 @@ class _Client:
             ),
             label_names=names,
         )
+
+    def tag(self, texts: str | Sequence[str]) -> list[dict[str, Any]]:
+        """Named entities in `texts` from a served NER model (Predict API): one dict per text
+        with `entities` (each {"type", "start", "end", "text", "score"}, character offsets into
+        the text), `words` and `tags`, as `TokenClassifier.predict_texts` gives them."""
+        texts, _ = _as_lists(texts, None)
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            outputs, _ = self._predict_outputs(chunk, None)
+            missing = [name for name in TAGGER_OUTPUTS if name not in outputs]
+            if missing:
+                raise self._error(
+                    "Predict",
+                    _Failure(
+                        None,
+                        f"the response has no entity outputs (outputs: {sorted(outputs)}); is "
+                        "this model a tfbert NER export? Classifiers answer `predict`.",
+                        retry=False,
+                    ),
+                )
+            results += tagged_texts(chunk, outputs)
+        return results
+
+    def is_tagger(self) -> bool:
+        """Whether the served model is a NER export (it has the `entities` signature)."""
+        return TAGGER_SIGNATURE in self.metadata()
 
     def classify(
         self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None

@@ -43,14 +43,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfbert.config import BertConfig
-from tfbert.contract import FEATURE_NAMES, TOKEN_CLASSIFIER_FORMAT
+from tfbert.contract import FEATURE_NAMES, TOKEN_CLASSIFIER_FORMAT, tagged_texts
 from tfbert.data.ner import OUTSIDE, TAG_SCHEMES, TaggedSentences, separator_for, split_tag
 from tfbert.errors import DataError
-from tfbert.export.token_classifier import (
-    TokenClassifierServingModule,
-    tagged_texts,
-    write_token_classifier,
-)
+from tfbert.export.token_classifier import TokenClassifierServingModule, write_token_classifier
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import PretrainedBert, load_encoder_weights, load_pretrained
