@@ -125,7 +125,9 @@ def test_a_pruned_classifier_is_smaller_works_saves_and_exports(
     pruned.save_pretrained(tmp_path / "model")
     loaded = TextClassifier.load(tmp_path / "model")
     assert loaded.encoder.config == pruned.encoder.config
-    np.testing.assert_allclose(loaded.predict_texts(texts)["probabilities"], probabilities, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_texts(texts)["probabilities"], probabilities, atol=1e-6
+    )
     served = load_exported(loaded.export(tmp_path / "exports")).signatures["serving_default"]
     exported = served(text=tf.constant(texts))["probabilities"].numpy()
     np.testing.assert_allclose(exported, probabilities, atol=1e-5)

@@ -245,9 +245,7 @@ class TransformerBlock(_ConfiguredLayer):
             config["layer_index"] = self.layer_index
         return config
 
-    def call(
-        self, x, key_bias, training=None, positions=None, head_mask=None, neuron_mask=None
-    ):
+    def call(self, x, key_bias, training=None, positions=None, head_mask=None, neuron_mask=None):
         """x: [batch * length, hidden] float32; key_bias: [batch, length].
 
         Returns x's shape, or with `positions` ([batch, p] int) only those positions,

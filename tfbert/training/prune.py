@@ -68,7 +68,9 @@ class PruneConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 flag = "--" + name.replace("_", "-")
-                raise TfbertError(f"{flag} must be a whole number of at least {low}, got {value!r}.")
+                raise TfbertError(
+                    f"{flag} must be a whole number of at least {low}, got {value!r}."
+                )
         if not self.learning_rate > 0:
             raise TfbertError(f"--learning-rate must be positive, got {self.learning_rate}.")
         output = Path(self.output_dir)
