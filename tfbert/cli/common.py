@@ -192,6 +192,29 @@ def check_model_dir(path: Path) -> None:
         )
 
 
+def trained_model_dir(path: Path, flag: str = "--model") -> Path:
+    """`path` if it holds a model written by `tfbert train`; else a one-line error."""
+    if not (path / "config.json").is_file():
+        raise TfbertError(
+            f"{flag} {path} holds no model (config.json); give a `tfbert train` output directory."
+        )
+    check_model_dir(path)
+    return path
+
+
+def check_data_sources(args: argparse.Namespace) -> None:
+    """Refuses missing --train-file / --validation-file and a validation file beside
+    --dataset (which brings its own validation split)."""
+    for flag in ("train_file", "validation_file"):
+        if getattr(args, flag) is not None:
+            input_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
+    if args.dataset is not None and args.validation_file is not None:
+        raise TfbertError(
+            "--dataset brings its own validation split; drop --validation-file, or use "
+            "--train-file."
+        )
+
+
 def is_tagger(path: Path) -> bool:
     """Whether `path` holds a NER model (`tfbert train --task ner`): a model directory whose
     config.json says so, or an export whose model info does (read without TensorFlow)."""

@@ -104,25 +104,13 @@ def add_parser(commands: Any) -> None:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     common.check_columns(args)
-    if not (args.model / "config.json").is_file():
-        raise TfbertError(
-            f"--model {args.model} holds no model (config.json); give a `tfbert train` output "
-            "directory."
-        )
-    common.check_model_dir(args.model)
+    common.trained_model_dir(args.model)
     if common.is_tagger(args.model):
         raise TfbertError(
             f"--model {args.model} is a NER model; `tfbert prune` takes classifiers for now "
             "(prune a token classifier in Python: tfbert.tasks.pruning)."
         )
-    for flag in ("train_file", "validation_file"):
-        if getattr(args, flag) is not None:
-            common.input_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
-    if args.dataset is not None and args.validation_file is not None:
-        raise TfbertError(
-            "--dataset brings its own validation split; drop --validation-file, or use "
-            "--train-file."
-        )
+    common.check_data_sources(args)
     common.new_model_dir(args.output_dir, "--output-dir")
     from tfbert.training.prune import prune_classifier
 
