@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfbert.data import load_dataset
 from tfbert.data.ner import load_ner_dataset
 from tfbert.export.saved_model import load_exported
+from tfbert.modeling.checkpoints import export_huggingface
 from tfbert.modeling.pruning import PruningPlan
 from tfbert.tasks.classifier import BertClassifier, TextClassifier
 from tfbert.tasks.pruning import Importance, importance, mean_loss, prune_task, pruning_plan
@@ -133,6 +134,14 @@ def test_a_pruned_classifier_is_smaller_works_saves_and_exports(
     np.testing.assert_allclose(exported, probabilities, atol=1e-5)
     bfloat16 = loaded.for_inference("bfloat16").predict_texts(texts)["probabilities"]
     np.testing.assert_allclose(bfloat16, probabilities, atol=0.05)
+    # The pruned encoder starts a new task too (`tfbert train --init-from`)...
+    started = BertClassifier.from_pretrained(tmp_path / "model", labels=["a", "b", "c"])
+    assert started.encoder.config == pruned.encoder.config
+    assert np.isfinite(started.predict_texts(texts)["probabilities"]).all()
+    # ...but formats whose config has one size for every layer refuse it in one line.
+    with pytest.raises(ValueError, match="pruned"):
+        export_huggingface(loaded.encoder, loaded.tokenizer.vocabulary, tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
 
 
 def test_pruning_a_model_that_is_not_bert_is_refused(reviews) -> None:
