@@ -102,6 +102,21 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> No
         )
 
 
+def add_data_sources(parser: argparse.ArgumentParser, validation_use: str) -> None:
+    """--dataset or --train-file, and --validation-file (`validation_use`: what the command
+    does with the validation data), then the data flags (`add_data_arguments`)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
+    source.add_argument("--train-file", type=Path, help="training data: .csv, .tsv or .jsonl")
+    parser.add_argument(
+        "--validation-file",
+        type=Path,
+        help=f"validation data {validation_use} (default: the stratified 10%% of the "
+        "training data that `tfbert train` holds out)",
+    )
+    add_data_arguments(parser, training=False)
+
+
 def add_inference_precision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",

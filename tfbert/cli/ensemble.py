@@ -42,16 +42,7 @@ def add_parser(commands: Any) -> None:
         help="a fitted TF-IDF baseline (`tfbert baseline --output-dir`) (default: fit one on "
         "the training split)",
     )
-    source = ensemble.add_mutually_exclusive_group()
-    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
-    source.add_argument("--train-file", type=Path, help="training data: .csv, .tsv or .jsonl")
-    ensemble.add_argument(
-        "--validation-file",
-        type=Path,
-        help="validation data the weight is fitted on (default: the stratified 10%% of the "
-        "training data that `tfbert train` holds out)",
-    )
-    common.add_data_arguments(ensemble, training=False)
+    common.add_data_sources(ensemble, "the weight is fitted on")
     ensemble.add_argument(
         "--chinese",
         choices=["characters", "jieba"],

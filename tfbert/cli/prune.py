@@ -32,16 +32,7 @@ def add_parser(commands: Any) -> None:
     prune.add_argument(
         "--model", type=Path, required=True, help="a `tfbert train` BERT classifier directory"
     )
-    source = prune.add_mutually_exclusive_group()
-    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
-    source.add_argument("--train-file", type=Path, help="training data: .csv, .tsv or .jsonl")
-    prune.add_argument(
-        "--validation-file",
-        type=Path,
-        help="validation data importance is scored on (default: the stratified 10%% of the "
-        "training data that `tfbert train` holds out with the same --seed)",
-    )
-    common.add_data_arguments(prune, training=False)
+    common.add_data_sources(prune, "the importance is scored on")
     prune.add_argument(
         "--heads",
         type=common.fraction,
@@ -91,7 +82,13 @@ def add_parser(commands: Any) -> None:
         ),
     )
     prune.add_argument(
-        "--seed", type=int, default=DEFAULTS["seed"], help=f"(default: {DEFAULTS['seed']})"
+        "--seed",
+        type=int,
+        default=DEFAULTS["seed"],
+        help=common.help_default(
+            "the seed of training, of the held-out validation split and of sampling",
+            DEFAULTS["seed"],
+        ),
     )
     prune.add_argument(
         "--output-dir", type=Path, required=True, help="where to write the pruned model (new)"

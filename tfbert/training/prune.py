@@ -80,20 +80,15 @@ class PruneConfig:
             )
 
     def data_config(self) -> RunConfig:
-        """The data settings as a training run's, read by `load_run_data`."""
-        return RunConfig(
-            output_dir=self.output_dir,
-            dataset=self.dataset,
-            train_file=self.train_file,
-            validation_file=self.validation_file,
-            text_column=self.text_column,
-            text_pair_column=self.text_pair_column,
-            label_column=self.label_column,
-            file_format=self.file_format,
-            clean_text=self.clean_text,
-            max_examples=self.max_examples,
-            seed=self.seed,
-        )
+        """The data settings as a training run's, which `load_run_data` reads."""
+        return RunConfig(**{name: getattr(self, name) for name in _DATA_FIELDS})
+
+
+# The PruneConfig fields that are RunConfig's data settings (the seed picks the validation split).
+_DATA_FIELDS = (
+    "output_dir", "dataset", "train_file", "validation_file", "text_column", "text_pair_column",
+    "label_column", "file_format", "clean_text", "max_examples", "seed",
+)  # fmt: skip
 
 
 @dataclasses.dataclass
