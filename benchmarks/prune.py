@@ -150,6 +150,7 @@ def main() -> None:
     from tfbert._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    commit = git_commit(ROOT)  # the code measured: read before the long run
     teacher, pruned = args.work_dir / "teacher", args.work_dir / "pruned"
     if not (teacher / "model.safetensors").is_file():
         train_teacher(args, teacher)
@@ -166,7 +167,6 @@ def main() -> None:
         for key in base
         if key.endswith("_examples_per_second")
     }
-    commit = git_commit(ROOT)
     record = {
         "what": "IMDB: MiniLM-L6 fine-tuned briefly, then structurally pruned (heads, FFN "
         "neurons, layers scored on validation) and fine-tuned again; test accuracy and "
