@@ -152,7 +152,11 @@ def prune_classifier(
         scored = validation.subset(order[: config.score_examples].tolist())
     say(f"Scoring heads, neurons and layers on {len(scored):,} validation examples...")
     scores = importance(
-        model, scored, batch_size=config.batch_size, layers=config.layers > 0, verbose=0
+        model,
+        scored,
+        batch_size=config.batch_size,
+        layers=config.layers > 0,
+        verbose=keras_verbosity(verbose),
     )
     plan = pruning_plan(scores, heads=config.heads, neurons=config.ffn, layers=config.layers)
     pruned = prune_task(model, plan)
