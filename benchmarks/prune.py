@@ -160,6 +160,8 @@ def main() -> None:
         say(f"reusing {pruned}")
     pruning = json.loads((pruned / PRUNING_FILE).read_text(encoding="utf-8"))
     pruning["importance"] = {"layers": pruning["importance"]["layers"]}  # heads/neurons: long
+    neurons = pruning["plan"].pop("neurons")  # thousands of indices: their count per layer
+    pruning["plan"]["neurons_removed_per_layer"] = {k: len(v) for k, v in neurons.items()}
     rows = measure(args, {"unpruned": teacher, "pruned": pruned})
     base, small = rows["unpruned"], rows["pruned"]
     speedups = {
