@@ -29,6 +29,12 @@ class BertConfig:
     attention_dropout: float = 0.1
     layer_norm_epsilon: float = 1e-12
     initializer_range: float = 0.02
+    # A structurally pruned encoder (tfbert.modeling.pruning) may keep a different number of
+    # attention heads or feed-forward neurons in each layer: one count per layer, lowest first.
+    # None (every unpruned model): `num_heads` and `intermediate_size` in every layer. A head
+    # is always `head_size` = hidden_size / num_heads wide.
+    layer_heads: tuple[int, ...] | None = None
+    layer_intermediate_sizes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -57,10 +63,43 @@ class BertConfig:
                 f"BertConfig.hidden_act {self.hidden_act!r} is not supported; "
                 f"choose one of {sorted(_ACTIVATIONS)}."
             )
+        for name in ("layer_heads", "layer_intermediate_sizes"):
+            counts = getattr(self, name)
+            if counts is None:
+                continue
+            if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__"):
+                raise ValueError(f"BertConfig.{name} must be a list of integers, got {counts!r}.")
+            counts = tuple(counts)
+            object.__setattr__(self, name, counts)  # a list from JSON becomes a tuple
+            if len(counts) != self.num_layers:
+                raise ValueError(
+                    f"BertConfig.{name} has {len(counts)} entries for {self.num_layers} layers; "
+                    "give one per layer."
+                )
+            bad = [c for c in counts if not isinstance(c, int) or isinstance(c, bool) or c <= 0]
+            if bad:
+                raise ValueError(
+                    f"BertConfig.{name} must hold positive integers, got {bad[0]!r}; a layer "
+                    "without heads or neurons is removed as a whole (num_layers)."
+                )
 
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_heads
+
+    def heads_in_layer(self, index: int) -> int:
+        """How many attention heads layer `index` (0-based) has."""
+        return self.num_heads if self.layer_heads is None else self.layer_heads[index]
+
+    def intermediate_size_of_layer(self, index: int) -> int:
+        """The feed-forward width of layer `index` (0-based)."""
+        sizes = self.layer_intermediate_sizes
+        return self.intermediate_size if sizes is None else sizes[index]
+
+    @property
+    def is_pruned(self) -> bool:
+        """Whether the layers differ in heads or feed-forward width (a pruned encoder)."""
+        return self.layer_heads is not None or self.layer_intermediate_sizes is not None
 
     # ----- presets and (de)serialization -------------------------------------------------------
     @classmethod
@@ -78,7 +117,15 @@ class BertConfig:
         return self.replace(hidden_dropout=rate, attention_dropout=rate)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as plain JSON values; the per-layer counts only when the layers differ,
+        so that an unpruned model's config.json is what it always was."""
+        values = dataclasses.asdict(self)
+        for name in ("layer_heads", "layer_intermediate_sizes"):
+            if values[name] is None:
+                del values[name]
+            else:
+                values[name] = list(values[name])
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BertConfig:

@@ -102,6 +102,21 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> No
         )
 
 
+def add_data_sources(parser: argparse.ArgumentParser, validation_use: str) -> None:
+    """--dataset or --train-file, and --validation-file (`validation_use`: what the command
+    does with the validation data), then the data flags (`add_data_arguments`)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
+    source.add_argument("--train-file", type=Path, help="training data: .csv, .tsv or .jsonl")
+    parser.add_argument(
+        "--validation-file",
+        type=Path,
+        help=f"validation data {validation_use} (default: the stratified 10%% of the "
+        "training data that `tfbert train` holds out)",
+    )
+    add_data_arguments(parser, training=False)
+
+
 def add_inference_precision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
@@ -189,6 +204,29 @@ def check_model_dir(path: Path) -> None:
         raise ModelFileError(
             f"{config} has no 'tokenizer' entry: it is not a model written by tfbert "
             "(`tfbert train`); train one, or start from it with `tfbert train --init-from`."
+        )
+
+
+def trained_model_dir(path: Path, flag: str = "--model") -> Path:
+    """`path` if it holds a model written by `tfbert train`; else a one-line error."""
+    if not (path / "config.json").is_file():
+        raise TfbertError(
+            f"{flag} {path} holds no model (config.json); give a `tfbert train` output directory."
+        )
+    check_model_dir(path)
+    return path
+
+
+def check_data_sources(args: argparse.Namespace) -> None:
+    """Refuses missing --train-file / --validation-file and a validation file beside
+    --dataset (which brings its own validation split)."""
+    for flag in ("train_file", "validation_file"):
+        if getattr(args, flag) is not None:
+            input_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
+    if args.dataset is not None and args.validation_file is not None:
+        raise TfbertError(
+            "--dataset brings its own validation split; drop --validation-file, or use "
+            "--train-file."
         )
 
 

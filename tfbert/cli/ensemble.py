@@ -42,16 +42,7 @@ def add_parser(commands: Any) -> None:
         help="a fitted TF-IDF baseline (`tfbert baseline --output-dir`) (default: fit one on "
         "the training split)",
     )
-    source = ensemble.add_mutually_exclusive_group()
-    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
-    source.add_argument("--train-file", type=Path, help="training data: .csv, .tsv or .jsonl")
-    ensemble.add_argument(
-        "--validation-file",
-        type=Path,
-        help="validation data the weight is fitted on (default: the stratified 10%% of the "
-        "training data that `tfbert train` holds out)",
-    )
-    common.add_data_arguments(ensemble, training=False)
+    common.add_data_sources(ensemble, "the weight is fitted on")
     ensemble.add_argument(
         "--chinese",
         choices=["characters", "jieba"],
@@ -87,25 +78,13 @@ def add_parser(commands: Any) -> None:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     # Every check before any work or writing.
     common.check_columns(args)
-    if not (args.model / "config.json").is_file():
-        raise TfbertError(
-            f"--model {args.model} holds no model (config.json); give a `tfbert train` output "
-            "directory."
-        )
-    common.check_model_dir(args.model)
+    common.trained_model_dir(args.model)
     if args.baseline is not None and not (args.baseline / "config.json").is_file():
         raise TfbertError(
             f"--baseline {args.baseline} holds no model (config.json); give a directory "
             "written by `tfbert baseline --output-dir`, or leave --baseline out to fit one."
         )
-    for flag in ("train_file", "validation_file"):
-        if getattr(args, flag) is not None:
-            common.input_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
-    if args.dataset is not None and args.validation_file is not None:
-        raise TfbertError(
-            "--dataset brings its own validation split; drop --validation-file, or use "
-            "--train-file."
-        )
+    common.check_data_sources(args)
     common.new_model_dir(args.output_dir, "--output-dir")
     if args.export_dir is not None:
         common.output_dir(args.export_dir, "--export-dir")

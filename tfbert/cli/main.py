@@ -30,6 +30,7 @@ COMMANDS = {
     "pretrain": "tfbert.cli.pretrain",
     "baseline": "tfbert.cli.baseline",
     "ensemble": "tfbert.cli.ensemble",
+    "prune": "tfbert.cli.prune",
     "serve": "tfbert.cli.serve",
     "datasets": "tfbert.cli.datasets",
 }

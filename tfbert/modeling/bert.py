@@ -117,35 +117,55 @@ class BertEmbeddings(_ConfiguredLayer):
 
 @keras.saving.register_keras_serializable(package="tfbert")
 class SelfAttention(_ConfiguredLayer):
-    """Multi-head scaled dot-product self-attention with a padding bias."""
+    """Multi-head scaled dot-product self-attention with a padding bias.
 
-    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+    `num_heads` (default: the config's) is this layer's head count; a pruned encoder keeps
+    fewer heads in some layers (`BertConfig.layer_heads`), each still `head_size` wide.
+    """
+
+    def __init__(
+        self, config: BertConfig | dict[str, Any], num_heads: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(config, **kwargs)
         c = self.config
-        self.query, self.key, self.value, self.output_dense = (
-            dense_layer(c, c.hidden_size, name) for name in ("query", "key", "value", "output")
+        self.num_heads = c.num_heads if num_heads is None else int(num_heads)
+        width = self.num_heads * c.head_size
+        self.query, self.key, self.value = (
+            dense_layer(c, width, name) for name in ("query", "key", "value")
         )
+        self.output_dense = dense_layer(c, c.hidden_size, "output")
         self.dropout = Dropout(c.attention_dropout, dtype="float32")
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.num_heads != self.config.num_heads:
+            config["num_heads"] = self.num_heads
+        return config
 
     def build(self, input_shape: Any = None) -> None:
         hidden = self.config.hidden_size
-        for layer in (self.query, self.key, self.value, self.output_dense):
+        for layer in (self.query, self.key, self.value):
             layer.build((None, None, hidden))
+        self.output_dense.build((None, None, self.num_heads * self.config.head_size))
         self.built = True
 
-    def call(self, x, key_bias, training=None, queries=None):
+    def call(self, x, key_bias, training=None, queries=None, head_mask=None):
         """x: [batch * length, hidden]; key_bias: [batch, length]. Returns the queries' shape.
 
         queries: the positions that attend, [batch, query_length, hidden] (default: every
         row of x); keys and values always come from all of x.
+        head_mask: [num_heads] multipliers of each head's output (0 silences a head; a float
+        tensor whose gradient is that head's importance, Michel et al. 2019); None (the
+        default) adds nothing to the graph.
         """
         c = self.config
+        num_heads, width = self.num_heads, self.num_heads * c.head_size
         batch, length = ops.shape(key_bias)[0], ops.shape(key_bias)[1]
         query_length = length if queries is None else ops.shape(queries)[1]
         query_rows = x if queries is None else ops.reshape(queries, (-1, c.hidden_size))
 
-        def heads(projection, rows, n):  # [batch * n, hidden] -> [batch, heads, n, head_size]
-            t = ops.reshape(projection(rows), (batch, n, c.num_heads, c.head_size))
+        def heads(projection, rows, n):  # [batch * n, width] -> [batch, heads, n, head_size]
+            t = ops.reshape(projection(rows), (batch, n, num_heads, c.head_size))
             return ops.transpose(t, (0, 2, 1, 3))
 
         # Explicit head-major layout and batched matmuls: about 25% faster on CPU than the
@@ -157,9 +177,9 @@ class SelfAttention(_ConfiguredLayer):
         # side, the key's bias on the key side) instead of a separate pass over the
         # [batch, heads, length, length] scores: a quarter faster at 512 tokens, same result.
         scale = ops.cast(1.0 / c.head_size**0.5, q.dtype)
-        ones = ops.ones((batch, c.num_heads, query_length, 1), q.dtype)
+        ones = ops.ones((batch, num_heads, query_length, 1), q.dtype)
         q = ops.concatenate([q * scale, ones], axis=-1)
-        column = (batch, c.num_heads, length, 1)
+        column = (batch, num_heads, length, 1)
         # expand_dims, not key_bias[:, None, :, None]: LiteRT has no strided slice adding axes.
         key_column = ops.expand_dims(ops.expand_dims(key_bias, 1), -1)
         bias = ops.cast(ops.broadcast_to(key_column, column), k.dtype)
@@ -179,23 +199,39 @@ class SelfAttention(_ConfiguredLayer):
             keep = self.dropout.keep_mask(ops.shape(probs))
             probs = ops.where(keep, probs, ops.zeros_like(probs))
             v = ops.cast(float32(v) * (1.0 / (1.0 - self.dropout.rate)), v.dtype)
-        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
-        return float32(self.output_dense(ops.reshape(context, (-1, c.hidden_size))))
+        context = ops.matmul(probs, v)
+        if head_mask is not None:
+            context = context * ops.cast(ops.reshape(head_mask, (1, num_heads, 1, 1)), v.dtype)
+        context = ops.transpose(context, (0, 2, 1, 3))
+        return float32(self.output_dense(ops.reshape(context, (-1, width))))
 
 
 @keras.saving.register_keras_serializable(package="tfbert")
 class TransformerBlock(_ConfiguredLayer):
-    """One post-LayerNorm encoder block, as in the original BERT."""
+    """One post-LayerNorm encoder block, as in the original BERT.
 
-    def __init__(self, config: BertConfig | dict[str, Any], **kwargs: Any) -> None:
+    `layer_index` picks this block's head count and feed-forward width from the config (they
+    differ between the layers of a pruned encoder); None: the config's `num_heads` and
+    `intermediate_size`.
+    """
+
+    def __init__(
+        self, config: BertConfig | dict[str, Any], layer_index: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(config, **kwargs)
         c = self.config
-        self.attention = SelfAttention(c, name="attention")
+        self.layer_index = layer_index
+        index = 0 if layer_index is None else layer_index
+        heads = c.num_heads if layer_index is None else c.heads_in_layer(index)
+        self.intermediate_size = (
+            c.intermediate_size if layer_index is None else c.intermediate_size_of_layer(index)
+        )
+        self.attention = SelfAttention(c, num_heads=heads, name="attention")
         self.attention_layer_norm = layer_norm(c, "attention_layer_norm")
         # GELU in the matmul's precision: at inference TensorFlow fuses it into the matmul (a
         # fused bfloat16 GELU costs almost nothing; a separate float32 one 12% of a bfloat16
         # forward); in training it runs as fused_gelu.
-        self.intermediate = dense_layer(c, c.intermediate_size, "intermediate")
+        self.intermediate = dense_layer(c, self.intermediate_size, "intermediate")
         self.activation = activation_function(c.hidden_act)
         self.output_dense = dense_layer(c, c.hidden_size, "output")
         self.output_layer_norm = layer_norm(c, "output_layer_norm")
@@ -206,17 +242,27 @@ class TransformerBlock(_ConfiguredLayer):
         self.attention.build()
         self.attention_layer_norm.build((None, None, c.hidden_size))
         self.intermediate.build((None, None, c.hidden_size))
-        self.output_dense.build((None, None, c.intermediate_size))
+        self.output_dense.build((None, None, self.intermediate_size))
         self.output_layer_norm.build((None, None, c.hidden_size))
         self.built = True
 
-    def call(self, x, key_bias, training=None, positions=None):
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.layer_index is not None:
+            config["layer_index"] = self.layer_index
+        return config
+
+    def call(self, x, key_bias, training=None, positions=None, head_mask=None, neuron_mask=None):
         """x: [batch * length, hidden] float32; key_bias: [batch, length].
 
         Returns x's shape, or with `positions` ([batch, p] int) only those positions,
         [batch * p, hidden]: they still attend to every token, but the rest of the block (the
         attention output, the feed-forward and both LayerNorms) runs on p rows per sequence
         instead of `length`.
+
+        head_mask ([heads]) and neuron_mask ([intermediate_size]) multiply each attention
+        head's output and each feed-forward neuron's activation (importance scoring,
+        tfbert.tasks.pruning); None adds nothing to the graph.
         """
         queries, residual = None, x
         if positions is not None:
@@ -224,13 +270,17 @@ class TransformerBlock(_ConfiguredLayer):
             shape = (ops.shape(key_bias)[0], ops.shape(key_bias)[1], hidden_size)
             queries = tf.gather(ops.reshape(x, shape), positions, batch_dims=1)  # [batch, p, h]
             residual = ops.reshape(queries, (-1, hidden_size))
-        attended = self.attention(x, key_bias, training=training, queries=queries)
+        attended = self.attention(
+            x, key_bias, training=training, queries=queries, head_mask=head_mask
+        )
         x = self._add_and_norm(self.attention_layer_norm, residual, attended, training)
         hidden = self.intermediate(x, training=training)
         if training and self.config.hidden_act == "gelu":
             hidden = fused_gelu(hidden)
         else:
             hidden = self.activation(hidden)
+        if neuron_mask is not None:
+            hidden = hidden * ops.cast(neuron_mask, hidden.dtype)
         transformed = self.output_dense(hidden)
         return self._add_and_norm(self.output_layer_norm, x, transformed, training)
 
@@ -275,7 +325,10 @@ class BertEncoder(_ConfiguredLayer, Backbone):
         self.embedding_projection = None
         if width != c.hidden_size:
             self.embedding_projection = dense_layer(c, c.hidden_size, "embedding_projection")
-        self.blocks = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_layers)]
+        self.blocks = [
+            TransformerBlock(c, layer_index=i if c.is_pruned else None, name=f"layer_{i}")
+            for i in range(c.num_layers)
+        ]
         self.pooler = dense_layer(c, c.hidden_size, "pooler", activation="tanh")
 
     def build(self, input_shape: Any = None) -> None:
@@ -288,7 +341,30 @@ class BertEncoder(_ConfiguredLayer, Backbone):
         self.pooler.build((None, self.config.hidden_size))
         self.built = True
 
-    def call(self, inputs, training=None, return_all_layers=False, output_positions=None):
+    def masked(self, head_mask: Any = None, neuron_mask: Any = None) -> Any:
+        """A context in which every call of this encoder applies these masks (as if passed
+        to `call`): for reading a task's loss through its own graph with masked heads and
+        neurons (tfbert.tasks.pruning). Within a `tf.function`, enter it while tracing.
+
+            with model.encoder.masked(head_mask=[tf.ones([12])] * 6):
+                logits = model(features)
+        """
+        return _Masks(self, head_mask, neuron_mask)
+
+    def call(
+        self,
+        inputs,
+        training=None,
+        return_all_layers=False,
+        output_positions=None,
+        head_mask=None,
+        neuron_mask=None,
+    ):
+        """head_mask / neuron_mask: per layer (lowest first), None or a float vector of the
+        layer's heads / feed-forward neurons that multiplies their outputs (see
+        TransformerBlock); None for the whole list or a layer adds nothing to the graph."""
+        if head_mask is None and neuron_mask is None:
+            head_mask, neuron_mask = self.__dict__.get("_active_masks", (None, None))
         if output_positions is not None and return_all_layers:
             raise ValueError(
                 "output_positions computes only those positions in the last layer; ask for "
@@ -306,7 +382,14 @@ class BertEncoder(_ConfiguredLayer, Backbone):
         hidden_states = [embedded]
         for index, block in enumerate(self.blocks):
             last = index == len(self.blocks) - 1
-            x = block(x, key_bias, training=training, positions=output_positions if last else None)
+            x = block(
+                x,
+                key_bias,
+                training=training,
+                positions=output_positions if last else None,
+                head_mask=None if head_mask is None else head_mask[index],
+                neuron_mask=None if neuron_mask is None else neuron_mask[index],
+            )
             if return_all_layers:
                 hidden_states.append(ops.reshape(x, shape))
         if output_positions is not None:
@@ -319,7 +402,13 @@ class BertEncoder(_ConfiguredLayer, Backbone):
         return outputs
 
     def compute_output_spec(
-        self, inputs, training=None, return_all_layers=False, output_positions=None
+        self,
+        inputs,
+        training=None,
+        return_all_layers=False,
+        output_positions=None,
+        head_mask=None,
+        neuron_mask=None,
     ):
         token_ids = inputs["token_ids"]
         batch, length = token_ids.shape[0], token_ids.shape[1]
@@ -370,3 +459,18 @@ class BertEncoder(_ConfiguredLayer, Backbone):
     @property
     def stores_low_precision_weights(self) -> bool:
         return self.pooler.kernel.dtype in ("bfloat16", "float16")
+
+
+class _Masks:
+    """The context of `BertEncoder.masked` (kept out of Keras's attribute tracking)."""
+
+    def __init__(self, encoder: BertEncoder, head_mask: Any, neuron_mask: Any) -> None:
+        self.encoder, self.masks = encoder, (head_mask, neuron_mask)
+
+    def __enter__(self) -> BertEncoder:
+        self.previous = self.encoder.__dict__.get("_active_masks", (None, None))
+        self.encoder.__dict__["_active_masks"] = self.masks
+        return self.encoder
+
+    def __exit__(self, *exc: Any) -> None:
+        self.encoder.__dict__["_active_masks"] = self.previous

@@ -27,6 +27,7 @@ from tfbert.modeling.checkpoints.names import (
     _name_map,
     _parameters,
     _sizes_config,
+    refuse_pruned,
 )
 from tfbert.modeling.checkpoints.pretrained import (
     PretrainedBert,
@@ -169,6 +170,7 @@ def write_google_checkpoint(
     """
     import tensorflow as tf
 
+    refuse_pruned(encoder.config, "Google BERT")  # before anything is written
     vocabulary = _checked_vocabulary(encoder, vocabulary)
     arrays = _encoder_arrays(encoder)
     directory = Path(directory)

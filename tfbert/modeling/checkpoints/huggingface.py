@@ -34,6 +34,7 @@ from tfbert.modeling.checkpoints.names import (
     _name_map,
     _parameters,
     huggingface_config,
+    refuse_pruned,
 )
 from tfbert.modeling.checkpoints.pretrained import (
     PretrainedBert,
@@ -278,6 +279,7 @@ def export_huggingface(
     are stored in torch.nn.Linear layout (`weight = kernel.T`).
     """
 
+    refuse_pruned(encoder.config, "Hugging Face")  # before anything is written
     vocabulary = _checked_vocabulary(encoder, vocabulary)
     arrays = _encoder_arrays(encoder)
     directory = Path(directory)

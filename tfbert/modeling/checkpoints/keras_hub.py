@@ -38,7 +38,7 @@ from tfbert.contract import CONFIG_FILE
 from tfbert.errors import MissingDependencyError, ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints.encoder import _checked_vocabulary, _encoder_arrays
-from tfbert.modeling.checkpoints.names import _expected_shapes
+from tfbert.modeling.checkpoints.names import _expected_shapes, refuse_pruned
 from tfbert.modeling.checkpoints.pretrained import (
     PretrainedBert,
     _as_float32,
@@ -293,6 +293,7 @@ def export_keras_hub(
 
 def keras_hub_backbone(config: BertConfig) -> Any:
     """A randomly initialised keras-hub `BertBackbone` of `config`'s sizes (float32)."""
+    refuse_pruned(config, "keras-hub")
     keras_hub = _import_keras_hub()
     return keras_hub.models.BertBackbone(
         vocabulary_size=config.vocab_size,

@@ -107,6 +107,12 @@ def _name_map(num_layers: int, style: str) -> dict[str, tuple[str, bool]]:
 
 def encoder_weight_shapes(config: BertConfig) -> dict[str, tuple[int, ...]]:
     """The shape of every encoder variable, by path relative to the encoder."""
+    widths = None
+    if config.is_pruned:  # per-layer attention and feed-forward widths
+        widths = [
+            (config.heads_in_layer(i) * config.head_size, config.intermediate_size_of_layer(i))
+            for i in range(config.num_layers)
+        ]
     return _expected_shapes(
         vocab_size=config.vocab_size,
         hidden_size=config.hidden_size,
@@ -114,6 +120,7 @@ def encoder_weight_shapes(config: BertConfig) -> dict[str, tuple[int, ...]]:
         intermediate_size=config.intermediate_size,
         max_position_embeddings=config.max_position_embeddings,
         type_vocab_size=config.type_vocab_size,
+        layer_widths=widths,
     )
 
 
@@ -125,7 +132,10 @@ def _expected_shapes(
     intermediate_size: int,
     max_position_embeddings: int,
     type_vocab_size: int,
+    layer_widths: Sequence[tuple[int, int]] | None = None,
 ) -> dict[str, tuple[int, ...]]:
+    """`layer_widths`: (attention width, feed-forward width) per layer, for a pruned encoder
+    (default: hidden_size and intermediate_size in every layer)."""
     h, f = hidden_size, intermediate_size
     shapes: dict[str, tuple[int, ...]] = {
         _TOKEN_EMBEDDINGS: (vocab_size, h),
@@ -141,11 +151,13 @@ def _expected_shapes(
 
     norm("embeddings/layer_norm")
     for i in range(num_layers):
-        for part in ("query", "key", "value", "output"):
-            dense(f"layer_{i}/attention/{part}", h, h)
+        width, inner = layer_widths[i] if layer_widths else (h, f)
+        for part in ("query", "key", "value"):
+            dense(f"layer_{i}/attention/{part}", h, width)
+        dense(f"layer_{i}/attention/output", width, h)
         norm(f"layer_{i}/attention_layer_norm")
-        dense(f"layer_{i}/intermediate", h, f)
-        dense(f"layer_{i}/output", f, h)
+        dense(f"layer_{i}/intermediate", h, inner)
+        dense(f"layer_{i}/output", inner, h)
         norm(f"layer_{i}/output_layer_norm")
     dense("pooler", h, h)
     return shapes
@@ -225,8 +237,20 @@ def huggingface_config(config: BertConfig) -> dict[str, Any]:
     return {**_sizes_config(config), "layer_norm_eps": config.layer_norm_epsilon}
 
 
+def refuse_pruned(config: BertConfig, layout: str) -> None:
+    """A ValueError for a pruned config (per-layer heads or widths), which `layout`'s config
+    file cannot state."""
+    if config.is_pruned:
+        raise ValueError(
+            f"This encoder is pruned (layers with their own head counts or feed-forward "
+            f"widths), which a {layout} config cannot state; keep it in tfbert's own format "
+            "(save_pretrained), which loads and exports like any model."
+        )
+
+
 def _sizes_config(config: BertConfig) -> dict[str, Any]:
     """The fields Hugging Face and Google config files share."""
+    refuse_pruned(config, "Hugging Face or Google BERT")
     return {
         "attention_probs_dropout_prob": config.attention_dropout,
         "hidden_act": _ACTIVATIONS_OUT[config.hidden_act],

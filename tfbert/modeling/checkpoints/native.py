@@ -47,7 +47,7 @@ def read_native(directory: Path, description: dict[str, Any]) -> PretrainedBert:
     }
     ignored = sorted(name for name in tensors if not name.startswith("encoder/"))
     sizes = {field: getattr(config, field) for field in _CONFIG_SIZE_NAMES}
-    _check_tensors_against_config(sizes, encoder, config_path)
+    _check_tensors_against_config(sizes, encoder, config_path, config)
     vocabulary = _read_vocabulary(directory / VOCAB_FILE)
     # tfbert allows a vocabulary smaller than the embedding matrix (see BertClassifier).
     _check_vocabulary(vocabulary, encoder, directory / VOCAB_FILE, allow_smaller=True)

@@ -35,6 +35,7 @@ from tfbert.modeling.checkpoints.names import (
     _TOKEN_EMBEDDINGS,
     _expected_shapes,
     _max_layer,
+    encoder_weight_shapes,
 )
 from tfbert.text.vocab import load_vocabulary
 
@@ -97,10 +98,16 @@ def _sizes_in_tensors(weights: dict[str, np.ndarray]) -> dict[str, int]:
 
 
 def _check_tensors_against_config(
-    sizes: dict[str, int], weights: dict[str, np.ndarray], config_path: Path | str
+    sizes: dict[str, int],
+    weights: dict[str, np.ndarray],
+    config_path: Path | str,
+    config: BertConfig | None = None,
 ) -> None:
-    """Raises ModelFileError when the config's sizes do not describe the tensors."""
+    """Raises ModelFileError when the config's sizes do not describe the tensors; `config`
+    (a tfbert config, maybe pruned) gives each layer's own widths."""
     found = _sizes_in_tensors(weights)
+    if config is not None and config.layer_intermediate_sizes is not None:
+        found.pop("intermediate_size", None)  # layer 0's width, not the config's field
     disagreements = [
         f"{_CONFIG_SIZE_NAMES[field]}={sizes[field]} but the tensors have {found[field]}"
         for field in _CONFIG_SIZE_NAMES
@@ -108,7 +115,7 @@ def _check_tensors_against_config(
     ]
     if found.get("num_layers", 0) == 0:
         disagreements.append("the weights hold no transformer layers at all")
-    expected = _expected_shapes(**sizes)
+    expected = _expected_shapes(**sizes) if config is None else encoder_weight_shapes(config)
     misshaped = sorted(
         f"{name} {tuple(value.shape)} (config implies {expected[name]})"
         for name, value in weights.items()
