@@ -7,9 +7,11 @@ review per `:predict` request; latency p50/p99 and requests per second. Each ser
 own process, started from a source tree of its commit (`git archive` into a temporary directory;
 the checkout is not touched): `--old` (default: `main`) and the working tree (`new`). Both are
 first checked to give the same answers; configurations alternate over `--rounds` rounds and the
-table shows the medians.
+table shows the medians. `--variant NAME="FLAGS"` (repeatable) adds servers of the working tree
+started with other `tfbert serve` flags, measured in the same rounds:
 
     .venv/bin/python benchmarks/serving_rest.py --old main --requests 400 --rounds 3 --json
+    .venv/bin/python benchmarks/serving_rest.py --variant threads4="--rest_api_num_threads 4"
 
 This is a benchmark, not a test: its numbers depend on the machine and its load.
 """
@@ -21,6 +23,7 @@ import datetime
 import http.client
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -64,6 +67,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--time-cap", type=float, default=120.0, help="seconds per cell")
     parser.add_argument("--num-texts", type=int, default=256, help="distinct reviews")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar='NAME="FLAGS"',
+        help="also measure the working tree's server started with these `tfbert serve` flags",
+    )
     parser.add_argument("--json", action="store_true", help="write benchmarks/results/*.json")
     return parser.parse_args(argv)
 
@@ -84,12 +94,12 @@ def source_tree(commit: str, into: Path) -> Path:
 class RestTarget:
     """`tfbert serve` from the source tree `root`, in its own process, asked over REST."""
 
-    def __init__(self, root: Path, base: Path, log_path: Path) -> None:
+    def __init__(self, root: Path, base: Path, log_path: Path, flags: Sequence[str] = ()) -> None:
         self.port = _free_port()
         command = [
             sys.executable, "-m", "tfbert.cli", "serve", "--model_base_path", str(base),
             "--model_name", MODEL_NAME, "--port", str(_free_port()),
-            "--rest_api_port", str(self.port), "--file_system_poll_wait_seconds", "0",
+            "--rest_api_port", str(self.port), "--file_system_poll_wait_seconds", "0", *flags,
         ]  # fmt: skip
         self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(root)}
@@ -139,6 +149,12 @@ class RestTarget:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    variants = {}
+    for variant in args.variant:
+        name, _, flags = variant.partition("=")
+        if not name or name in ("old", "new") or not flags:
+            raise BenchmarkError(f'--variant takes NAME="FLAGS" (not old/new), got {variant!r}')
+        variants[name] = shlex.split(flags)
     old_commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", args.old],
         capture_output=True, text=True, check=True,
@@ -147,19 +163,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="serving-rest-") as tmp:
         work = Path(tmp)
         base = build_export(args.preset, args.max_length, work / "export").parent
-        roots = {"old": source_tree(old_commit, work / "old"), "new": REPO}
+        servers = {"old": (source_tree(old_commit, work / "old"), []), "new": (REPO, [])}
+        servers.update({name: (REPO, flags) for name, flags in variants.items()})
         targets = {
-            name: RestTarget(root, base, work / f"{name}.log") for name, root in roots.items()
+            name: RestTarget(root, base, work / f"{name}.log", flags)
+            for name, (root, flags) in servers.items()
         }
         try:
             sample = texts[:8]
             old_ids, old_probs = targets["old"].open_client()[0](sample)
-            new_ids, new_probs = targets["new"].open_client()[0](sample)
-            if not (np.array_equal(old_ids, new_ids) and np.allclose(old_probs, new_probs)):
-                raise BenchmarkError("the old and new servers answer differently")
+            for name in list(targets)[1:]:
+                new_ids, new_probs = targets[name].open_client()[0](sample)
+                if not (np.array_equal(old_ids, new_ids) and np.allclose(old_probs, new_probs)):
+                    raise BenchmarkError(f"the old server and {name} answer differently")
             cells = []
             for round_index in range(args.rounds):
-                order = ["old", "new"] if round_index % 2 == 0 else ["new", "old"]
+                order = list(targets) if round_index % 2 == 0 else list(targets)[::-1]
                 for concurrency in args.concurrency:
                     for name in order:
                         cell = run_cell(
@@ -182,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 target.close()
     rows = []
     for concurrency in args.concurrency:
-        for name in ("old", "new"):
+        for name in ("old", "new", *variants):
             runs = [c for c in cells if c["server"] == name and c["concurrency"] == concurrency]
             rows.append(
                 {
@@ -195,12 +214,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "throughput_rps_rounds": [round(c["throughput_rps"], 2) for c in runs],
                 }
             )
-    print(f"{'clients':>7} {'server':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     names = {"old": f"old ({old_commit}, http.server)", "new": "new (aiohttp)"}
+    names.update({name: f"{name} ({' '.join(flags)})" for name, flags in variants.items()})
+    width = max(24, *(len(name) for name in names.values()))
+    print(f"{'clients':>7} {'server':<{width}} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for row in rows:
         print(
-            f"{row['concurrency']:>7} {names[row['server']]:<24} {row['throughput_rps']:>8.1f} "
-            f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
+            f"{row['concurrency']:>7} {names[row['server']]:<{width}} "
+            f"{row['throughput_rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
         )
     commit = git_commit(REPO)
     record = {
