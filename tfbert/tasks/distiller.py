@@ -41,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tfbert.config import BertConfig
@@ -121,11 +120,7 @@ class Distiller(keras.Model):
         self.alpha = float(alpha)
         self.hidden_weight = float(hidden_weight)
         self.tokens = isinstance(student, TokenClassifier)
-        self.kind = (
-            "softmax"
-            if self.tokens or student.problem_type == "multiclass"
-            else "sigmoid"
-        )
+        self.kind = "softmax" if self.tokens or student.problem_type == "multiclass" else "sigmoid"
         self.layer_map: dict[int, int] = {}
         self.projections: list[Any] = []
         if self.hidden_weight > 0:
@@ -271,7 +266,7 @@ def check_pair(teacher: Any, student: Any) -> None:
         )
 
 
-# ----- students ------------------------------------------------------------------------------------
+# ----- students -----------------------------------------------------------------------------
 def spread_layers(keep: int, total: int) -> list[int]:
     """`keep` of `total` layer indices (0-based) spread evenly, the top layer always kept:
     3 of 6 -> [1, 3, 5], 2 of 6 -> [2, 5], 6 of 6 -> all."""
