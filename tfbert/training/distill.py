@@ -334,16 +334,21 @@ def distill(
         seed=config.seed,
         backup_every_steps=config.backup_every,
     )
-    create_output_dir(output_dir, resume, command=COMMAND, settings=settings, data=fingerprint)
     keras.utils.set_random_seed(config.seed)
+    layers = getattr(getattr(teacher.backbone, "config", None), "num_layers", None)
+    if config.student_layers and (layers is None or config.student_layers > layers):
+        has = "is not a BERT model" if layers is None else f"has {layers} layers"
+        raise TfbertError(
+            f"--student-layers {config.student_layers}: the teacher {has}; keep at most its "
+            "layers, or start the student from --student-preset."
+        )
     if config.student_layers:
         student = student_from_teacher(teacher, config.student_layers)
-        start = (
-            f"{config.student_layers} of the teacher's {teacher.backbone.config.num_layers} layers"
-        )
+        start = f"{config.student_layers} of the teacher's {layers} layers"
     else:
         student = student_from_teacher(teacher, preset=config.student_preset)
         start = f"the {config.student_preset!r} preset from scratch"
+    create_output_dir(output_dir, resume, command=COMMAND, settings=settings, data=fingerprint)
     say(f"Student: {start}, {student.count_params():,} parameters; temperature "
         f"{config.temperature:g}, alpha {config.alpha:g}, {config.epochs} epochs at learning "
         f"rate {learning_rate:g}.")  # fmt: skip
