@@ -13,7 +13,8 @@ the command is run again) and `result.json` once finished, so a rerun only fills
 cells. Writes benchmarks/results/distill_DATE_COMMIT.json (finished cells, with the machine).
 
     nice -n 15 python benchmarks/distill.py --runs-dir /tmp/distill-runs
-    python benchmarks/distill.py --datasets imdb --train-examples 500 --test-examples 200
+    python benchmarks/distill.py --datasets imdb --train-examples 60 --test-examples 64 \
+        --teacher-epochs 1 --student-epochs 1 --layers 2 --rounds 1 --results-dir /tmp  # smoke
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS,
+        help="where the JSON goes (smoke runs: elsewhere)",
+    )
     args = parser.parse_args(argv)
 
     from tfbert._quiet import import_tensorflow_quietly
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "cells": cells,
     }
-    write_results(result_path(RESULTS, "distill", datetime.date.today(), commit), record)
+    write_results(result_path(args.results_dir, "distill", datetime.date.today(), commit), record)
     return 0
 
 
