@@ -32,6 +32,16 @@ def test_distill_then_predict_and_export_the_student(capsys, trained, files, tmp
     exported = run(capsys, "export", "--model", out, "--export-dir", tmp_path / "export")
     assert exported.code == 0, exported.err
     assert (tmp_path / "export" / "1" / "saved_model.pb").is_file()
+    # As a killed run leaves it: only the same command and data resume it.
+    (out / "backup").mkdir()
+    listing = sorted(p.name for p in out.iterdir())
+    changed = run(
+        capsys, "distill", "--teacher", trained.model_dir, "--train-file", files.train,
+        "--validation-file", files.test, "--student-layers", "1", "--epochs", "1",
+        "--alpha", "0.7", "--output-dir", out,
+    )  # fmt: skip
+    assert_usage_error(changed, "--temperature: 3.0 then, 2.0 now", only=False)
+    assert sorted(p.name for p in out.iterdir()) == listing
 
 
 def test_distill_refuses_mistakes_in_one_line(capsys, trained, files, tmp_path) -> None:
