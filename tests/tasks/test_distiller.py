@@ -120,11 +120,37 @@ def test_teacher_and_student_must_answer_the_same_question(english_vocab):
         Distiller(teacher, _tiny(english_vocab, ["neg", "pos"]), temperature=0.0)
 
 
+def test_hidden_state_transfer_matches_a_hand_computation(english_vocab):
+    teacher = _tiny(english_vocab, ["neg", "pos"])
+    student = student_from_teacher(teacher, num_layers=1)
+    distiller = Distiller(teacher, student, hidden_weight=1.0, layer_map={0: 0, 1: 1})
+    assert distiller.projections == []  # same width: no projection
+    features = teacher.preprocessor(tf.constant(TEXTS))
+    mask = features["padding_mask"].numpy().astype(bool)
+    mine = student.backbone(features, return_all_layers=True)["hidden_states"]
+    theirs = teacher.backbone(features, return_all_layers=True)["hidden_states"]
+    expected = [((m.numpy() - t.numpy()) ** 2).mean(axis=-1)[mask].mean()
+                for m, t in ((mine[0], theirs[0]), (mine[1], theirs[1]))]  # fmt: skip
+    assert expected[0] == 0.0 and expected[1] > 0.0  # shared embeddings; layer 2 vs layer 1
+    got = float(distiller.hidden_loss(features, training=False))
+    assert got == pytest.approx(sum(expected) / 2, rel=1e-5)
+    # Another width: a learned projection per mapped layer, trained with the student.
+    wider = student_from_teacher(teacher, preset="mini")
+    distiller = Distiller(teacher, wider, hidden_weight=1.0)
+    assert distiller.layer_map == {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}  # 4 layers onto 2
+    assert len(distiller.projections) == len(distiller.layer_map)
+    assert all(p.kernel.shape == (256, 128) for p in distiller.projections)
+    trained = {id(v) for v in distiller.trainable_weights}
+    assert all(id(p.kernel) in trained for p in distiller.projections)
+    assert not any(id(v) in trained for v in teacher.weights)
+
+
 # ----- students from the teacher's layers ----------------------------------------------------
 def test_spread_layers_keeps_the_top_layer():
     assert spread_layers(3, 6) == [1, 3, 5]
     assert spread_layers(2, 6) == [2, 5]
     assert spread_layers(6, 6) == list(range(6))
+    assert spread_layers(4, 6) == [1, 2, 4, 5]
     assert uniform_layer_map(3, 6) == {0: 0, 1: 2, 2: 4, 3: 6}
     with pytest.raises(ValueError, match="1 to 6"):
         spread_layers(7, 6)

@@ -37,6 +37,7 @@ exports and serves like any other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -272,14 +273,17 @@ def spread_layers(keep: int, total: int) -> list[int]:
     3 of 6 -> [1, 3, 5], 2 of 6 -> [2, 5], 6 of 6 -> all."""
     if not 1 <= keep <= total:
         raise ValueError(f"a student keeps 1 to {total} of the teacher's layers, got {keep}.")
-    return [round((i + 1) * total / keep) - 1 for i in range(keep)]
+    return [math.ceil((i + 1) * total / keep) - 1 for i in range(keep)]
 
 
 def uniform_layer_map(student_layers: int, teacher_layers: int) -> dict[int, int]:
     """Hidden states to match: the embeddings (0 -> 0) and each student layer to the teacher
-    layer at the same relative depth (1-based layer numbers, as `hidden_states` counts)."""
-    kept = spread_layers(student_layers, teacher_layers)
-    return {0: 0, **{i + 1: t + 1 for i, t in enumerate(kept)}}
+    layer at the same relative depth (1-based layer numbers, as `hidden_states` counts; a
+    student of the teacher's `spread_layers` matches each kept layer to its original)."""
+    return {
+        0: 0,
+        **{i: math.ceil(i * teacher_layers / student_layers) for i in range(1, student_layers + 1)},
+    }
 
 
 def student_from_teacher(
