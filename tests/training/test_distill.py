@@ -127,3 +127,11 @@ def test_mistakes_are_refused_before_anything_is_written(tmp_path, teacher_dir, 
         DistillConfig(output_dir=out, train_file=train, student_layers=1, alpha=2.0).validate()
     with pytest.raises(TfbertError, match="not a model directory"):
         distill(tmp_path, DistillConfig(output_dir=out, train_file=train, student_layers=1))
+    from tfbert.tasks.token_classifier import TokenClassifier
+
+    vocabulary = BertClassifier.from_pretrained(teacher_dir).preprocessor.vocabulary
+    tagger = TokenClassifier.from_preset("tiny", vocabulary=vocabulary, tags=["O", "B-X", "I-X"])
+    tagger_dir = tagger.save_pretrained(tmp_path / "tagger")
+    with pytest.raises(TfbertError, match="named-entity recognition model"):
+        distill(tagger_dir, DistillConfig(output_dir=out, train_file=train, student_layers=1))
+    assert not out.exists()

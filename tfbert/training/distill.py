@@ -42,6 +42,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tfbert.config import PRESETS
+from tfbert.contract import TOKEN_CLASSIFIER_FORMAT
 from tfbert.errors import DataError, TfbertError
 from tfbert.evaluation.baseline import BASELINE_DIR
 from tfbert.training.run import (
@@ -301,11 +302,17 @@ def distill(
     from tfbert.evaluation import evaluate_classifier, plot_training_curves
     from tfbert.tasks.classifier import TextClassifier
     from tfbert.tasks.distiller import Distiller, student_from_teacher
+    from tfbert.tasks.task import read_description
     from tfbert.training.fine_tune import TrainingConfig, fit_task, warn_about_unknown_tokens
     from tfbert.training.resume import epoch_order
 
     output_dir = config.output_dir
     resume = check_output_dir(output_dir, config.overwrite)
+    if read_description(teacher_dir).get("format") == TOKEN_CLASSIFIER_FORMAT:
+        raise TfbertError(
+            f"--teacher {teacher_dir} is a named-entity recognition model; `tfbert distill` "
+            "distils classifiers (in Python, tfbert.tasks.distiller.Distiller takes taggers)."
+        )
     teacher = TextClassifier.load(teacher_dir)
     say(f"Teacher: {teacher_dir} ({teacher.count_params():,} parameters, "
         f"{teacher.problem_type}, labels {teacher.labels}).")  # fmt: skip
