@@ -87,6 +87,7 @@ def test_a_run_writes_an_ordinary_model_directory(tmp_path, teacher_dir, files):
     data = run.report  # the student's validation report, TF-IDF beside it
     assert report["examples"] == data.num_examples == 24
     assert report["student"]["accuracy"] == pytest.approx(data.accuracy)
+    assert report["student"]["f1"] == pytest.approx(data.macro_f1)
     assert report["tfidf"]["accuracy"] == pytest.approx(data.baseline.accuracy)
     assert report["teacher"]["layers"] == 2 and report["student"]["layers"] == 1
     assert report["student"]["parameters"] < report["teacher"]["parameters"]
@@ -127,11 +128,39 @@ def test_mistakes_are_refused_before_anything_is_written(tmp_path, teacher_dir, 
         DistillConfig(output_dir=out, train_file=train, student_layers=1, alpha=2.0).validate()
     with pytest.raises(TfbertError, match="not a model directory"):
         distill(tmp_path, DistillConfig(output_dir=out, train_file=train, student_layers=1))
+    assert not out.exists()
+
+
+def test_a_ner_teacher_distils_into_a_tagger(tmp_path, english_vocab):
+    """A CRF tagger on real CoNLL-2003 sentences: the student is a 1-layer CRF tagger, reported with
+    entity-level F1 beside the teacher's."""
+    from tfbert.data.ner import load_ner_dataset
     from tfbert.tasks.token_classifier import TokenClassifier
 
-    vocabulary = BertClassifier.from_pretrained(teacher_dir).preprocessor.vocabulary
-    tagger = TokenClassifier.from_preset("tiny", vocabulary=vocabulary, tags=["O", "B-X", "I-X"])
-    tagger_dir = tagger.save_pretrained(tmp_path / "tagger")
-    with pytest.raises(TfbertError, match="named-entity recognition model"):
-        distill(tagger_dir, DistillConfig(output_dir=out, train_file=train, student_layers=1))
-    assert not out.exists()
+    types = load_ner_dataset("conll2003", max_sentences_per_split=40)["train"].entity_types()
+    tags = ["O"] + [f"{p}-{t}" for t in sorted({*types, "PER", "LOC", "ORG", "MISC"}) for p in "BI"]
+    keras.utils.set_random_seed(4)
+    teacher = TokenClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, tags=tags, crf=True, max_length=32
+    )
+    teacher_dir = teacher.save_pretrained(tmp_path / "teacher")
+    config = DistillConfig(
+        output_dir=tmp_path / "student",
+        dataset="conll2003",
+        max_examples=40,
+        student_layers=1,
+        epochs=1,
+        batch_size=16,
+    )
+    messages = []
+    run = distill(teacher_dir, config, say=messages.append, verbose=0)
+    assert "windows of 40 training sentences" in "\n".join(messages)
+    student = TokenClassifier.load(tmp_path / "student")
+    assert student.crf and student.tags == tags and student.backbone.config.num_layers == 1
+    report = json.loads((tmp_path / "student" / "distill_report.json").read_text())
+    assert report["f1"] == "entity-level micro F1" and "tfidf" not in report
+    assert report["student"]["f1"] == pytest.approx(run.report.micro_f1)
+    assert report["student"]["accuracy"] is None
+    with pytest.raises(TfbertError, match="--augment-copies apply to classifiers"):
+        distill(teacher_dir, DistillConfig(output_dir=tmp_path / "other", dataset="conll2003",
+                                           student_layers=1, augment_copies=1))  # fmt: skip

@@ -28,6 +28,12 @@ Besides the model it writes `history.json`, `logs/`, `training_curves.png`,
 `validation_report.json` (the student, with the TF-IDF baseline beside it), `baseline/` and
 `distill_report.json`: accuracy and macro F1 of the student, the teacher and TF-IDF on the
 validation split, with each model's size.
+
+A NER teacher (`tfbert train --task ner`) is distilled the same way on its data sources (a
+built-in NER dataset or CoNLL/JSONL files): per-token soft targets over the real tokens (a CRF's
+emission scores) plus the gold tags, reported as entity-level F1 of student and teacher
+(`validation_report.json` is the student's entity report). Unlabelled and augmented texts
+apply to classifiers only.
 """
 
 from __future__ import annotations
@@ -263,15 +269,148 @@ def _targets(teacher: Any, labels: list[Any], rows: int) -> Any:
     return np.concatenate([encoded, padding])
 
 
-def model_summary(model: Any, report: Any) -> dict[str, Any]:
-    """A model's figures for distill_report.json."""
-    summary = {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
+def model_summary(model: Any, accuracy: float | None, f1: float) -> dict[str, Any]:
+    """A model's figures for distill_report.json: accuracy (classifiers), F1 (macro for
+    classifiers, entity-level micro for NER) and size."""
+    summary: dict[str, Any] = {"accuracy": accuracy, "f1": f1}
     if model is not None:
         config = getattr(model.backbone, "config", None)
         summary["parameters"] = int(model.count_params())
         if config is not None:
             summary["layers"], summary["hidden_size"] = config.num_layers, config.hidden_size
     return summary
+
+
+def _classifier_transfer(
+    teacher: Any, config: DistillConfig, say: Callable[[str], None]
+) -> SimpleNamespace:
+    """A classifier teacher's data: the transfer set's batches, the validation batches, and
+    the evaluation of student, teacher and TF-IDF on the validation split."""
+    import numpy as np
+
+    from tfbert.evaluation import evaluate_classifier
+    from tfbert.training.resume import epoch_order
+
+    multi_label = teacher.problem_type == "multilabel"
+    train, validation, _ = load_run_data(config.run_config(multi_label), say)
+    teacher.encode_labels(validation.labels)  # labels the teacher lacks: refused now, by name
+    unlabelled = read_unlabelled(config, train.text_pairs is not None)
+    transfer, flags = transfer_set(train, unlabelled, config)
+    say(f"Transfer set: {len(train):,} training texts, "
+        f"{len(train) * config.augment_copies:,} augmented copies, {len(unlabelled):,} "
+        "unlabelled texts (the teacher labels the last two).")  # fmt: skip
+    targets = _targets(teacher, train.labels, len(transfer))
+
+    def epoch_data(student: Any, epoch: int, skip: int) -> Any:
+        order = epoch_order(len(transfer), config.seed, epoch)
+        dataset = distill_dataset(
+            student, transfer.subset(order), targets[order], flags[order], config.batch_size
+        )
+        return dataset.skip(skip) if skip else dataset
+
+    def validation_data(student: Any) -> Any:
+        encoded = teacher.encode_labels(validation.labels)
+        flags = np.ones(len(validation), np.float32)
+        return distill_dataset(student, validation, encoded, flags, config.batch_size)
+
+    def compare(student: Any, output_dir: Path) -> tuple[Any, dict[str, Any]]:
+        baseline = None
+        if config.baseline:
+            from tfbert.evaluation import fit_baseline
+
+            baseline = fit_baseline(
+                train, validation, labels=student.labels, problem_type=student.problem_type,
+                say=say,
+            )  # fmt: skip
+            if baseline is not None:
+                baseline.save_pretrained(output_dir / BASELINE_DIR)
+        batch = config.batch_size * 2
+        report = evaluate_classifier(student, validation, batch_size=batch, baseline=baseline)
+        teacher_report = evaluate_classifier(teacher, validation, batch_size=batch)
+        figures = {
+            "student": model_summary(student, report.accuracy, report.macro_f1),
+            "teacher": model_summary(teacher, teacher_report.accuracy, teacher_report.macro_f1),
+        }
+        if report.baseline is not None:
+            figures["tfidf"] = {
+                "accuracy": report.baseline.accuracy,
+                "f1": report.baseline.macro_f1,
+            }
+        return report, figures
+
+    fingerprint = data_fingerprint(train, validation, SimpleNamespace(texts=unlabelled, labels=[]))
+    return SimpleNamespace(
+        examples=len(transfer),
+        validation_size=len(validation),
+        texts=train.texts,
+        fingerprint=fingerprint,
+        epoch_data=epoch_data,
+        validation_data=validation_data,
+        compare=compare,
+    )
+
+
+def _tagger_transfer(
+    teacher: Any, config: DistillConfig, say: Callable[[str], None]
+) -> SimpleNamespace:
+    """A NER teacher's data (`tfbert train --task ner`'s sources): the windows of the training
+    sentences, cut into the words the served model tags, and entity-level reports."""
+    import tensorflow as tf
+
+    from tfbert.contract import FEATURE_NAMES
+    from tfbert.evaluation.entities import evaluate_tagger
+    from tfbert.training.ner_run import load_ner_run_data, tagged_fingerprint
+    from tfbert.training.resume import epoch_order
+
+    given = [
+        flag
+        for flag, value in (
+            ("--unlabelled-file", config.unlabelled_file is not None),
+            ("--augment-copies", config.augment_copies > 0),
+            ("--text-pair-column", config.text_pair_column is not None),
+        )
+        if value
+    ]
+    if given:
+        raise TfbertError(f"{', '.join(given)} apply to classifiers; drop them for a NER teacher.")
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    shared = {k: v for k, v in dataclasses.asdict(config).items() if k in names}
+    run_config = RunConfig(**{**shared, "task": "ner", "scheme": teacher.scheme})
+    train, validation, _ = load_ner_run_data(run_config, say)
+    served = teacher.served_sentences(train)
+    encoded = teacher.encode(served.words, teacher.encode_labels(served.tags))
+    teacher.encode_labels(teacher.served_sentences(validation).tags)  # unknown tags: refused
+    windows = len(encoded["labels"])
+    say(f"Transfer set: {windows:,} windows of {len(train):,} training sentences.")
+
+    def epoch_data(student: Any, epoch: int, skip: int) -> Any:
+        order = epoch_order(windows, config.seed, epoch)
+        features = {name: encoded[name][order] for name in FEATURE_NAMES}
+        data = tf.data.Dataset.from_tensor_slices((features, encoded["labels"][order]))
+        data = data.batch(config.batch_size)
+        return (data.skip(skip) if skip else data).prefetch(tf.data.AUTOTUNE)
+
+    def validation_data(student: Any) -> Any:
+        return student.dataset(validation, batch_size=config.batch_size, shuffle=False)
+
+    def compare(student: Any, output_dir: Path) -> tuple[Any, dict[str, Any]]:
+        batch = config.batch_size * 2
+        report = evaluate_tagger(student, validation, batch_size=batch)
+        teacher_report = evaluate_tagger(teacher, validation, batch_size=batch)
+        return report, {
+            "student": model_summary(student, None, report.micro_f1),
+            "teacher": model_summary(teacher, None, teacher_report.micro_f1),
+        }
+
+    return SimpleNamespace(
+        examples=windows,
+        validation_size=len(validation),
+        texts=[" ".join(words) for words in train.words[:2000]],
+        fingerprint=tagged_fingerprint(train, validation),
+        epoch_data=epoch_data,
+        validation_data=validation_data,
+        compare=compare,
+    )
 
 
 def distill(
@@ -281,10 +420,10 @@ def distill(
     say: Callable[[str], None] = _say,
     verbose: int | str | None = None,
 ) -> DistillRun:
-    """Distils the classifier in `teacher_dir` into a smaller student, as `tfbert distill`
-    does (module docstring); returns the run. `say` receives the progress messages (default:
-    stderr); `verbose` is Keras's (default: a progress bar on a terminal, else a line per
-    epoch)."""
+    """Distils the classifier (or NER model) in `teacher_dir` into a smaller student, as
+    `tfbert distill` does (module docstring); returns the run. `say` receives the progress
+    messages (default: stderr); `verbose` is Keras's (default: a progress bar on a terminal,
+    else a line per epoch)."""
     started = time.time()
     config.validate()
     teacher_dir = Path(teacher_dir)
@@ -297,38 +436,27 @@ def distill(
 
     import_tensorflow_quietly()
     import keras
-    import numpy as np
 
-    from tfbert.evaluation import evaluate_classifier, plot_training_curves
+    from tfbert.evaluation import plot_training_curves
     from tfbert.tasks.classifier import TextClassifier
     from tfbert.tasks.distiller import Distiller, student_from_teacher
     from tfbert.tasks.task import read_description
+    from tfbert.tasks.token_classifier import TokenClassifier
     from tfbert.training.fine_tune import TrainingConfig, fit_task, warn_about_unknown_tokens
-    from tfbert.training.resume import epoch_order
 
     output_dir = config.output_dir
     resume = check_output_dir(output_dir, config.overwrite)
-    if read_description(teacher_dir).get("format") == TOKEN_CLASSIFIER_FORMAT:
-        raise TfbertError(
-            f"--teacher {teacher_dir} is a named-entity recognition model; `tfbert distill` "
-            "distils classifiers (in Python, tfbert.tasks.distiller.Distiller takes taggers)."
-        )
-    teacher = TextClassifier.load(teacher_dir)
-    say(f"Teacher: {teacher_dir} ({teacher.count_params():,} parameters, "
-        f"{teacher.problem_type}, labels {teacher.labels}).")  # fmt: skip
-    multi_label = teacher.problem_type == "multilabel"
-    train, validation, _ = load_run_data(config.run_config(multi_label), say)
-    teacher.encode_labels(validation.labels)  # labels the teacher lacks: refused now, by name
-    unlabelled = read_unlabelled(config, train.text_pairs is not None)
-    transfer, flags = transfer_set(train, unlabelled, config)
-    say(f"Transfer set: {len(train):,} training texts, "
-        f"{len(train) * config.augment_copies:,} augmented copies, {len(unlabelled):,} "
-        "unlabelled texts (the teacher labels the last two).")  # fmt: skip
+    tagger = read_description(teacher_dir).get("format") == TOKEN_CLASSIFIER_FORMAT
+    teacher = (TokenClassifier if tagger else TextClassifier).load(teacher_dir)
+    answers = (
+        f"tags {teacher.tags}" if tagger else f"{teacher.problem_type}, labels {teacher.labels}"
+    )
+    say(f"Teacher: {teacher_dir} ({teacher.count_params():,} parameters, {answers}).")
+    data = (_tagger_transfer if tagger else _classifier_transfer)(teacher, config, say)
     settings = config.settings()
     settings["teacher"] = str(teacher_dir.resolve())
-    fingerprint = data_fingerprint(train, validation, SimpleNamespace(texts=unlabelled, labels=[]))
     if resume:  # another command's or another setting's backup is refused, naming why
-        check_resume(output_dir, COMMAND, settings, fingerprint)
+        check_resume(output_dir, COMMAND, settings, data.fingerprint)
     learning_rate = config.learning_rate or (
         PRETRAINED_LEARNING_RATE if config.student_layers else FROM_SCRATCH_LEARNING_RATE
     )
@@ -355,11 +483,11 @@ def distill(
     else:
         student = student_from_teacher(teacher, preset=config.student_preset)
         start = f"the {config.student_preset!r} preset from scratch"
-    create_output_dir(output_dir, resume, command=COMMAND, settings=settings, data=fingerprint)
+    create_output_dir(output_dir, resume, command=COMMAND, settings=settings, data=data.fingerprint)
     say(f"Student: {start}, {student.count_params():,} parameters; temperature "
         f"{config.temperature:g}, alpha {config.alpha:g}, {config.epochs} epochs at learning "
         f"rate {learning_rate:g}.")  # fmt: skip
-    warn_about_unknown_tokens(student.preprocessor, train.texts)
+    warn_about_unknown_tokens(student.preprocessor, data.texts)
     distiller = Distiller(
         teacher,
         student,
@@ -367,28 +495,12 @@ def distill(
         alpha=config.alpha,
         hidden_weight=config.hidden_weight,
     )
-    targets = _targets(teacher, train.labels, len(transfer))
-
-    def epoch_data(epoch: int, skip: int) -> Any:
-        order = epoch_order(len(transfer), config.seed, epoch)
-        dataset = distill_dataset(
-            student, transfer.subset(order), targets[order], flags[order], config.batch_size
-        )
-        return dataset.skip(skip) if skip else dataset
-
-    validation_data = distill_dataset(
-        student,
-        validation,
-        teacher.encode_labels(validation.labels),
-        np.ones(len(validation), np.float32),
-        config.batch_size,
-    )
     history = fit_task(
         distiller,
-        epoch_data,
-        validation_data,
+        lambda epoch, skip: data.epoch_data(student, epoch, skip),
+        data.validation_data(student),
         config=training,
-        train_examples=len(transfer),
+        train_examples=data.examples,
         output_dir=output_dir,
         verbose=keras_verbosity(verbose),
         keep_backup=True,  # removed below, once the model directory is complete
@@ -398,33 +510,17 @@ def distill(
     student.save_pretrained(output_dir)
     data_name = config.dataset or Path(config.train_file).name
     plot_training_curves(history.history, output_dir / "training_curves.png", dataset=data_name)
-    baseline = None
-    if config.baseline:
-        from tfbert.evaluation import fit_baseline
-
-        baseline = fit_baseline(
-            train, validation, labels=student.labels, problem_type=student.problem_type, say=say
-        )
-        if baseline is not None:
-            baseline.save_pretrained(output_dir / BASELINE_DIR)
-    batch = config.batch_size * 2
-    report = evaluate_classifier(student, validation, batch_size=batch, baseline=baseline)
+    report, figures = data.compare(student, output_dir)
     report.to_json(output_dir / "validation_report.json")
-    teacher_report = evaluate_classifier(teacher, validation, batch_size=batch)
     comparison = {
         "split": "validation",
-        "examples": len(validation),
+        "examples": data.validation_size,
         "teacher_dir": str(teacher_dir),
         "temperature": config.temperature,
         "alpha": config.alpha,
-        "student": model_summary(student, report),
-        "teacher": model_summary(teacher, teacher_report),
+        "f1": "entity-level micro F1" if tagger else "macro F1",
+        **figures,
     }
-    if report.baseline is not None:
-        comparison["tfidf"] = {
-            "accuracy": report.baseline.accuracy,
-            "macro_f1": report.baseline.macro_f1,
-        }
     (output_dir / REPORT_FILE).write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
     (output_dir / ARGS_FILE).write_text(
         json.dumps({**settings, "output_dir": str(output_dir)}, indent=2) + "\n", encoding="utf-8"
@@ -434,14 +530,16 @@ def distill(
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
-    """distill_report.json as a small table: accuracy, macro F1 and size of each model."""
-    lines = [f"{'model':<9} {'accuracy':>9} {'macro F1':>9} {'parameters':>12}"]
+    """distill_report.json as a small table: accuracy, F1 and size of each model."""
+    f1 = comparison.get("f1", "F1")
+    lines = [f"{'model':<9} {'accuracy':>9} {f1:>{max(9, len(f1))}} {'parameters':>12}"]
     for name in ("student", "teacher", "tfidf"):
         row = comparison.get(name)
         if row is None:
             continue
+        accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         size = f"{row['parameters']:,}" if "parameters" in row else "-"
-        lines.append(f"{name:<9} {row['accuracy']:>9.4f} {row['macro_f1']:>9.4f} {size:>12}")
+        lines.append(f"{name:<9} {accuracy:>9} {row['f1']:>{max(9, len(f1))}.4f} {size:>12}")
     return "\n".join(lines)
 
 
