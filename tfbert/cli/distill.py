@@ -172,7 +172,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     config.validate()  # before TensorFlow loads: mistakes are reported at once
     common.check_model_dir(args.teacher)
     result = run.distill(args.teacher, config, say=common.say)
-    print(f"\nValidation ({result.comparison['examples']:,} examples):")
+    unit = "sentences" if result.comparison["f1"].startswith("entity") else "examples"
+    print(f"\nValidation ({result.comparison['examples']:,} {unit}):")
     print(result.report.format_table())
     print()
     print(run.format_comparison(result.comparison))
