@@ -27,17 +27,21 @@ def add_parser(commands: Any) -> None:
     d = DEFAULTS
     parser = commands.add_parser(
         "distill",
-        help="train a smaller, faster classifier on a trained classifier's soft labels",
+        help="train a smaller, faster model on a trained classifier's (or NER model's) soft labels",
         description="Knowledge distillation (Hinton et al. 2015): a student learns from a "
         "trained classifier (--teacher, the --output-dir of `tfbert train`) on the training "
         "texts, their labels and the teacher's softened probabilities, plus unlabelled or "
         "augmented texts the teacher labels. The student keeps some of the teacher's layers "
         "(--student-layers) or is a preset size from scratch (--student-preset); it is saved "
         "as an ordinary model directory, with the student, the teacher and TF-IDF compared on "
-        "the validation split.",
+        "the validation split. A NER teacher (`tfbert train --task ner`) is distilled on its "
+        "NER data (--dataset conll2003|msra or CoNLL/JSONL files) into a smaller tagger.",
     )
     parser.add_argument(
-        "--teacher", type=Path, required=True, help="the trained classifier's model directory"
+        "--teacher",
+        type=Path,
+        required=True,
+        help="the trained classifier's (or NER model's) model directory",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
