@@ -102,7 +102,7 @@ def test_a_run_writes_an_ordinary_model_directory(tmp_path, teacher_dir, files):
     assert {"soft_loss", "hard_loss", "val_loss"} <= set(history)
 
 
-def test_the_transfer_set_flags_only_the_training_rows(files):
+def test_the_transfer_set_flags_only_the_training_rows():
     from tfbert.data import TextClassificationData
 
     train = TextClassificationData(["good film", "bad film"], ["positive", "negative"])
