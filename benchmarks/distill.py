@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher = teacher_cell(args, dataset)
         students = {k: student_cell(args, dataset, teacher, k) for k in args.layers}
         result_file = args.runs_dir / f"{dataset}-timing.json"
-        if result_file.is_file():
+        if result_file.is_file():  # measured by an earlier run (its commit is in the cell)
             cells[dataset] = json.loads(result_file.read_text())
             continue
         test = load_dataset(dataset, max_examples_per_split=args.test_examples, seed=SEED).test
@@ -187,8 +187,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"batch 32 ({row['speedup_b32']:.2f}x), {b1:.1f}/s at batch 1 "
                 f"({row['speedup_b1']:.2f}x)"
             )
-        cells[dataset] = {"test_examples": len(texts), "rows": rows}
+        cells[dataset] = {"test_examples": len(texts), "commit": commit, "rows": rows}
         result_file.write_text(json.dumps(cells[dataset], indent=2) + "\n")
+        _write(args, commit, cells)  # after each dataset: a long run reports what it has
+    _write(args, commit, cells)
+    return 0
+
+
+def _write(args: argparse.Namespace, commit: str | None, cells: dict[str, Any]) -> None:
     record = {
         "what": "distilled MiniLM-L6 students vs their teacher: test accuracy and bfloat16 "
         "SavedModel examples/s (raw strings, 128 tokens, batch 32 and 1)",
@@ -198,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
         "cells": cells,
     }
     write_results(result_path(args.results_dir, "distill", datetime.date.today(), commit), record)
-    return 0
 
 
 if __name__ == "__main__":
