@@ -23,6 +23,7 @@ from tfbert.cli.common import EXIT_USAGE, Parser
 # Command name -> module (each has `add_parser(commands)`), in the order `--help` lists them.
 COMMANDS = {
     "train": "tfbert.cli.train",
+    "distill": "tfbert.cli.distill",
     "evaluate": "tfbert.cli.evaluate",
     "predict": "tfbert.cli.predict",
     "export": "tfbert.cli.export",

@@ -118,6 +118,8 @@ OUTPUT_NAMES = frozenset(
         "validation_per_class.png",
         "train_args.json",
         "test_report.json",
+        "distill_report.json",  # tfbert.training.distill
+        "distill_args.json",
         "logs",
         "checkpoints",
         "backup",
