@@ -58,7 +58,24 @@ def test_attention_weights_only_real_tokens() -> None:
     np.testing.assert_allclose(np.asarray(attention_pool(states, scores, mask)), [[3.0]])
 
 
-@pytest.mark.parametrize("arguments", [{"units": 0}, {"dropout": -0.1}])
+def test_mean_pooling_has_no_pooling_weights_and_averages_real_tokens() -> None:
+    # For token tagging: only the states are read, so no weight may be left without a gradient.
+    backbone = BiLSTM(50, embedding_size=4, units=3, dropout=0.0, pooling="mean")
+    features = {
+        "token_ids": np.array([[5, 7, 9, 0]], np.int32),
+        "segment_ids": np.zeros([1, 4], np.int32),
+        "padding_mask": np.array([[1, 1, 1, 0]], np.int32),
+    }
+    outputs = backbone(features)
+    assert not any("attention" in w.path or "query" in w.path for w in backbone.weights)
+    states = np.asarray(outputs["sequence_output"])[0, :3]
+    np.testing.assert_allclose(np.asarray(outputs["pooled_output"])[0], states.mean(0), atol=1e-6)
+    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(backbone))
+    assert copy.pooling == "mean" and copy.get_config() == backbone.get_config()
+    assert "pooling" not in BiLSTM(50).get_config()  # saved attention models are unchanged
+
+
+@pytest.mark.parametrize("arguments", [{"units": 0}, {"dropout": -0.1}, {"pooling": "max"}])
 def test_bad_sizes_are_refused(arguments) -> None:
     with pytest.raises(ValueError):
         BiLSTM(**{"vocabulary_size": 100, **arguments})

@@ -24,6 +24,8 @@ from keras import ops
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.textcnn import MASKED
 
+POOLINGS = ("attention", "mean")
+
 
 def attention_pool(states: Any, scores: Any, mask: Any) -> Any:
     """The `scores`-weighted mean of `states` [batch, length, width] over the positions where
@@ -44,6 +46,9 @@ class BiLSTM(Backbone):
         units: LSTM units per direction; the outputs are 2 * units wide.
         attention_size: width of the layer that scores each position against the query.
         dropout: dropout on the embeddings and on the pooled vector while training.
+        pooling: "attention" (the default) or "mean", the plain mean over real tokens: for
+            tasks that read only `sequence_output` (token tagging), which then carry no
+            pooling weights that never get a gradient.
 
     Outputs: `sequence_output` [batch, length, 2 * units], the forward and backward LSTM states
     of each token; `pooled_output` [batch, 2 * units], their attention-weighted mean.
@@ -56,6 +61,7 @@ class BiLSTM(Backbone):
         units: int = 128,
         attention_size: int = 128,
         dropout: float = 0.3,
+        pooling: str = "attention",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,6 +71,9 @@ class BiLSTM(Backbone):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
+        self.pooling = pooling
         self.size = int(vocabulary_size)
         self.embedding_size = int(embedding_size)
         self.units = int(units)
@@ -85,11 +94,13 @@ class BiLSTM(Backbone):
         self.lstm = keras.layers.Bidirectional(
             forward, backward_layer=backward, merge_mode="concat", dtype=policy, name="lstm"
         )
-        self.attention = keras.layers.Dense(
-            self.attention_size, activation="tanh", dtype=policy, name="attention"
-        )
-        # The learned query: one score per position, the dot product of query and projection.
-        self.query = keras.layers.Dense(1, use_bias=False, dtype=policy, name="query")
+        self.attention = self.query = None
+        if pooling == "attention":
+            self.attention = keras.layers.Dense(
+                self.attention_size, activation="tanh", dtype=policy, name="attention"
+            )
+            # The learned query: one score per position, the dot product of query and projection.
+            self.query = keras.layers.Dense(1, use_bias=False, dtype=policy, name="query")
         self.embedding_dropout = keras.layers.Dropout(self.dropout_rate, name="embedding_dropout")
         self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
 
@@ -113,15 +124,19 @@ class BiLSTM(Backbone):
     def build(self, input_shape: Any = None) -> None:
         self.embedding.build((None, None))
         self.lstm.build((None, None, self.embedding_size))
-        self.attention.build((None, None, self.output_size))
-        self.query.build((None, None, self.attention_size))
+        if self.attention is not None:
+            self.attention.build((None, None, self.output_size))
+            self.query.build((None, None, self.attention_size))
         self.built = True
 
     def call(self, features: dict[str, Any], training: bool | None = None) -> dict[str, Any]:
         mask = ops.cast(features["padding_mask"], "bool")
         vectors = self.embedding_dropout(self.embedding(features["token_ids"]), training=training)
         states = self.lstm(vectors, mask=mask, training=training)
-        scores = ops.squeeze(self.query(self.attention(states)), axis=-1)
+        if self.attention is None:  # the mean: every real token's score is equal
+            scores = ops.zeros(ops.shape(mask), "float32")
+        else:
+            scores = ops.squeeze(self.query(self.attention(states)), axis=-1)
         pooled = self.dropout(attention_pool(states, scores, mask), training=training)
         return {"sequence_output": states, "pooled_output": pooled}
 
@@ -133,7 +148,8 @@ class BiLSTM(Backbone):
             "units": self.units,
             "attention_size": self.attention_size,
             "dropout": self.dropout_rate,
+            **({} if self.pooling == "attention" else {"pooling": self.pooling}),
         }
 
 
-__all__ = ["BiLSTM", "attention_pool"]
+__all__ = ["POOLINGS", "BiLSTM", "attention_pool"]

@@ -197,7 +197,9 @@ def build_tagger(config: RunConfig, start: _Start, tags: list[str], scheme: str)
         start.vocabulary, lowercase=not config.cased, max_length=config.max_length
     )
     if config.model == "bilstm":
-        return TokenClassifier(neural_backbone(config, tokenizer), tokenizer, tags, **task)
+        # Tags read the states only: mean pooling leaves no weights without a gradient.
+        backbone = neural_backbone(config, tokenizer, pooling="mean")
+        return TokenClassifier(backbone, tokenizer, tags, **task)
     dropout = {} if config.dropout is None else {
         "hidden_dropout": config.dropout, "attention_dropout": config.dropout
     }  # fmt: skip

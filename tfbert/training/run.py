@@ -832,13 +832,15 @@ def default_learning_rate(config: RunConfig, examples: int | None = None) -> flo
     return LARGE_DATA_LEARNING_RATE if large else PRETRAINED_LEARNING_RATE
 
 
-def neural_backbone(config: RunConfig, tokenizer: Any) -> Any:
-    """The TextCNN or BiLSTM backbone of `config.model` for `tokenizer`'s vocabulary."""
+def neural_backbone(config: RunConfig, tokenizer: Any, **options: Any) -> Any:
+    """The TextCNN or BiLSTM backbone of `config.model` for `tokenizer`'s vocabulary;
+    `options` go to its constructor (e.g. the BiLSTM's `pooling`)."""
     from tfbert.modeling.bilstm import BiLSTM
     from tfbert.modeling.textcnn import TextCNN
 
     kind = {"textcnn": TextCNN, "bilstm": BiLSTM}[config.model]
-    options = {} if config.dropout is None else {"dropout": config.dropout}
+    if config.dropout is not None:
+        options["dropout"] = config.dropout
     return kind.from_vocabulary(tokenizer, name=config.model, **options)
 
 
