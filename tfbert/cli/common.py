@@ -129,16 +129,10 @@ def add_inference_precision(parser: argparse.ArgumentParser) -> None:
 
 def check_columns(args: argparse.Namespace) -> None:
     """Refuses the same column as text, text pair and label."""
-    seen: dict[str, str] = {}
-    for flag in ("--text-column", "--text-pair-column", "--label-column"):
-        column = getattr(args, flag[2:].replace("-", "_"), None)
-        if column is None:
-            continue
-        if column in seen:
-            raise TfbertError(
-                f"{seen[column]} and {flag} both name the column {column!r}; give each its own."
-            )
-        seen[column] = flag
+    from tfbert.training.run import check_columns as refuse_shared_columns
+
+    flags = ("--text-column", "--text-pair-column", "--label-column")
+    refuse_shared_columns({flag: getattr(args, flag[2:].replace("-", "_"), None) for flag in flags})
 
 
 # ----- helpers ---------------------------------------------------------------------------------
