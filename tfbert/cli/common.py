@@ -102,12 +102,18 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, training: bool) -> No
         )
 
 
+def _add_source(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
+    source.add_argument(
+        "--train-file", type=Path, help="training data: .csv, .tsv, .jsonl or .tfrecord"
+    )
+
+
 def add_data_sources(parser: argparse.ArgumentParser, validation_use: str) -> None:
     """--dataset or --train-file, and --validation-file (`validation_use`: what the command
     does with the validation data), then the data flags (`add_data_arguments`)."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
-    source.add_argument("--train-file", type=Path, help="training data: .csv, .tsv or .jsonl")
+    _add_source(parser, required=False)
     parser.add_argument(
         "--validation-file",
         type=Path,
@@ -115,6 +121,84 @@ def add_data_sources(parser: argparse.ArgumentParser, validation_use: str) -> No
         "training data that `tfbert train` holds out)",
     )
     add_data_arguments(parser, training=False)
+
+
+def add_training_sources(parser: argparse.ArgumentParser) -> None:
+    """--dataset or --train-file (one of them required) and --validation-file, for a command
+    that trains on them (`tfbert train`, `distill`); the data flags follow separately."""
+    _add_source(parser, required=True)
+    parser.add_argument(
+        "--validation-file",
+        type=Path,
+        help="validation data (default: a stratified 10%% of the training data)",
+    )
+
+
+def add_schedule(group: Any, defaults: dict[str, Any]) -> None:
+    """--warmup-fraction and --weight-decay (`defaults`: the command's config defaults)."""
+    group.add_argument(
+        "--warmup-fraction",
+        type=fraction,
+        default=defaults["warmup_fraction"],
+        help="share of the updates that warm the learning rate up "
+        f"(default: {defaults['warmup_fraction']})",
+    )
+    group.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        default=defaults["weight_decay"],
+        help=f"AdamW weight decay (default: {defaults['weight_decay']})",
+    )
+
+
+def add_backup_every(group: Any, default: int) -> None:
+    """--backup-every: how often a resumable run saves the backup it resumes from."""
+    group.add_argument(
+        "--backup-every",
+        type=positive_int,
+        default=default,
+        metavar="STEPS",
+        help="save a backup every STEPS updates; a killed run resumes from it when the same "
+        f"command is run again (default: {default})",
+    )
+
+
+def add_augmentation(group: Any, defaults: dict[str, Any], copies_help: str) -> None:
+    """--augment-copies (`copies_help`: what they are for, before the default) and
+    --augment-rate (`tfbert.data.augment`)."""
+    group.add_argument(
+        "--augment-copies",
+        type=non_negative_int,
+        default=defaults["augment_copies"],
+        help=help_default(copies_help, defaults["augment_copies"]),
+    )
+    group.add_argument(
+        "--augment-rate",
+        type=positive_float,
+        default=defaults["augment_rate"],
+        help=f"share of words/characters each edit touches (default: {defaults['augment_rate']})",
+    )
+
+
+def add_run_outputs(
+    parser: argparse.ArgumentParser, *, output: str, baseline: str, baseline_default: bool
+) -> None:
+    """--output-dir (`output`: what goes there), --baseline/--no-baseline (`baseline`: what it
+    does, before its default) and --overwrite, for a run that marks its output directory
+    (`tfbert.training.run.create_output_dir`)."""
+    parser.add_argument("--output-dir", type=Path, required=True, help=output)
+    parser.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=baseline_default,
+        help=help_default(baseline, baseline_default),
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of an earlier run in --output-dir (only a directory tfbert "
+        "created; files tfbert did not write stay) (default: off)",
+    )
 
 
 def add_inference_precision(parser: argparse.ArgumentParser) -> None:
@@ -129,16 +213,10 @@ def add_inference_precision(parser: argparse.ArgumentParser) -> None:
 
 def check_columns(args: argparse.Namespace) -> None:
     """Refuses the same column as text, text pair and label."""
-    seen: dict[str, str] = {}
-    for flag in ("--text-column", "--text-pair-column", "--label-column"):
-        column = getattr(args, flag[2:].replace("-", "_"), None)
-        if column is None:
-            continue
-        if column in seen:
-            raise TfbertError(
-                f"{seen[column]} and {flag} both name the column {column!r}; give each its own."
-            )
-        seen[column] = flag
+    from tfbert.training.run import check_columns as refuse_shared_columns
+
+    flags = ("--text-column", "--text-pair-column", "--label-column")
+    refuse_shared_columns({flag: getattr(args, flag[2:].replace("-", "_"), None) for flag in flags})
 
 
 # ----- helpers ---------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from tfbert.cli import common
 from tfbert.cli.common import (
     fraction,
     non_negative_float,
-    non_negative_int,
     positive_float,
     positive_int,
 )
@@ -43,16 +42,7 @@ def add_parser(commands: Any) -> None:
         required=True,
         help="the trained classifier's (or NER model's) model directory",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
-    source.add_argument(
-        "--train-file", type=Path, help="training data: .csv, .tsv, .jsonl or .tfrecord"
-    )
-    parser.add_argument(
-        "--validation-file",
-        type=Path,
-        help="validation data (default: a stratified 10%% of the training data)",
-    )
+    common.add_training_sources(parser)
     common.add_data_arguments(parser, training=False)
     student = parser.add_argument_group("student")
     size = student.add_mutually_exclusive_group(required=True)
@@ -96,18 +86,8 @@ def add_parser(commands: Any) -> None:
         help="more texts for the teacher to label: .txt with one text per line, or a data "
         "file read with --text-column (default: none)",
     )
-    method.add_argument(
-        "--augment-copies",
-        type=non_negative_int,
-        default=d["augment_copies"],
-        help="add this many edited copies of every training text, labelled by the teacher "
-        f"(default: {d['augment_copies']})",
-    )
-    method.add_argument(
-        "--augment-rate",
-        type=positive_float,
-        default=d["augment_rate"],
-        help=f"share of words/characters each edit touches (default: {d['augment_rate']})",
+    common.add_augmentation(
+        method, d, "add this many edited copies of every training text, labelled by the teacher"
     )
     fit = parser.add_argument_group("training")
     fit.add_argument(
@@ -129,43 +109,15 @@ def add_parser(commands: Any) -> None:
         help=f"peak learning rate (default: {run.PRETRAINED_LEARNING_RATE:g} from the "
         f"teacher's layers, {run.FROM_SCRATCH_LEARNING_RATE:g} from a preset)",
     )
-    fit.add_argument(
-        "--warmup-fraction",
-        type=fraction,
-        default=d["warmup_fraction"],
-        help=f"share of the updates that warm the learning rate up "
-        f"(default: {d['warmup_fraction']})",
-    )
-    fit.add_argument(
-        "--weight-decay",
-        type=non_negative_float,
-        default=d["weight_decay"],
-        help=f"AdamW weight decay (default: {d['weight_decay']})",
-    )
+    common.add_schedule(fit, d)
     fit.add_argument("--seed", type=int, default=d["seed"], help=f"(default: {d['seed']})")
-    fit.add_argument(
-        "--backup-every",
-        type=positive_int,
-        default=d["backup_every"],
-        metavar="STEPS",
-        help="save a backup every STEPS updates; a killed run resumes from it when the same "
-        f"command is run again (default: {d['backup_every']})",
-    )
-    parser.add_argument(
-        "--output-dir", type=Path, required=True, help="where the student and its reports go"
-    )
-    parser.add_argument(
-        "--baseline",
-        action=argparse.BooleanOptionalAction,
-        default=d["baseline"],
-        help="fit the TF-IDF baseline on the same split and report it beside the student and "
-        f"the teacher (saved in <output-dir>/{BASELINE_DIR}) (default: {d['baseline']})",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the outputs of an earlier run in --output-dir (only a directory tfbert "
-        "created) (default: off)",
+    common.add_backup_every(fit, d["backup_every"])
+    common.add_run_outputs(
+        parser,
+        output="where the student and its reports go",
+        baseline="fit the TF-IDF baseline on the same split and report it beside the student and "
+        f"the teacher (saved in <output-dir>/{BASELINE_DIR})",
+        baseline_default=d["baseline"],
     )
     parser.set_defaults(handler=cmd_distill)
 

@@ -153,21 +153,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def _run_config(args: argparse.Namespace) -> Any:
     """The training run's data settings: from the options, else from the model's record."""
-    from tfbert.training.run import RunConfig
+    from tfbert.training.run import DataSources, RunConfig
 
     if args.dataset is not None or args.train_file is not None:
-        return RunConfig(
-            output_dir=args.output_dir,
-            dataset=args.dataset,
-            train_file=args.train_file,
-            validation_file=args.validation_file,
-            text_column=args.text_column,
-            text_pair_column=args.text_pair_column,
-            label_column=args.label_column,
-            file_format=args.file_format,
-            clean_text=args.clean_text,
-            max_examples=args.max_examples,
-        )
+        sources = {f.name: getattr(args, f.name) for f in dataclasses.fields(DataSources)}
+        return RunConfig(output_dir=args.output_dir, **sources)
     if args.validation_file is not None:
         raise TfbertError("--validation-file needs --train-file (or give --dataset).")
     path = args.model / TRAIN_ARGS

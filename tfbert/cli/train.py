@@ -12,8 +12,6 @@ from typing import Any
 from tfbert.cli import common
 from tfbert.cli.common import (
     dropout_rate,
-    fraction,
-    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -66,16 +64,7 @@ def add_parser(commands: Any) -> None:
         "word; CoNLL column or JSONL span files, or --dataset msra|conll2003) "
         f"(default: {d['task']})",
     )
-    source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a built-in dataset (see `tfbert datasets`)")
-    source.add_argument(
-        "--train-file", type=Path, help="training data: .csv, .tsv, .jsonl or .tfrecord"
-    )
-    train.add_argument(
-        "--validation-file",
-        type=Path,
-        help="validation data (default: a stratified 10%% of the training data)",
-    )
+    common.add_training_sources(train)
     train.add_argument(
         "--test-file",
         type=Path,
@@ -223,19 +212,7 @@ def add_parser(commands: Any) -> None:
         f"{run.FROM_SCRATCH_LEARNING_RATE:g} from scratch, "
         f"{run.NEURAL_LEARNING_RATE:g} for textcnn/bilstm)",
     )
-    fit.add_argument(
-        "--warmup-fraction",
-        type=fraction,
-        default=d["warmup_fraction"],
-        help="share of the updates that warm the learning rate up "
-        f"(default: {d['warmup_fraction']})",
-    )
-    fit.add_argument(
-        "--weight-decay",
-        type=non_negative_float,
-        default=d["weight_decay"],
-        help=f"AdamW weight decay (default: {d['weight_decay']})",
-    )
+    common.add_schedule(fit, d)
     fit.add_argument(
         "--class-weights",
         type=on_off_auto,
@@ -269,14 +246,7 @@ def add_parser(commands: Any) -> None:
         help="tf.distribute strategy: mirrored = all local GPUs (or --devices), "
         f"multi-worker = the cluster in TF_CONFIG (default: {d['strategy']})",
     )
-    fit.add_argument(
-        "--backup-every",
-        type=positive_int,
-        default=d["backup_every"],
-        metavar="STEPS",
-        help="save a backup every STEPS updates; a killed run resumes from it when the same "
-        f"command is run again (default: {d['backup_every']})",
-    )
+    common.add_backup_every(fit, d["backup_every"])
     fit.add_argument(
         "--precision",
         choices=list(run.PRECISIONS),
@@ -306,40 +276,19 @@ def add_parser(commands: Any) -> None:
         help="adversarial training on the token embeddings (FGM, Miyato et al. 2017) with a "
         "perturbation of this size, e.g. 1.0; a step costs about two",
     )
-    techniques.add_argument(
-        "--augment-copies",
-        type=int,
-        default=d["augment_copies"],
-        help="add this many edited copies of every training text (random deletion, swap or "
-        "insertion of words, or of characters in Chinese); validation is not augmented "
-        f"(default: {d['augment_copies']})",
+    common.add_augmentation(
+        techniques,
+        d,
+        "add this many edited copies of every training text (random deletion, swap or "
+        "insertion of words, or of characters in Chinese); validation is not augmented",
     )
-    techniques.add_argument(
-        "--augment-rate",
-        type=float,
-        default=d["augment_rate"],
-        help=f"share of words/characters each edit touches (default: {d['augment_rate']})",
-    )
-    train.add_argument(
-        "--output-dir",
-        type=Path,
-        required=True,
-        help="where the trained model, logs and reports go",
-    )
-    train.add_argument(
-        "--baseline",
-        action=argparse.BooleanOptionalAction,
-        default=d["baseline"],
-        help="fit the TF-IDF baseline on the same split after training (seconds), report it "
+    common.add_run_outputs(
+        train,
+        output="where the trained model, logs and reports go",
+        baseline="fit the TF-IDF baseline on the same split after training (seconds), report it "
         "beside the model with a warning when the model is below it, and save it in "
-        f"<output-dir>/{BASELINE_DIR} for `tfbert evaluate`; --no-baseline skips it "
-        f"(default: {d['baseline']})",
-    )
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the outputs of an earlier run in --output-dir (only a directory tfbert "
-        "created; files tfbert did not write stay) (default: off)",
+        f"<output-dir>/{BASELINE_DIR} for `tfbert evaluate`; --no-baseline skips it",
+        baseline_default=d["baseline"],
     )
     train.set_defaults(handler=cmd_train)
 

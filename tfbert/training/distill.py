@@ -54,6 +54,7 @@ from tfbert.evaluation.baseline import BASELINE_DIR
 from tfbert.training.run import (
     FROM_SCRATCH_LEARNING_RATE,
     PRETRAINED_LEARNING_RATE,
+    DataSources,
     RunConfig,
     _say,
     check_output_dir,
@@ -73,22 +74,13 @@ DEFAULT_EPOCHS = 3
 
 
 @dataclasses.dataclass
-class DistillConfig:
+class DistillConfig(DataSources):
     """Everything a distillation run needs; each field is the `tfbert distill` option of its
-    name. Give exactly one of `dataset` or `train_file`, and one of `student_layers` or
-    `student_preset`."""
+    name. Give exactly one of `dataset` or `train_file` (the data settings, `DataSources`, as
+    `tfbert train`'s, given by keyword), and one of `student_layers` or `student_preset`."""
 
     output_dir: str | Path
-    dataset: str | None = None
-    train_file: str | Path | None = None
-    validation_file: str | Path | None = None
-    # data (as `tfbert train`)
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    file_format: str | None = None
-    clean_text: bool = False
-    max_examples: int | None = None
+    _: dataclasses.KW_ONLY  # every other setting by keyword, as the data settings
     # the student
     student_layers: int | None = None
     student_preset: str | None = None
@@ -112,16 +104,14 @@ class DistillConfig:
     baseline: bool = True  # fit the TF-IDF baseline and report it beside student and teacher
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.output_dir = Path(self.output_dir)
-        for name in ("train_file", "validation_file", "unlabelled_file"):
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, Path(value))
+        if self.unlabelled_file is not None:
+            self.unlabelled_file = Path(self.unlabelled_file)
 
     def validate(self) -> None:
         """Raises a `TfbertError` naming the option of the first invalid setting."""
-        if (self.dataset is None) == (self.train_file is None):
-            raise TfbertError("give exactly one of --dataset or --train-file.")
+        self.check_sources()
         if (self.student_layers is None) == (self.student_preset is None):
             raise TfbertError(
                 "give exactly one of --student-layers (the teacher's own layers) or "
@@ -132,7 +122,7 @@ class DistillConfig:
                 f"--student-preset {self.student_preset!r} is not one of: {', '.join(PRESETS)}."
             )
         lowest = {"student_layers": 1, "epochs": 1, "batch_size": 1, "backup_every": 1,
-                  "max_examples": 1, "augment_copies": 0}  # fmt: skip
+                  "augment_copies": 0}  # fmt: skip
         for name, low in lowest.items():
             value = getattr(self, name)
             if value is not None and (isinstance(value, (bool, str)) or value < low):
@@ -151,11 +141,7 @@ class DistillConfig:
             raise TfbertError(f"--learning-rate must be positive, got {self.learning_rate}.")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise TfbertError(f"--warmup-fraction must be in [0, 1], got {self.warmup_fraction}.")
-        for name in ("train_file", "validation_file", "unlabelled_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                what = "is a directory" if path.is_dir() else "does not exist"
-                raise DataError(f"{option(name)} {path} {what}; give a file.")
+        self.check_files("unlabelled_file")
         if self.output_dir.exists() and not self.output_dir.is_dir():
             raise TfbertError(
                 f"--output-dir {self.output_dir} is a file; give a directory (new or empty)."
@@ -170,11 +156,12 @@ class DistillConfig:
             if f.name not in ignored
         }
 
-    def run_config(self, multi_label: bool) -> RunConfig:
-        """The `RunConfig` whose data settings are this run's (to read data as `train` does)."""
+    def run_config(self, multi_label: bool = False, **more: Any) -> RunConfig:
+        """The `RunConfig` whose data settings are this run's (to read data as `train` does),
+        with `more` of its settings."""
         names = {f.name for f in dataclasses.fields(RunConfig)}
         shared = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return RunConfig(**{**shared, "multi_label": multi_label})
+        return RunConfig(**{**shared, "multi_label": multi_label, **more})
 
 
 @dataclasses.dataclass
@@ -373,9 +360,7 @@ def _tagger_transfer(
     ]
     if given:
         raise TfbertError(f"{', '.join(given)} apply to classifiers; drop them for a NER teacher.")
-    names = {f.name for f in dataclasses.fields(RunConfig)}
-    shared = {k: v for k, v in dataclasses.asdict(config).items() if k in names}
-    run_config = RunConfig(**{**shared, "task": "ner", "scheme": teacher.scheme})
+    run_config = config.run_config(task="ner", scheme=teacher.scheme)
     train, validation, _ = load_ner_run_data(run_config, say)
     served = teacher.served_sentences(train)
     encoded = teacher.encode(served.words, teacher.encode_labels(served.tags))

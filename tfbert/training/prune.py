@@ -27,26 +27,25 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.errors import TfbertError
-from tfbert.training.run import PRETRAINED_LEARNING_RATE, RunConfig, keras_verbosity
+from tfbert.training.run import (
+    PRETRAINED_LEARNING_RATE,
+    DataSources,
+    RunConfig,
+    keras_verbosity,
+    option,
+)
 
 PRUNING_FILE = "pruning.json"
 
 
 @dataclasses.dataclass
-class PruneConfig:
-    """Everything a pruning run needs; each field is the `tfbert prune` option of its name."""
+class PruneConfig(DataSources):
+    """Everything a pruning run needs; each field is the `tfbert prune` option of its name (the
+    data settings, `DataSources`, given by keyword)."""
 
     model: str | Path
     output_dir: str | Path
-    dataset: str | None = None
-    train_file: str | Path | None = None
-    validation_file: str | Path | None = None
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_column: str = "label"
-    file_format: str | None = None
-    clean_text: bool = False
-    max_examples: int | None = None
+    _: dataclasses.KW_ONLY  # every other setting by keyword, as the data settings
     heads: float = 0.5  # the fraction of attention heads to remove
     ffn: float = 0.5  # the fraction of feed-forward neurons to remove
     layers: int = 0  # how many whole layers to remove
@@ -58,6 +57,7 @@ class PruneConfig:
 
     def validate(self) -> None:
         """Raises a `TfbertError` naming the option of the first invalid setting."""
+        self.check_sources()
         for name in ("heads", "ffn"):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value < 1.0:
@@ -67,9 +67,8 @@ class PruneConfig:
             if value is None and name == "score_examples":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                flag = "--" + name.replace("_", "-")
                 raise TfbertError(
-                    f"{flag} must be a whole number of at least {low}, got {value!r}."
+                    f"{option(name)} must be a whole number of at least {low}, got {value!r}."
                 )
         if not self.learning_rate > 0:
             raise TfbertError(f"--learning-rate must be positive, got {self.learning_rate}.")
@@ -80,15 +79,9 @@ class PruneConfig:
             )
 
     def data_config(self) -> RunConfig:
-        """The data settings as a training run's, which `load_run_data` reads."""
-        return RunConfig(**{name: getattr(self, name) for name in _DATA_FIELDS})
-
-
-# The PruneConfig fields that are RunConfig's data settings (the seed picks the validation split).
-_DATA_FIELDS = (
-    "output_dir", "dataset", "train_file", "validation_file", "text_column", "text_pair_column",
-    "label_column", "file_format", "clean_text", "max_examples", "seed",
-)  # fmt: skip
+        """The data settings as a training run's, which `load_run_data` reads (the seed picks
+        the held-out validation split)."""
+        return RunConfig(output_dir=self.output_dir, seed=self.seed, **self.data_sources())
 
 
 @dataclasses.dataclass

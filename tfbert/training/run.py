@@ -131,25 +131,90 @@ CJK_SHARE = 0.2  # texts whose letters are at least this share CJK count as Chin
 ENGLISH_SHARE = 0.9  # texts whose letters are at least this share ASCII count as English
 
 
-@dataclasses.dataclass
-class RunConfig:
-    """Everything a training run needs; each field is the `tfbert train` option of its name.
+@dataclasses.dataclass(kw_only=True)
+class DataSources:
+    """Where a run's examples come from and how they are read: the data settings that
+    `RunConfig`, `tfbert.training.prune.PruneConfig` and `tfbert.training.distill.DistillConfig`
+    share (each field is the command-line option of its name, given by keyword).
 
     Give exactly one of `dataset` (a built-in dataset) or `train_file`. Without
-    `validation_file`, a stratified 10% of the training data is held out.
+    `validation_file`, a stratified 10% of the training data is held out. A config built on it
+    calls `check_sources` and `check_files` from its own `validate`.
     """
 
-    output_dir: str | Path
     dataset: str | None = None
     train_file: str | Path | None = None
     validation_file: str | Path | None = None
-    # data
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"
     file_format: str | None = None
     clean_text: bool = False
     max_examples: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("train_file", "validation_file"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, Path(value))
+
+    def check_sources(self) -> None:
+        """Raises a `TfbertError` naming the option of the first invalid data setting: not
+        exactly one of `dataset` and `train_file`, `max_examples` below 1, or one column named
+        twice (files are checked by `check_files`)."""
+        if (self.dataset is None) == (self.train_file is None):
+            raise TfbertError("give exactly one of --dataset or --train-file.")
+        value = self.max_examples
+        if value is not None and (isinstance(value, (bool, str)) or value < 1):
+            raise TfbertError(
+                f"--max-examples must be a whole number of at least 1, got {value!r}."
+            )
+        check_columns(
+            {
+                "--text-column": self.text_column,
+                "--label-column": self.label_column,
+                "--text-pair-column": self.text_pair_column,
+            }
+        )
+
+    def check_files(self, *more: str) -> None:
+        """Raises a `DataError` for the first of `train_file`, `validation_file` and the file
+        fields named in `more` that is given but is not a file."""
+        for name in ("train_file", "validation_file", *more):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                what = "is a directory" if path.is_dir() else "does not exist"
+                raise DataError(f"{option(name)} {path} {what}; give a file.")
+
+    def data_sources(self) -> dict[str, Any]:
+        """These settings alone, as keyword arguments for another config built on them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(DataSources)}
+
+
+def check_columns(columns: dict[str, str | None]) -> None:
+    """Refuses one column named by two options (`columns`: option -> column, None: not given)."""
+    seen: dict[str, str] = {}
+    for flag, column in columns.items():
+        if column is None:
+            continue
+        if column in seen:
+            raise TfbertError(
+                f"{seen[column]} and {flag} both name the column {column!r}; give each "
+                "its own column."
+            )
+        seen[column] = flag
+
+
+@dataclasses.dataclass
+class RunConfig(DataSources):
+    """Everything a training run needs; each field is the `tfbert train` option of its name.
+
+    `output_dir` may come first without its name; every other setting is given by keyword.
+    """
+
+    output_dir: str | Path
+    _: dataclasses.KW_ONLY  # every other setting by keyword, as the data settings
+    # data (besides DataSources)
     multi_label: bool = False
     label_separator: str = ","
     # model
@@ -197,8 +262,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         from tfbert.data.vocabularies import is_builtin_vocabulary
 
+        super().__post_init__()
         self.output_dir = Path(self.output_dir)
-        for name in ("train_file", "validation_file", "test_file", "vocab"):
+        for name in ("test_file", "vocab"):
             value = getattr(self, name)
             if value is not None and not (name == "vocab" and is_builtin_vocabulary(value)):
                 setattr(self, name, Path(value))
@@ -236,8 +302,7 @@ class RunConfig:
                         f"--dataset {self.dataset} is a named-entity recognition dataset; add "
                         "--task ner to train a NER model on it."
                     )
-        if (self.dataset is None) == (self.train_file is None):
-            raise TfbertError("give exactly one of --dataset or --train-file.")
+        self.check_sources()
         if self.preset is not None and self.init_from is not None:
             raise TfbertError("give --preset (from scratch) or --init-from (pretrained), not both.")
         if self.model in MODELS and self.model != "bert":
@@ -254,7 +319,6 @@ class RunConfig:
             "max_length": 3,
             "vocab_size": 1,
             "backup_every": 1,
-            "max_examples": 1,
             "early_stopping": 0,
         }
         for name, low in at_least.items():
@@ -315,26 +379,9 @@ class RunConfig:
             if getattr(self, name) not in allowed:
                 names = ", ".join(a for a in allowed if a is not None)
                 raise TfbertError(f"{option(name)} {getattr(self, name)!r} is not one of: {names}.")
-        columns = {"--text-column": self.text_column, "--label-column": self.label_column}
-        if self.text_pair_column is not None:
-            columns["--text-pair-column"] = self.text_pair_column
-        seen: dict[str, str] = {}
-        for flag, column in columns.items():
-            if column in seen:
-                raise TfbertError(
-                    f"{seen[column]} and {flag} both name the column {column!r}; give each "
-                    "its own column."
-                )
-            seen[column] = flag
         from tfbert.data.vocabularies import is_builtin_vocabulary
 
-        for name in ("train_file", "validation_file", "test_file", "vocab"):
-            path = getattr(self, name)
-            if name == "vocab" and is_builtin_vocabulary(path):
-                continue
-            if path is not None and not path.is_file():
-                what = "is a directory" if path.is_dir() else "does not exist"
-                raise DataError(f"{option(name)} {path} {what}; give a file.")
+        self.check_files("test_file", *(() if is_builtin_vocabulary(self.vocab) else ("vocab",)))
         if self.output_dir.exists() and not self.output_dir.is_dir():
             raise TfbertError(
                 f"--output-dir {self.output_dir} is a file; give a directory (new or empty)."
