@@ -220,7 +220,7 @@ def cli_throughput(source: Path, work: Path, steps: int, steps_per_epoch: int) -
     env = {**os.environ, "PYTHONPATH": str(source), "TF_CPP_MIN_LOG_LEVEL": "2"}
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         output = Path(scratch) / "model"
-        command = [sys.executable, "-m", "tfbert.cli.main", *CLI_COMMAND, "--steps", str(steps)]
+        command = [sys.executable, "-m", "tfbert.cli", *CLI_COMMAND, "--steps", str(steps)]
         command += ["--steps-per-epoch", str(steps_per_epoch), "--output-dir", str(output)]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=scratch)
         record = json.loads((output / "pretrain_history.json").read_text(encoding="utf-8"))
@@ -246,7 +246,7 @@ def run_cli(args: argparse.Namespace) -> dict[str, Any]:
         "steps_per_epoch": args.cli_steps_per_epoch,
         "trees": {
             str(tree): {
-                "commit": git_commit(tree),
+                "commit": git_commit(tree) or tree.name,
                 "epoch_tokens_per_second": [round(v, 1) for v in epochs[str(tree)]],
                 "median_tokens_per_second": round(statistics.median(epochs[str(tree)]), 1),
             }
