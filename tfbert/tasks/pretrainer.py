@@ -15,10 +15,12 @@ initialised and is not trained.
 The decoder is tied to the token embedding matrix (Devlin et al. 2019; there is no separate
 [vocab, hidden] kernel) and both logits are float32, also under mixed precision.
 
-Losses (`compile()` defaults): sparse cross-entropy from logits for each output. The masked-LM
-loss takes `mask_weights` as sample weights with the reduction "mean_with_sample_weight", so it
-is the mean over real predictions only (the original `sum(w * ce) / sum(w)`): padded prediction
-slots count neither in the sum nor in the divisor. The data of
+Losses (`compile()` defaults): sparse cross-entropy from logits for each output (the masked-LM
+one, `MaskedLMLoss`, and the perplexity metric through `tfbert.modeling.kernels.
+sparse_cross_entropy`, TensorFlow's function fused for CPUs). The masked-LM loss takes
+`mask_weights` as sample weights with the reduction "mean_with_sample_weight", so it is the mean
+over real predictions only (the original `sum(w * ce) / sum(w)`): padded prediction slots count
+neither in the sum nor in the divisor. The data of
 `tfbert.data.pretraining.pretraining_dataset` comes as `(inputs, targets, sample_weights)`
 keyed by output name, which is how Keras 3 routes per-output sample weights to losses and
 weighted metrics. Metrics: masked-LM accuracy and perplexity (exp of the weighted mean
