@@ -183,11 +183,20 @@ class MaskedLMHead(keras.layers.Layer):
 
     def call(self, masked_output):
         """Logits for the encoder's outputs at the masked positions, [b, p, hidden] (the
-        encoder selects them: its `output_positions`)."""
+        encoder selects them: its `output_positions`).
+
+        The decoder is one [b * p, hidden] x [hidden, vocab] matmul in the Dense layers'
+        compute dtype (bfloat16 under a bfloat16 policy, as the encoder's matmuls), its logits
+        widened to float32 for the softmax. A batched [b, p, hidden] x [vocab, hidden] einsum
+        would make autodiff build the embeddings' gradient as [b, vocab, hidden] and sum it.
+        """
         x = self.layer_norm(self.activation(float32(self.transform(masked_output))))
-        # The decoder in float32 (softmax over the vocabulary needs the range).
-        embeddings = ops.cast(self._token_embeddings(), "float32")
-        logits = ops.einsum("bph,vh->bpv", ops.cast(x, "float32"), embeddings)
+        dtype = self.transform.compute_dtype
+        shape = ops.shape(x)
+        rows = ops.cast(ops.reshape(x, (-1, shape[-1])), dtype)
+        embeddings = ops.cast(self._token_embeddings(), dtype)
+        logits = float32(ops.matmul(rows, ops.transpose(embeddings)))
+        logits = ops.reshape(logits, (shape[0], shape[1], self.config.vocab_size))
         return logits + ops.cast(self.output_bias, "float32")
 
     def compute_output_spec(self, masked_output):

@@ -6,7 +6,9 @@ own gradient. They compute the same function as the plain ops that inference use
 TensorFlow fuses activations into the matmul instead): `fused_gelu` (exact GELU),
 `matmul_add_bias` (a Dense layer's matmul and bias with a float32-accumulated bias gradient)
 and `add_dropout_norm` (residual add, dropout and LayerNorm). `tfbert.modeling.layers` and
-`tfbert.modeling.bert` call them only when training.
+`tfbert.modeling.bert` call them only when training. `sparse_cross_entropy` (softmax
+cross-entropy against integer labels) is the masked-LM loss and perplexity of the pretraining
+tasks (`tfbert.tasks.pretrainer`).
 """
 
 from __future__ import annotations
@@ -122,3 +124,42 @@ def add_dropout_norm(
         return y, gradient
 
     return fused(x, branch, tf.convert_to_tensor(norm.gamma), tf.convert_to_tensor(norm.beta))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _cross_entropy_forward(labels, logits):
+    peak = tf.stop_gradient(tf.reduce_max(logits, axis=-1, keepdims=True))
+    log_total = tf.math.log(tf.reduce_sum(tf.exp(logits - peak), axis=-1)) + peak[..., 0]
+    picked = tf.gather(logits, labels, batch_dims=len(labels.shape))
+    return log_total - picked, log_total
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _cross_entropy_backward(labels, logits, log_total, upstream):
+    probabilities = tf.exp(logits - log_total[..., None])
+    target = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
+    return (probabilities - target) * upstream[..., None]
+
+
+def sparse_cross_entropy(labels, logits):
+    """Per-position cross-entropy of float32 `logits` [..., classes] against int `labels` [...].
+
+    The function of `tf.nn.sparse_softmax_cross_entropy_with_logits`, forward and gradient
+    each one XLA-fused loop. That op runs single-threaded over the logits and always computes
+    its gradient too, which makes it the slowest part of a masked-LM training step over a
+    21k-token vocabulary, and it runs twice there (the loss and the perplexity metric). Labels
+    must lie in [0, classes) (the op would raise on others; a gather here clamps them).
+    """
+    labels = tf.cast(labels, tf.int32)
+    logits = tf.convert_to_tensor(logits)
+
+    @tf.custom_gradient
+    def fused(logits):
+        loss, log_total = _cross_entropy_forward(labels, logits)
+
+        def gradient(upstream):
+            return _cross_entropy_backward(labels, logits, log_total, upstream)
+
+        return loss, gradient
+
+    return fused(logits)

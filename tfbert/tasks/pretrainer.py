@@ -15,10 +15,12 @@ initialised and is not trained.
 The decoder is tied to the token embedding matrix (Devlin et al. 2019; there is no separate
 [vocab, hidden] kernel) and both logits are float32, also under mixed precision.
 
-Losses (`compile()` defaults): sparse cross-entropy from logits for each output. The masked-LM
-loss takes `mask_weights` as sample weights with the reduction "mean_with_sample_weight", so it
-is the mean over real predictions only (the original `sum(w * ce) / sum(w)`): padded prediction
-slots count neither in the sum nor in the divisor. The data of
+Losses (`compile()` defaults): sparse cross-entropy from logits for each output (the masked-LM
+one, `MaskedLMLoss`, and the perplexity metric through `tfbert.modeling.kernels.
+sparse_cross_entropy`, TensorFlow's function fused for CPUs). The masked-LM loss takes
+`mask_weights` as sample weights with the reduction "mean_with_sample_weight", so it is the mean
+over real predictions only (the original `sum(w * ce) / sum(w)`): padded prediction slots count
+neither in the sum nor in the divisor. The data of
 `tfbert.data.pretraining.pretraining_dataset` comes as `(inputs, targets, sample_weights)`
 keyed by output name, which is how Keras 3 routes per-output sample weights to losses and
 weighted metrics. Metrics: masked-LM accuracy and perplexity (exp of the weighted mean
@@ -61,6 +63,7 @@ from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import export_huggingface, load_encoder_weights, load_pretrained
 from tfbert.modeling.checkpoints.names import TFBERT_TOKENIZER_KEY
 from tfbert.modeling.heads import MaskedLMHead
+from tfbert.modeling.kernels import sparse_cross_entropy
 from tfbert.modeling.layers import weight_initializer
 from tfbert.tasks.task import Task, default_optimizer
 from tfbert.text.tokenizer import SAVED_SETTINGS, BertTokenizer, legacy_defaults, saved_settings
@@ -92,7 +95,7 @@ class MaskedLMPerplexity(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        losses = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        losses = sparse_cross_entropy(y_true, ops.cast(y_pred, "float32"))
         weights = (
             ops.ones_like(losses) if sample_weight is None else ops.cast(sample_weight, "float32")
         )
@@ -362,12 +365,26 @@ class BertPretrainer(Task):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package="tfbert")
+class MaskedLMLoss(keras.losses.Loss):
+    """Sparse softmax cross-entropy from logits (Keras's `SparseCategoricalCrossentropy(
+    from_logits=True)`), computed by `tfbert.modeling.kernels.sparse_cross_entropy`, the fused
+    kernel: over a vocabulary of tens of thousands of tokens TensorFlow's own op is the slowest
+    part of a masked-LM training step on CPUs."""
+
+    def __init__(
+        self, name: str = "mlm_loss", reduction: str = "mean_with_sample_weight", dtype=None
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return sparse_cross_entropy(y_true, ops.cast(y_pred, "float32"))
+
+
 def masked_lm_loss(name: str) -> keras.losses.Loss:
     """Masked-LM cross-entropy from logits, averaged over the real predictions only (sample
     weights `mask_weights`): BERT's `sum(w * ce) / sum(w)`."""
-    return keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, reduction="mean_with_sample_weight", name=name
-    )
+    return MaskedLMLoss(name=name, reduction="mean_with_sample_weight")
 
 
 def masked_lm_head_variables(head: MaskedLMHead) -> dict[str, keras.Variable]:
