@@ -131,6 +131,7 @@ def test_mistakes_are_refused_before_anything_is_written(tmp_path, teacher_dir, 
     assert not out.exists()
 
 
+@pytest.mark.slow  # a whole NER run; tests/tasks/test_distiller.py covers the tagger's losses
 def test_a_ner_teacher_distils_into_a_tagger(tmp_path, english_vocab):
     """A CRF tagger on real CoNLL-2003 sentences: the student is a 1-layer CRF tagger, reported with
     entity-level F1 beside the teacher's."""

@@ -42,6 +42,7 @@ def trained_dir(splits, tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow  # two trainings; tests/cli/test_cli_prune.py runs prune end to end
 def test_pruned_and_fine_tuned_model_stays_well_beyond_chance(splits, trained_dir, tmp_path):
     output = tmp_path / "pruned"
     run = prune_classifier(
