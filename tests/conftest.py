@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -13,6 +17,88 @@ from registry_data import package_dir  # noqa: E402
 from tfbert._quiet import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()  # once, for every test (`import tfbert` alone no longer loads it)
+
+# ----- tests that run in a process of their own ----------------------------------------------
+# Other inference runtimes (LiteRT, ONNX Runtime, OpenVINO) bring native libraries of their own
+# into TensorFlow's process. A test marked `isolated` runs in a fresh Python process, so what
+# such a library does (up to a crash) stays with that test: the test fails with the child's
+# output, and the worker that ran it, with every later test, carries on.
+ISOLATED_CHILD = "TFBERT_ISOLATED_TEST"
+ISOLATED_TIMEOUT_S = 900
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "isolated: runs in a Python process of its own (native runtimes)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests (whole recipes) get an hour before pytest-timeout stops them, not 15 minutes."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(3600))
+
+
+def _child_outcome(result: subprocess.CompletedProcess) -> tuple[str, str]:
+    """("passed" | "skipped" | "failed", what to show) from a child pytest's exit and output."""
+    output = (result.stdout or "") + (result.stderr or "")
+    summary = output.strip().splitlines()[-1] if output.strip() else ""
+    if result.returncode == 0 and re.search(r"\b1 passed\b", summary):
+        return "passed", ""
+    if result.returncode == 0 and re.search(r"\b1 skipped\b", summary):
+        reason = re.findall(r"SKIPPED \[\d+\] [^:]+:\d+: (.*)", output)
+        return "skipped", reason[-1] if reason else summary
+    fatal = output.find("Fatal Python error")
+    if fatal >= 0:  # a crash: faulthandler's stacks, without its list of extension modules
+        output = output[fatal:].split("\nExtension modules:")[0]
+    if result.returncode < 0:
+        cause = f"the test's process was killed by signal {-result.returncode}"
+    else:
+        cause = f"the test's process exited with {result.returncode}"
+    return "failed", f"{cause}; its output ends:\n{output[-6000:]}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Runs an `isolated` test as `python -m pytest <its id>` in a child process."""
+    if item.get_closest_marker("isolated") is None or os.environ.get(ISOLATED_CHILD):
+        return None
+    from _pytest.reports import TestReport
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    command = [sys.executable, "-m", "pytest", item.nodeid, "-q", "-rs", "-p", "no:xdist",
+               "-p", "no:cacheprovider", "-o", "addopts="]  # fmt: skip
+    start = time.monotonic()
+    try:
+        result = subprocess.run(
+            command,
+            cwd=item.config.rootpath,
+            env=dict(os.environ, **{ISOLATED_CHILD: "1"}),
+            capture_output=True,
+            text=True,
+            timeout=ISOLATED_TIMEOUT_S,
+        )
+        outcome, message = _child_outcome(result)
+    except subprocess.TimeoutExpired as error:
+        outcome = "failed"
+        message = f"the test's process ran over {ISOLATED_TIMEOUT_S} s:\n{error.output or ''}"
+    duration = time.monotonic() - start
+    keywords = {name: 1 for name in item.keywords}
+    for when in ("setup", "call", "teardown"):
+        status = outcome if when == "call" else "passed"
+        longrepr = None
+        if when == "call" and outcome == "failed":
+            longrepr = message
+        elif when == "call" and outcome == "skipped":
+            longrepr = (str(item.path), item.location[1] or 0, message)
+        report = TestReport(
+            item.nodeid, item.location, keywords, status, longrepr, when,
+            duration=duration if when == "call" else 0.0,
+        )  # fmt: skip
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 @pytest.fixture(scope="session")

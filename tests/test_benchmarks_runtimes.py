@@ -18,6 +18,7 @@ pytest.importorskip("transformers")
 from benchmarks import classification, common, runtimes  # noqa: E402
 
 LENGTH = 32
+pytestmark = pytest.mark.isolated  # ONNX Runtime, OpenVINO and PyTorch beside TensorFlow
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from .helpers import NEW_REVIEWS, assert_usage_error, run
 
 
@@ -14,6 +16,7 @@ def test_export_writes_a_versioned_saved_model(exported) -> None:
     assert f"Exported {exported.export_dir / '1'}" in exported.result.out
 
 
+@pytest.mark.isolated  # LiteRT's native library beside TensorFlow's
 def test_export_tflite_int8_calibrated_on_a_text_file(capsys, trained, files, tmp_path) -> None:
     import numpy as np
 

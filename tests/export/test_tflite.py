@@ -25,6 +25,7 @@ from tfbert.export.tflite import (
 from tfbert.tasks.classifier import BertClassifier
 
 INT8_TOLERANCE = 0.05
+pytestmark = pytest.mark.isolated  # LiteRT's native library beside TensorFlow's
 
 
 @pytest.fixture(scope="module")
