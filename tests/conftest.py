@@ -40,8 +40,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(3600))
 
 
-def _child_outcome(result: subprocess.CompletedProcess) -> tuple[str, str]:
-    """("passed" | "skipped" | "failed", what to show) from a child pytest's exit and output."""
+def _child_outcome(
+    result: subprocess.CompletedProcess, crash_is_known: str | None = None
+) -> tuple[str, str]:
+    """("passed" | "skipped" | "xfailed" | "failed", what to show) from a child pytest's exit
+    and output. A crash (death by a signal) is "xfailed" only for a test whose marker names the
+    crash as a known one (`crash_is_known`); anything else the test does wrong still fails."""
     output = (result.stdout or "") + (result.stderr or "")
     summary = output.strip().splitlines()[-1] if output.strip() else ""
     if result.returncode == 0 and re.search(r"\b1 passed\b", summary):
@@ -53,6 +57,11 @@ def _child_outcome(result: subprocess.CompletedProcess) -> tuple[str, str]:
     if fatal >= 0:  # a crash: faulthandler's stacks, without its list of extension modules
         output = output[fatal:].split("\nExtension modules:")[0]
     if result.returncode < 0:
+        if crash_is_known:  # reported as an expected failure, with where it crashed
+            current = output[max(output.find("Current thread"), 0) :]
+            where = re.findall(r'File "([^"]+)", line (\d+)', current)
+            frame = f"{Path(where[0][0]).name}:{where[0][1]}" if where else "no Python frame"
+            return "xfailed", f"{crash_is_known} (signal {-result.returncode} at {frame})"
         cause = f"the test's process was killed by signal {-result.returncode}"
     else:
         cause = f"the test's process exited with {result.returncode}"
@@ -79,14 +88,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             text=True,
             timeout=ISOLATED_TIMEOUT_S,
         )
-        outcome, message = _child_outcome(result)
+        known = item.get_closest_marker("isolated").kwargs.get("crash_is_known")
+        outcome, message = _child_outcome(result, known)
     except subprocess.TimeoutExpired as error:
         outcome = "failed"
         message = f"the test's process ran over {ISOLATED_TIMEOUT_S} s:\n{error.output or ''}"
     duration = time.monotonic() - start
     keywords = {name: 1 for name in item.keywords}
     for when in ("setup", "call", "teardown"):
-        status = outcome if when == "call" else "passed"
+        status = {"xfailed": "skipped"}.get(outcome, outcome) if when == "call" else "passed"
         longrepr = None
         if when == "call" and outcome == "failed":
             longrepr = message
@@ -96,6 +106,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             item.nodeid, item.location, keywords, status, longrepr, when,
             duration=duration if when == "call" else 0.0,
         )  # fmt: skip
+        if when == "call" and outcome == "xfailed":
+            report.wasxfail = message
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+from native import LITERT_CRASH
 
 from .helpers import NEW_REVIEWS, assert_usage_error, run
 
@@ -16,7 +17,7 @@ def test_export_writes_a_versioned_saved_model(exported) -> None:
     assert f"Exported {exported.export_dir / '1'}" in exported.result.out
 
 
-@pytest.mark.isolated  # LiteRT's native library beside TensorFlow's
+@pytest.mark.isolated(crash_is_known=LITERT_CRASH)  # LiteRT beside TensorFlow, its own process
 def test_export_tflite_int8_calibrated_on_a_text_file(capsys, trained, files, tmp_path) -> None:
     import numpy as np
 
