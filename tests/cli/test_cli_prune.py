@@ -31,6 +31,8 @@ def test_mistakes_are_refused_in_one_line(capsys, tmp_path, files, trained) -> N
     base = ["prune", "--model", trained.model_dir, "--output-dir", tmp_path / "out"]
     assert_usage_error(run(capsys, *base, "--train-file", files.train, "--heads", 1.5), "--heads")
     assert_usage_error(run(capsys, *base, "--train-file", files.train, "--heads", 1), "--heads")
+    zero = ("--train-file", files.train, "--ffn-multiple", 0)
+    assert_usage_error(run(capsys, *base, *zero), "--ffn-multiple")
     assert_usage_error(run(capsys, *base), "--dataset or --train-file")
     taken = ["--output-dir", trained.model_dir, "--train-file", files.train]
     assert_usage_error(run(capsys, *base[:3], *taken), "already holds a model")

@@ -63,7 +63,8 @@ def test_pruned_and_fine_tuned_model_stays_well_beyond_chance(splits, trained_di
     config = run.classifier.encoder.config
     assert config.num_layers == 2 and run.plan.layers and len(run.plan.layers) == 1
     assert sum(config.heads_in_layer(i) for i in range(2)) == 2  # half of 2 layers x 2 heads
-    assert sum(config.intermediate_size_of_layer(i) for i in range(2)) == 512
+    widths = [config.intermediate_size_of_layer(i) for i in range(2)]
+    assert all(w % 16 == 0 for w in widths) and abs(sum(widths) - 512) <= 16  # half, aligned
     assert run.parameters < run.parameters_before
     test = evaluate_classifier(TextClassifier.load(output), splits.test)
     majority = max(Counter(splits.test.labels).values()) / len(splits.test)
@@ -89,6 +90,7 @@ def test_bad_settings_are_refused_before_any_work(trained_dir, tmp_path) -> None
     cases = [
         ({"heads": 1.0}, "--heads is the fraction to remove"),
         ({"layers": -1}, "--layers must be a whole number"),
+        ({"ffn_multiple": 0}, "--ffn-multiple must be a whole number"),
         ({"output_dir": tmp_path / "taken"}, "not an empty directory"),
         ({"dataset": None}, "exactly one of --dataset or --train-file"),
     ]

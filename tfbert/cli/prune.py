@@ -46,6 +46,17 @@ def add_parser(commands: Any) -> None:
         help=common.help_default("fraction of the feed-forward neurons to remove", DEFAULTS["ffn"]),
     )
     prune.add_argument(
+        "--ffn-multiple",
+        type=common.positive_int,
+        default=DEFAULTS["ffn_multiple"],
+        metavar="N",
+        help=common.help_default(
+            "round the feed-forward neurons each layer keeps to a multiple of N (the most "
+            "important kept), for matmul shapes the CPU's kernels run fastest; 1: no rounding",
+            DEFAULTS["ffn_multiple"],
+        ),
+    )
+    prune.add_argument(
         "--layers",
         type=common.non_negative_int,
         default=DEFAULTS["layers"],

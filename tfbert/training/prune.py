@@ -3,8 +3,9 @@
 `prune_classifier(PruneConfig(model="runs/imdb", dataset="imdb", output_dir="runs/imdb-pruned"))`
 loads a trained BERT classifier, scores its attention heads, feed-forward neurons and layers on
 the validation split (`tfbert.tasks.pruning.importance`), removes the least important ones
-(`heads` and `ffn`: the fractions to remove; `layers`: how many layers), fine-tunes the smaller
-model on the training split (`tfbert.training.fine_tune`, the best validation epoch kept) and
+(`heads` and `ffn`: the fractions to remove; `layers`: how many layers; each layer keeps a
+multiple of `ffn_multiple` feed-forward neurons, 16 by default, for aligned matmul shapes),
+fine-tunes the smaller model on the training split (`tfbert.training.fine_tune`, the best validation epoch kept) and
 writes a normal model directory: `config.json` (the new sizes), `vocab.txt`,
 `model.safetensors`, `history.json`, `validation_report.json` and `pruning.json` (the plan, the
 importance scores, the parameter counts and the validation scores before pruning, after it
@@ -49,6 +50,7 @@ class PruneConfig(DataSources):
     heads: float = 0.5  # the fraction of attention heads to remove
     ffn: float = 0.5  # the fraction of feed-forward neurons to remove
     layers: int = 0  # how many whole layers to remove
+    ffn_multiple: int = 16  # each layer keeps a multiple of this many neurons (1: any number)
     epochs: int = 2  # fine-tuning epochs after pruning (0: none)
     learning_rate: float = PRETRAINED_LEARNING_RATE
     batch_size: int = 32
@@ -62,7 +64,13 @@ class PruneConfig(DataSources):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value < 1.0:
                 raise TfbertError(f"--{name} is the fraction to remove, in [0, 1); got {value!r}.")
-        for name, low in (("layers", 0), ("epochs", 0), ("batch_size", 1), ("score_examples", 1)):
+        for name, low in (
+            ("layers", 0),
+            ("ffn_multiple", 1),
+            ("epochs", 0),
+            ("batch_size", 1),
+            ("score_examples", 1),
+        ):
             value = getattr(self, name)
             if value is None and name == "score_examples":
                 continue
@@ -151,7 +159,13 @@ def prune_classifier(
         layers=config.layers > 0,
         verbose=keras_verbosity(verbose),
     )
-    plan = pruning_plan(scores, heads=config.heads, neurons=config.ffn, layers=config.layers)
+    plan = pruning_plan(
+        scores,
+        heads=config.heads,
+        neurons=config.ffn,
+        layers=config.layers,
+        neuron_multiple=config.ffn_multiple,
+    )
     pruned = prune_task(model, plan)
     pruned_scores = evaluate_classifier(pruned, validation, batch_size=config.batch_size * 2)
     say(f"Pruned: {pruned.count_params():,} parameters, {_sizes(pruned.encoder.config)}; "
