@@ -120,6 +120,38 @@ def test_aligned_widths_keep_the_most_important_neurons_and_equal_masking(
         pruning_plan(scores, neurons=0.3, neuron_multiple=0)
 
 
+def test_a_pruned_crf_tagger_equals_its_masked_model_and_keeps_its_crf(sentences) -> None:
+    keras.utils.set_random_seed(4)
+    vocabulary = learn_vocabulary(sentences.texts(), vocab_size=1500)
+    tagger = TokenClassifier.from_preset(
+        "tiny", vocabulary=vocabulary, tags=sentences.tag_names(), max_length=48, crf=True
+    )
+    texts = sentences.texts()[:6]
+    same = prune_task(tagger, PruningPlan())
+    assert [t["tags"] for t in same.predict_texts(texts)] == [
+        t["tags"] for t in tagger.predict_texts(texts)
+    ]
+    scores = importance(tagger, sentences, batch_size=40, layers=False)  # the CRF's loss
+    assert all(np.isfinite(h).all() and (h > 0).any() for h in scores.heads + scores.neurons)
+    plan = pruning_plan(scores, heads=0.5, neurons=0.5, neuron_multiple=16)
+    pruned = prune_task(tagger, plan)
+    assert pruned.crf and pruned.count_params() < tagger.count_params()
+    np.testing.assert_array_equal(
+        pruned.head.crf.get_weights()[0], tagger.head.crf.get_weights()[0]
+    )
+    config = tagger.encoder.config
+    heads = [np.ones(config.heads_in_layer(i), np.float32) for i in range(2)]
+    neurons = [np.ones(config.intermediate_size_of_layer(i), np.float32) for i in range(2)]
+    for masks, removed in ((heads, plan.heads), (neurons, plan.neurons)):
+        for layer, indices in removed.items():
+            masks[layer][list(indices)] = 0.0
+    assert all(int(m.sum()) % 16 == 0 for m in neurons)
+    features = tagger.preprocessor(texts)
+    with tagger.encoder.masked(head_mask=heads, neuron_mask=neurons):
+        masked = tagger(features, training=False).numpy()
+    np.testing.assert_allclose(pruned(features, training=False).numpy(), masked, atol=1e-5)
+
+
 def test_a_plan_keeps_one_head_and_neuron_per_layer_and_drops_the_cheapest_layers() -> None:
     scores = Importance(
         heads=[np.array([1.0, 2.0, 2.0, 2.0]), np.array([5.0, 0.1, 0.1, 0.1]), np.ones(4)],
