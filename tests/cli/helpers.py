@@ -28,6 +28,16 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header=("text", "label"))
     return path
 
 
+def write_conll(path: Path, data) -> Path:
+    """A CoNLL column file (a word and its tag per line, a blank line after each sentence) of
+    a `TaggedSentences`."""
+    lines = []
+    for words, tags in zip(data.words, data.tags, strict=True):
+        lines += [f"{word} {tag}" for word, tag in zip(words, tags, strict=True)] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
 def balanced(reviews: list[tuple[str, str]], start: int, per_label: int) -> list[tuple[str, str]]:
     """`per_label` reviews of each sentiment from position `start`, interleaved, named labels."""
     by_label = {

@@ -12,19 +12,12 @@ import pytest
 
 from tfbert.data.ner import load_ner_dataset
 
-from .helpers import assert_usage_error, parse_json, run, run_captured
+from .helpers import assert_usage_error, parse_json, run, run_captured, write_conll
 
 SENTENCES = [
     "Angela Merkel visited Paris on Tuesday .",
     "O'Brien met 王小明 at the Café Zürich in 上海 .",
 ]
-
-
-def _write_conll(path, data) -> None:
-    lines = []
-    for words, tags in zip(data.words, data.tags, strict=True):
-        lines += [f"{word} {tag}" for word, tag in zip(words, tags, strict=True)] + [""]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def _write_jsonl(path, data) -> None:
@@ -44,9 +37,9 @@ def ner(tmp_path_factory) -> SimpleNamespace:
     files = SimpleNamespace(
         train=root / "train.txt", validation=root / "valid.jsonl", test=root / "test.txt"
     )
-    _write_conll(files.train, data["train"])
+    write_conll(files.train, data["train"])
     _write_jsonl(files.validation, data["validation"])
-    _write_conll(files.test, data["test"])
+    write_conll(files.test, data["test"])
     model_dir, export_dir = root / "model", root / "export"
     trained = run_captured(
         "train", "--task", "ner", "--train-file", files.train,

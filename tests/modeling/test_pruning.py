@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfbert.config import BertConfig
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.pruning import PruningPlan, prune_encoder
+from tfbert.modeling.pruning import PruningPlan, aligned_width, prune_encoder
 from tfbert.text.tokenizer import BertTokenizer
 
 CONFIG = BertConfig.from_preset(
@@ -147,3 +147,28 @@ def test_a_plan_round_trips_through_json() -> None:
     assert plan.heads == {2: (1, 3)} and plan.neurons == {0: (4, 5)} and plan.layers == (1,)
     assert PruningPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     assert PruningPlan().is_empty and not plan.is_empty
+
+
+@pytest.mark.parametrize(
+    "kept, width, multiple, expected",
+    [
+        (1531, 3072, 16, 1536),  # to the nearest multiple
+        (1543, 3072, 16, 1536),
+        (1544, 3072, 16, 1552),  # halves round up
+        (3, 512, 16, 16),  # never 0
+        (511, 512, 16, 512),
+        (300, 300, 16, 300),  # nothing removed: the width stays
+        (299, 300, 16, 288),  # never above the width
+        (7, 10, 16, 7),  # a layer narrower than the multiple keeps its count
+        (213, 512, 1, 213),  # 1: no rounding
+    ],
+)
+def test_kept_widths_round_to_the_multiple_within_the_layer(kept, width, multiple, expected):
+    assert aligned_width(kept, width, multiple) == expected
+
+
+def test_bad_widths_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        aligned_width(10, 512, 0)
+    with pytest.raises(ValueError, match="cannot keep 0"):
+        aligned_width(0, 512, 16)

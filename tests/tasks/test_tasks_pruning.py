@@ -86,6 +86,72 @@ def test_a_silenced_head_is_the_least_important_in_a_token_classifier(sentences)
     assert np.isfinite(mean_loss(smaller, sentences))
 
 
+def test_aligned_widths_keep_the_most_important_neurons_and_equal_masking(
+    classifier, reviews
+) -> None:
+    scores = importance(classifier, reviews.validation, batch_size=50, layers=False)
+    plain = pruning_plan(scores, heads=0.25, neurons=0.3)
+    plan = pruning_plan(scores, heads=0.25, neurons=0.3, neuron_multiple=16)
+    assert plan.heads == plain.heads
+    features = classifier.preprocessor(reviews.test.texts[:8])
+    masks = []
+    for layer, values in enumerate(scores.neurons):
+        removed = plan.neurons.get(layer, ())
+        kept = len(values) - len(removed)
+        assert kept % 16 == 0 and 0 < kept <= len(values)
+        assert abs(kept - (len(values) - len(plain.neurons.get(layer, ())))) <= 8
+        most_important = np.argsort(-values, kind="stable")[:kept]
+        assert set(plan.kept_neurons(classifier.encoder.config, layer)) == set(most_important)
+        mask = np.ones(len(values), np.float32)
+        mask[list(removed)] = 0.0
+        masks.append(mask)
+    changed = [len(plan.neurons.get(i, ())) != len(plain.neurons.get(i, ())) for i in range(2)]
+    assert any(changed)  # the rounding moved some layer's width
+    heads = [np.ones(4, np.float32) for _ in scores.heads]
+    for layer, removed in plan.heads.items():
+        heads[layer][list(removed)] = 0.0
+    with classifier.encoder.masked(head_mask=heads, neuron_mask=masks):
+        masked = classifier(features, training=False).numpy()
+    pruned = prune_task(classifier, plan)
+    widths = [pruned.encoder.config.intermediate_size_of_layer(i) for i in range(2)]
+    assert all(width % 16 == 0 for width in widths) and sum(widths) < 2 * 512
+    np.testing.assert_allclose(pruned(features, training=False).numpy(), masked, atol=1e-5)
+    with pytest.raises(ValueError, match="neuron_multiple"):
+        pruning_plan(scores, neurons=0.3, neuron_multiple=0)
+
+
+def test_a_pruned_crf_tagger_equals_its_masked_model_and_keeps_its_crf(sentences) -> None:
+    keras.utils.set_random_seed(4)
+    vocabulary = learn_vocabulary(sentences.texts(), vocab_size=1500)
+    tagger = TokenClassifier.from_preset(
+        "tiny", vocabulary=vocabulary, tags=sentences.tag_names(), max_length=48, crf=True
+    )
+    texts = sentences.texts()[:6]
+    same = prune_task(tagger, PruningPlan())
+    assert [t["tags"] for t in same.predict_texts(texts)] == [
+        t["tags"] for t in tagger.predict_texts(texts)
+    ]
+    scores = importance(tagger, sentences, batch_size=40, layers=False)  # the CRF's loss
+    assert all(np.isfinite(h).all() and (h > 0).any() for h in scores.heads + scores.neurons)
+    plan = pruning_plan(scores, heads=0.5, neurons=0.5, neuron_multiple=16)
+    pruned = prune_task(tagger, plan)
+    assert pruned.crf and pruned.count_params() < tagger.count_params()
+    np.testing.assert_array_equal(
+        pruned.head.crf.get_weights()[0], tagger.head.crf.get_weights()[0]
+    )
+    config = tagger.encoder.config
+    heads = [np.ones(config.heads_in_layer(i), np.float32) for i in range(2)]
+    neurons = [np.ones(config.intermediate_size_of_layer(i), np.float32) for i in range(2)]
+    for masks, removed in ((heads, plan.heads), (neurons, plan.neurons)):
+        for layer, indices in removed.items():
+            masks[layer][list(indices)] = 0.0
+    assert all(int(m.sum()) % 16 == 0 for m in neurons)
+    features = tagger.preprocessor(texts)
+    with tagger.encoder.masked(head_mask=heads, neuron_mask=neurons):
+        masked = tagger(features, training=False).numpy()
+    np.testing.assert_allclose(pruned(features, training=False).numpy(), masked, atol=1e-5)
+
+
 def test_a_plan_keeps_one_head_and_neuron_per_layer_and_drops_the_cheapest_layers() -> None:
     scores = Importance(
         heads=[np.array([1.0, 2.0, 2.0, 2.0]), np.array([5.0, 0.1, 0.1, 0.1]), np.ones(4)],

@@ -13,6 +13,10 @@ runtime, saves and loads like any model and exports like any classifier.
 Indices always refer to the encoder being pruned (its layers, heads and neurons as they are
 numbered before anything is removed). Which ones to remove is `tfbert.tasks.pruning`'s job
 (importance on validation data); `tfbert.training.prune` runs the whole recipe.
+
+`aligned_width` rounds the number of feed-forward neurons a layer keeps to a multiple (16 in
+`tfbert prune`), so that the pruned matmuls have the shapes the CPU's kernels (oneDNN) handle
+best instead of odd widths such as 1,531.
 """
 
 from __future__ import annotations
@@ -126,6 +130,24 @@ class PruningPlan:
             neurons={int(k): v for k, v in values.get("neurons", {}).items()},
             layers=tuple(values.get("layers", ())),
         )
+
+
+def aligned_width(kept: int, width: int, multiple: int) -> int:
+    """How many of a layer's `width` feed-forward neurons to keep when the ranking keeps
+    `kept`: `kept` rounded to the nearest multiple of `multiple` (halves round up), at least
+    `multiple` and at most the largest multiple within `width`. `kept` itself when `multiple`
+    is 1, when nothing is removed (`kept == width`) or when `width` is below `multiple`.
+
+        aligned_width(1531, 3072, 16) == 1536;  aligned_width(3, 512, 16) == 16
+    """
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be a whole number of at least 1, got {multiple!r}.")
+    if not 0 < kept <= width:
+        raise ValueError(f"A layer of {width} neurons cannot keep {kept}.")
+    if multiple == 1 or kept == width or width < multiple:
+        return kept
+    rounded = (kept + multiple // 2) // multiple * multiple
+    return min(max(rounded, multiple), width // multiple * multiple)
 
 
 def prune_encoder(encoder: BertEncoder, plan: PruningPlan) -> BertEncoder:

@@ -32,7 +32,7 @@ from tfbert.data.ner import TaggedSentences
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.pruning import PruningPlan, prune_encoder
+from tfbert.modeling.pruning import PruningPlan, aligned_width, prune_encoder
 from tfbert.tasks.task import Task
 from tfbert.text.tokenizer import BertTokenizer
 
@@ -192,15 +192,50 @@ def _least_important(scores: list[np.ndarray], layers: list[int], fraction: floa
     return removed
 
 
+def _align_neurons(
+    removed: dict[int, list[int]], scores: list[np.ndarray], layers: list[int], multiple: int
+) -> dict[int, list[int]]:
+    """`removed` with each layer's kept count rounded by `aligned_width`: the extra neurons
+    removed are the least important of those kept, the ones put back the most important of
+    those removed, so every layer keeps its highest-scoring neurons."""
+    aligned = {}
+    for layer in layers:
+        values = np.asarray(scores[layer], np.float64)
+        width, gone = len(values), sorted(removed.get(layer, ()))
+        target = width - aligned_width(width - len(gone), width, multiple)
+        if target > len(gone):
+            kept = np.setdiff1d(np.arange(width), gone)
+            extra = kept[np.argsort(values[kept], kind="stable")[: target - len(gone)]]
+            gone = sorted([*gone, *extra.tolist()])
+        elif target < len(gone):
+            order = np.argsort(-values[gone], kind="stable")
+            back = {gone[i] for i in order[: len(gone) - target]}
+            gone = [i for i in gone if i not in back]
+        if gone:
+            aligned[layer] = gone
+    return aligned
+
+
 def pruning_plan(
-    scores: Importance, *, heads: float = 0.0, neurons: float = 0.0, layers: int = 0
+    scores: Importance,
+    *,
+    heads: float = 0.0,
+    neurons: float = 0.0,
+    layers: int = 0,
+    neuron_multiple: int = 1,
 ) -> PruningPlan:
     """The plan that removes the `layers` least important layers, then the fraction `heads`
     of the remaining attention heads and `neurons` of the remaining feed-forward neurons with
-    the lowest scores (each layer keeps at least one of each)."""
+    the lowest scores (each layer keeps at least one of each). With `neuron_multiple` above 1
+    the number of neurons each layer keeps is then rounded to a multiple of it
+    (`tfbert.modeling.pruning.aligned_width`; `tfbert prune` uses 16), keeping the most
+    important ones, so that the smaller matmuls run on aligned shapes."""
     for name, value in (("heads", heads), ("neurons", neurons)):
         if not 0.0 <= value < 1.0:
             raise ValueError(f"{name} is the fraction to remove, in [0, 1); got {value}.")
+    multiple = neuron_multiple
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"neuron_multiple must be a whole number of at least 1, got {multiple!r}.")
     count = len(scores.heads)
     if isinstance(layers, bool) or not 0 <= layers < count:
         raise ValueError(f"layers must be a whole number from 0 to {count - 1}, got {layers}.")
@@ -210,10 +245,11 @@ def pruning_plan(
             raise ValueError("These scores have no layer importance; score with layers=True.")
         dropped = tuple(int(i) for i in np.argsort(scores.layers, kind="stable")[:layers])
     kept = [i for i in range(count) if i not in dropped]
+    removed_neurons = _least_important(scores.neurons, kept, neurons)
+    if neuron_multiple > 1:
+        removed_neurons = _align_neurons(removed_neurons, scores.neurons, kept, neuron_multiple)
     return PruningPlan(
-        heads=_least_important(scores.heads, kept, heads),
-        neurons=_least_important(scores.neurons, kept, neurons),
-        layers=dropped,
+        heads=_least_important(scores.heads, kept, heads), neurons=removed_neurons, layers=dropped
     )
 
 

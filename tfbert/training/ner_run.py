@@ -74,6 +74,7 @@ __all__ = [
     "TaggingRun",
     "build_tagger",
     "check_ner_dataset",
+    "fit_tagger",
     "check_ner_options",
     "load_ner_run_data",
     "read_tagged_file",
@@ -222,14 +223,9 @@ def _fit(
     verbose: Any,
     say: Callable[[str], None] = _say,
 ) -> Any:
-    """Fits `tagger` with `fit_task`: the windows of the training sentences, cut into the
-    words the served model tags (`TokenClassifier.served_sentences`), in a seeded order per
-    epoch (a pure function of the epoch, so a rerun resumes exactly)."""
-    import tensorflow as tf
-
-    from tfbert.contract import FEATURE_NAMES
-    from tfbert.training.fine_tune import TrainingConfig, fit_task
-    from tfbert.training.resume import epoch_order
+    """Fits `tagger` as the run's settings say (`fit_tagger`), keeping the backup until the
+    model directory is complete."""
+    from tfbert.training.fine_tune import TrainingConfig
 
     training = TrainingConfig(
         epochs=config.epochs,
@@ -243,28 +239,62 @@ def _fit(
         backup_every_steps=config.backup_every,
         gradient_accumulation_steps=config.gradient_accumulation,
     )
+    return fit_tagger(
+        tagger,
+        train,
+        validation,
+        training,
+        output_dir=config.output_dir,
+        verbose=verbose,
+        say=say,
+        keep_backup=True,  # removed once the model directory is complete
+    )
+
+
+def fit_tagger(
+    tagger: Any,
+    train: Any,
+    validation: Any,
+    training: Any,
+    *,
+    output_dir: str | Path | None = None,
+    verbose: Any = "auto",
+    say: Callable[[str], None] = _say,
+    keep_backup: bool = False,
+) -> Any:
+    """Fits `tagger` on the `TaggedSentences` `train` with `fit_task` and the
+    `TrainingConfig` `training`: the windows of the training sentences, cut into the words
+    the served model tags (`TokenClassifier.served_sentences`), in a seeded order per epoch
+    (a pure function of the epoch, so a rerun resumes exactly); the best epoch on the
+    `validation` sentences is kept. Returns the Keras history."""
+    import tensorflow as tf
+
+    from tfbert.contract import FEATURE_NAMES
+    from tfbert.training.fine_tune import fit_task
+    from tfbert.training.resume import epoch_order
+
     served = tagger.served_sentences(train)
     _say_served_words(train, served, "training", say)
     encoded = tagger.encode(served.words, tagger.encode_labels(served.tags))
     windows = len(encoded["labels"])
 
     def epoch_data(epoch: int, skip: int) -> tf.data.Dataset:
-        order = epoch_order(windows, config.seed, epoch)
+        order = epoch_order(windows, training.seed, epoch)
         features = {name: encoded[name][order] for name in FEATURE_NAMES}
         data = tf.data.Dataset.from_tensor_slices((features, encoded["labels"][order]))
-        data = data.batch(config.batch_size)
+        data = data.batch(training.batch_size)
         return (data.skip(skip) if skip else data).prefetch(tf.data.AUTOTUNE)
 
-    validation_data = tagger.dataset(validation, batch_size=config.batch_size, shuffle=False)
+    validation_data = tagger.dataset(validation, batch_size=training.batch_size, shuffle=False)
     return fit_task(
         tagger,
         epoch_data,
         validation_data,
         config=training,
         train_examples=windows,
-        output_dir=config.output_dir,
+        output_dir=output_dir,
         verbose=verbose,
-        keep_backup=True,  # removed once the model directory is complete
+        keep_backup=keep_backup,
     )
 
 
