@@ -133,6 +133,7 @@ def tagger_dir(ner_splits, tmp_path_factory):
     return tagger.save_pretrained(tmp_path_factory.mktemp("tagger"))
 
 
+@pytest.mark.slow  # prune + fine-tune a CRF tagger; test_cli_prune.py runs NER pruning end to end
 def test_a_pruned_ner_model_is_smaller_loads_tags_and_reports_its_f1(
     ner_splits, tagger_dir, tmp_path
 ) -> None:
