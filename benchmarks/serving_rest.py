@@ -159,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ["git", "-C", str(REPO), "rev-parse", "--short", args.old],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+    load_start = [round(value, 2) for value in os.getloadavg()]
     texts = load_texts("imdb", args.num_texts, args.seed)
     with tempfile.TemporaryDirectory(prefix="serving-rest-") as tmp:
         work = Path(tmp)
@@ -212,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "p50_ms": float(np.median([c["p50_ms"] for c in runs])),
                     "p99_ms": float(np.median([c["p99_ms"] for c in runs])),
                     "throughput_rps_rounds": [round(c["throughput_rps"], 2) for c in runs],
+                    "p99_ms_rounds": [round(c["p99_ms"], 1) for c in runs],
                 }
             )
     names = {"old": f"old ({old_commit}, http.server)", "new": "new (aiohttp)"}
@@ -224,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{row['throughput_rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
         )
     commit = git_commit(REPO)
+    machine = {**machine_info(), "load_average_start": load_start}
+    machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     record = {
         "benchmark": "serving_rest",
         "date": datetime.date.today().isoformat(),
@@ -231,7 +235,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "old_commit": old_commit,
         "servers": names,
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
-        "machine": machine_info(),
+        "machine": machine,
+        "notes": [
+            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores, shared with other jobs; "
+            f"load average (1/5/15 min) {load_start} at the start, "
+            f"{machine['load_average_end']} at the end"
+        ],
         "rows": rows,
     }
     if args.json:
