@@ -177,24 +177,35 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 new_ids, new_probs = targets[name].open_client()[0](sample)
                 if not (np.array_equal(old_ids, new_ids) and np.allclose(old_probs, new_probs)):
                     raise BenchmarkError(f"the old server and {name} answer differently")
-            cells = []
+            cells, failures = [], []
             for round_index in range(args.rounds):
                 order = list(targets) if round_index % 2 == 0 else list(targets)[::-1]
                 for concurrency in args.concurrency:
                     for name in order:
-                        cell = run_cell(
-                            targets[name],
-                            texts,
-                            concurrency=concurrency,
-                            per_client=max(1, args.requests // concurrency),
-                            texts_per_request=1,
-                            time_cap=args.time_cap,
-                            label=f"round {round_index + 1} {name} c={concurrency}",
-                        )
+                        label = f"round {round_index + 1} {name} c={concurrency}"
+                        try:
+                            cell = run_cell(
+                                targets[name],
+                                texts,
+                                concurrency=concurrency,
+                                per_client=max(1, args.requests // concurrency),
+                                texts_per_request=1,
+                                time_cap=args.time_cap,
+                                label=label,
+                            )
+                        except BenchmarkError as error:  # a failed cell, kept as a finding
+                            progress_done()
+                            progress(f"{label}: {error}")
+                            failed = {"server": name, "concurrency": concurrency}
+                            failures.append(
+                                {**failed, "round": round_index + 1, "error": str(error)}
+                            )
+                            continue
                         progress_done()
                         progress(
                             f"round {round_index + 1} {name:>3} c={concurrency:<3} "
-                            f"{cell['throughput_rps']:7.1f} req/s p50 {cell['p50_ms']:.1f} ms"
+                            f"{cell['throughput_rps']:7.1f} req/s p50 {cell['p50_ms']:.1f} ms "
+                            f"p99 {cell['p99_ms']:.1f} ms"
                         )
                         cells.append({"server": name, "concurrency": concurrency, **cell})
         finally:
@@ -204,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for concurrency in args.concurrency:
         for name in ("old", "new", *variants):
             runs = [c for c in cells if c["server"] == name and c["concurrency"] == concurrency]
+            if not runs:
+                continue
             rows.append(
                 {
                     "server": name,
@@ -242,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{machine['load_average_end']} at the end"
         ],
         "rows": rows,
+        "failed_cells": failures,
     }
     if args.json:
         write_results(result_path(RESULTS, "serving_rest", datetime.date.today(), commit), record)
