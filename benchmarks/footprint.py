@@ -223,7 +223,7 @@ def probe_serve(
 ) -> dict[str, Any]:
     """Starts `tfbert serve` on `version_dir`'s base directory in a process of its own and
     measures that process over REST (see the module docstring); stops it."""
-    from benchmarks.serving import _free_port
+    from benchmarks.serving import _free_port, stop_process
 
     rest_port = _free_port()
     command = [
@@ -272,12 +272,7 @@ def probe_serve(
             )
             connection.close()
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process(server)
     return _rounded(record)
 
 

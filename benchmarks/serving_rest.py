@@ -51,6 +51,7 @@ from benchmarks.serving import (  # noqa: E402
     load_texts,
     machine_info,
     run_cell,
+    stop_process,
 )
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -138,12 +139,7 @@ class RestTarget:
         return call, connection.close
 
     def close(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process)
         self._log.close()
 
 
