@@ -496,6 +496,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "commit": git_commit(ROOT),
         "machine": machine,
         "machine_shared": "yes: other jobs ran on the same cores; timings are medians",
+        "notes": [
+            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores, shared with other jobs; "
+            f"load average (1/5/15 min) {machine.get('load_average')} at the start, "
+            f"{machine['load_average_end']} at the end"
+        ],
         "settings": {
             "threads": args.threads,
             "repeats": args.repeats,

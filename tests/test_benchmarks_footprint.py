@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from benchmarks import footprint
 from benchmarks.common import load_texts
 from benchmarks.serving import build_export
@@ -22,6 +24,7 @@ def test_serve_requests_cycle_batch_sizes_with_real_reviews_of_mixed_length() ->
     assert len(lengths) > 10 and min(lengths) >= 1
 
 
+@pytest.mark.slow  # starts `tfbert serve` in a process of its own (TensorFlow's import and load)
 def test_serve_row_measures_the_server_process(tmp_path) -> None:
     version_dir = build_export("tiny", 32, tmp_path / "export")
     texts = load_texts("imdb", 64, seed=3)
