@@ -21,7 +21,8 @@ process, one TensorFlow thread as the other rows, and measure the server process
 answers its first REST `:predict` (and the wall time to that answer), after a warm-up of one
 request per batch size, then after `--serve-requests` (default 1,000) requests of 1, 7, 19 and
 32 IMDB reviews cut to mixed lengths, and after half of them, which shows whether RSS stays flat
-after warm-up. Each is compared with TensorFlow's import RSS (`tensorflow_import_rss_mb`).
+after warm-up; `serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for
+comparison. Each is compared with TensorFlow's import RSS (`tensorflow_import_rss_mb`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,14 @@ EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bfloat16": ("bfloat16", {}),
     "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
 }
-# `tfbert serve` rows: row name -> the export (of `EXPORTS`) it serves.
-SERVES: dict[str, str] = {"serve-bfloat16": "bfloat16", "serve-float32": "float32"}
+# `tfbert serve` rows: row name -> (the export of `EXPORTS` it serves, whether its requests cut
+# the reviews to mixed lengths). "serve-bfloat16-whole" sends whole reviews (most fill the
+# export's 128 tokens, so few padded shapes): the control that shows what mixed lengths cost.
+SERVES: dict[str, tuple[str, bool]] = {
+    "serve-bfloat16": ("bfloat16", True),
+    "serve-float32": ("float32", True),
+    "serve-bfloat16-whole": ("bfloat16", False),
+}
 SERVE_MODEL = "footprint"
 
 
@@ -202,9 +209,10 @@ def probe_import(threads: int | None) -> dict[str, Any]:
     return _rounded(record)
 
 
-def serve_requests(texts: list[str], count: int, seed: int) -> list[list[str]]:
+def serve_requests(texts: list[str], count: int, seed: int, mixed: bool = True) -> list[list[str]]:
     """`count` request bodies cycling through `CALL_BATCHES` texts: real reviews, each cut to a
-    seeded random number of words so that lengths (and the shapes the server runs) vary."""
+    seeded random number of words so that lengths (and the shapes the server runs) vary, or
+    whole (`mixed=False`)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -214,12 +222,19 @@ def serve_requests(texts: list[str], count: int, seed: int) -> list[list[str]]:
         batch = CALL_BATCHES[index % len(CALL_BATCHES)]
         chosen = [texts[(offset + i) % len(texts)] for i in range(batch)]
         offset += batch
-        requests.append([" ".join(text.split()[: int(rng.integers(3, 160))]) for text in chosen])
+        if mixed:
+            chosen = [" ".join(text.split()[: int(rng.integers(3, 160))]) for text in chosen]
+        requests.append(chosen)
     return requests
 
 
 def probe_serve(
-    version_dir: Path, texts: list[str], threads: int | None, requests: int, log_path: Path
+    version_dir: Path,
+    texts: list[str],
+    threads: int | None,
+    requests: int,
+    log_path: Path,
+    mixed: bool = True,
 ) -> dict[str, Any]:
     """Starts `tfbert serve` on `version_dir`'s base directory in a process of its own and
     measures that process over REST (see the module docstring); stops it."""
@@ -234,7 +249,7 @@ def probe_serve(
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     if threads:  # TensorFlow's own thread-pool sizes, read when the server starts its runtime
         env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
-    record: dict[str, Any] = {"requests": requests}
+    record: dict[str, Any] = {"requests": requests, "lengths": "mixed" if mixed else "whole"}
     with open(log_path, "w", encoding="utf-8") as log:
         started = time.perf_counter()
         server = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=ROOT)
@@ -257,7 +272,7 @@ def probe_serve(
             for batch in CALL_BATCHES:
                 _predict(connection, texts[:batch])
             record["rss_after_warmup_mb"] = rss_mb(server.pid)
-            bodies = serve_requests(texts, requests, seed=requests)
+            bodies = serve_requests(texts, requests, seed=requests, mixed=mixed)
             started = time.perf_counter()
             for index, body in enumerate(bodies, 1):
                 _predict(connection, body)
@@ -439,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     peers = [name for name in names if name in RUNTIMES]
     serves = [name for name in names if name in SERVES]
     names = [name for name in names if name in EXPORTS]
-    needed = [*names, *(SERVES[name] for name in serves if SERVES[name] not in names)]
+    needed = [*names, *{SERVES[name][0]: None for name in serves if SERVES[name][0] not in names}]
     machine = machine_info()
     rows = {}
     with tempfile.TemporaryDirectory(prefix="footprint-") as scratch:
@@ -464,10 +479,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         import_rss = statistics.median(imports) if imports else None
         for name in serves:
             progress(f"measuring {name}: tfbert serve, {args.serve_requests} REST requests")
-            export = SERVES[name]
+            export, mixed = SERVES[name]
             measured = probe_serve(
                 paths[export], texts, args.threads, args.serve_requests,
-                scratch_dir / f"{name}.log",
+                scratch_dir / f"{name}.log", mixed,
             )  # fmt: skip
             rows[name] = {"export": export, "size_mb": exports[export]["size_mb"], **measured}
             if import_rss is not None and "error" not in measured:

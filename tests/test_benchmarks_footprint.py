@@ -22,6 +22,8 @@ def test_serve_requests_cycle_batch_sizes_with_real_reviews_of_mixed_length() ->
     assert all(any(review.split()[:3] == text.split()[:3] for review in texts) for text in cut)
     lengths = {len(text.split()) for text in cut}
     assert len(lengths) > 10 and min(lengths) >= 1
+    whole = footprint.serve_requests(texts, 3, seed=0, mixed=False)
+    assert whole == [texts[:1], texts[1:8], texts[8:27]]
 
 
 @pytest.mark.slow  # starts `tfbert serve` in a process of its own (TensorFlow's import and load)
