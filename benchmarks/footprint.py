@@ -15,12 +15,21 @@ With the `runtimes` and `reference` extras it adds ONNX Runtime (float32, dynami
 OpenVINO rows on the same MiniLM-L6 weights (converted by `benchmarks.runtimes`): their ONNX
 file's size, and the same stages in a fresh process that imports only the runtime and HF's
 Rust tokenizer (`tokenizers`); without the extras those rows say "not installed".
+
+The `serve-*` rows start `tfbert serve` on an export (bfloat16 first, then float32) in its own
+process, one TensorFlow thread as the other rows, and measure the server process: RSS once it
+answers its first REST `:predict` (and the wall time to that answer), after a warm-up of one
+request per batch size, then after `--serve-requests` (default 1,000) requests of 1, 7, 19 and
+32 IMDB reviews cut to mixed lengths, and after half of them, which shows whether RSS stays flat
+after warm-up; `serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for
+comparison. Each is compared with TensorFlow's import RSS (`tensorflow_import_rss_mb`).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
 import json
 import os
 import statistics
@@ -52,12 +61,22 @@ EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bfloat16": ("bfloat16", {}),
     "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
 }
+# `tfbert serve` rows: row name -> (the export of `EXPORTS` it serves, whether its requests cut
+# the reviews to mixed lengths). "serve-bfloat16-whole" sends whole reviews (most fill the
+# export's 128 tokens, so few padded shapes): the control that shows what mixed lengths cost.
+SERVES: dict[str, tuple[str, bool]] = {
+    "serve-bfloat16": ("bfloat16", True),
+    "serve-float32": ("float32", True),
+    "serve-bfloat16-whole": ("bfloat16", False),
+}
+SERVE_MODEL = "footprint"
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, in MB (Linux /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """A process's resident memory now (`field="VmHWM"`: its peak), in MB (Linux /proc); this
+    process's by default."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -176,6 +195,113 @@ def probe_runtime(
     return _rounded(record)
 
 
+def probe_import(threads: int | None) -> dict[str, Any]:
+    """RSS after importing TensorFlow and tensorflow-text in this (fresh) process: the floor
+    the serve rows are compared with when no export row measured it in the same run."""
+    record: dict[str, Any] = {"rss_start_mb": rss_mb()}
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    record["rss_after_import_mb"] = rss_mb()
+    return _rounded(record)
+
+
+def serve_requests(texts: list[str], count: int, seed: int, mixed: bool = True) -> list[list[str]]:
+    """`count` request bodies cycling through `CALL_BATCHES` texts: real reviews, each cut to a
+    seeded random number of words so that lengths (and the shapes the server runs) vary, or
+    whole (`mixed=False`)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    requests = []
+    offset = 0
+    for index in range(count):
+        batch = CALL_BATCHES[index % len(CALL_BATCHES)]
+        chosen = [texts[(offset + i) % len(texts)] for i in range(batch)]
+        offset += batch
+        if mixed:
+            chosen = [" ".join(text.split()[: int(rng.integers(3, 160))]) for text in chosen]
+        requests.append(chosen)
+    return requests
+
+
+def probe_serve(
+    version_dir: Path,
+    texts: list[str],
+    threads: int | None,
+    requests: int,
+    log_path: Path,
+    mixed: bool = True,
+) -> dict[str, Any]:
+    """Starts `tfbert serve` on `version_dir`'s base directory in a process of its own and
+    measures that process over REST (see the module docstring); stops it."""
+    from benchmarks.serving import _free_port, stop_process
+
+    rest_port = _free_port()
+    command = [
+        sys.executable, "-m", "tfbert.cli", "serve", "--model_base_path",
+        str(version_dir.parent), "--model_name", SERVE_MODEL, "--port", str(_free_port()),
+        "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    if threads:  # TensorFlow's own thread-pool sizes, read when the server starts its runtime
+        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
+    record: dict[str, Any] = {"requests": requests, "lengths": "mixed" if mixed else "whole"}
+    with open(log_path, "w", encoding="utf-8") as log:
+        started = time.perf_counter()
+        server = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=ROOT)
+        try:
+            connection = None
+            while connection is None:
+                if server.poll() is not None:
+                    tail = log_path.read_text(encoding="utf-8").strip().splitlines()[-1:]
+                    return {"error": ["tfbert serve exited", *tail]}
+                if time.perf_counter() - started > 600:
+                    return {"error": ["tfbert serve gave no answer within 600 s"]}
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=300)
+                    _predict(connection, texts[:1])
+                except (OSError, http.client.HTTPException, RuntimeError):
+                    connection = None
+                    time.sleep(0.2)
+            record["first_answer_s"] = time.perf_counter() - started
+            record["rss_after_start_mb"] = rss_mb(server.pid)
+            for batch in CALL_BATCHES:
+                _predict(connection, texts[:batch])
+            record["rss_after_warmup_mb"] = rss_mb(server.pid)
+            bodies = serve_requests(texts, requests, seed=requests, mixed=mixed)
+            started = time.perf_counter()
+            for index, body in enumerate(bodies, 1):
+                _predict(connection, body)
+                if index == requests // 2:
+                    record[f"rss_after_{index}_requests_mb"] = rss_mb(server.pid)
+            record["requests_s"] = time.perf_counter() - started
+            record["examples_per_s"] = sum(map(len, bodies)) / record["requests_s"]
+            record[f"rss_after_{requests}_requests_mb"] = rss_mb(server.pid)
+            record["rss_peak_mb"] = rss_mb(server.pid, "VmHWM")
+            record["rss_growth_after_warmup_mb"] = (
+                record[f"rss_after_{requests}_requests_mb"] - record["rss_after_warmup_mb"]
+            )
+            connection.close()
+        finally:
+            stop_process(server)
+    return _rounded(record)
+
+
+def _predict(connection: http.client.HTTPConnection, texts: list[str]) -> None:
+    """One REST `:predict` of `texts` on `connection`; RuntimeError unless it answers 200."""
+    body = json.dumps({"instances": texts}).encode()
+    path = f"/v1/models/{SERVE_MODEL}:predict"
+    connection.request("POST", path, body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
+
+
 def _rounded(record: dict[str, Any]) -> dict[str, Any]:
     return {
         key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()
@@ -284,21 +410,26 @@ def _probe(command: list[str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    settings = [*EXPORTS, *SERVES, *RUNTIMES]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--exports",
-        default=",".join([*EXPORTS, *RUNTIMES]),
-        help="comma-separated settings: tfbert exports and other runtimes on the same weights "
-        f"(default: all: {', '.join([*EXPORTS, *RUNTIMES])})",
+        default=",".join(settings),
+        help="comma-separated settings: tfbert exports, `tfbert serve` on them and other "
+        f"runtimes on the same weights (default: all: {', '.join(settings)})",
     )
     parser.add_argument("--threads", type=int, default=1, help="TF threads (0: every core)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
     parser.add_argument("--texts", type=int, default=256, help="IMDB test reviews sampled")
+    parser.add_argument(
+        "--serve-requests", type=int, default=1000, help="REST requests per serve row"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument(
         "--probe", nargs=2, metavar=("VERSION_DIR", "TEXTS_JSON"), help=argparse.SUPPRESS
     )
     parser.add_argument("--probe-runtime", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-import", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe(args.probe[0], args.probe[1], args.threads, args.repeats)))
@@ -307,31 +438,56 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         measured = probe_runtime(*args.probe_runtime, args.threads, args.repeats)
         print(json.dumps(measured))
         return {}
+    if args.probe_import:
+        print(json.dumps(probe_import(args.threads)))
+        return {}
 
     from benchmarks.common import load_texts
     from benchmarks.harness import git_commit, machine_info, progress, result_path, write_results
 
     names = [name.strip() for name in args.exports.split(",") if name.strip()]
-    unknown = [name for name in names if name not in EXPORTS and name not in RUNTIMES]
+    unknown = [name for name in names if name not in settings]
     if unknown:
-        choices = ", ".join([*EXPORTS, *RUNTIMES])
-        parser.error(f"unknown export setting(s) {unknown}; choose from {choices}")
+        parser.error(f"unknown export setting(s) {unknown}; choose from {', '.join(settings)}")
+    if args.serve_requests < 2:
+        parser.error(f"--serve-requests {args.serve_requests}: at least 2")
     peers = [name for name in names if name in RUNTIMES]
+    serves = [name for name in names if name in SERVES]
     names = [name for name in names if name in EXPORTS]
+    needed = [*names, *{SERVES[name][0]: None for name in serves if SERVES[name][0] not in names}]
+    machine = machine_info()
     rows = {}
     with tempfile.TemporaryDirectory(prefix="footprint-") as scratch:
         scratch_dir = Path(scratch)
         texts_file = scratch_dir / "texts.json"
-        texts_file.write_text(json.dumps(load_texts("imdb", args.texts, seed=7)), encoding="utf-8")
-        exports = export_all(scratch_dir / "exports", names)
+        texts = load_texts("imdb", args.texts, seed=7)
+        texts_file.write_text(json.dumps(texts), encoding="utf-8")
+        exports = export_all(scratch_dir / "exports", needed)
+        paths = {name: exports[name].pop("path") for name in exports}
         timing = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
         for name in names:
             progress(f"measuring {name} in a fresh process")
-            path = exports[name].pop("path")
-            measured = _probe(["--probe", str(path), str(texts_file), *timing])
+            measured = _probe(["--probe", str(paths[name]), str(texts_file), *timing])
             rows[name] = {**exports[name], **measured}
             if "error" not in measured:
-                rows[name]["graph"] = graph_constants(path)
+                rows[name]["graph"] = graph_constants(paths[name])
+        imports = [row["rss_after_import_mb"] for row in rows.values() if "error" not in row]
+        if serves and not imports:
+            progress("measuring TensorFlow's import in a fresh process")
+            measured = _probe(["--probe-import", "--threads", str(args.threads)])
+            imports = [measured["rss_after_import_mb"]] if "error" not in measured else []
+        import_rss = statistics.median(imports) if imports else None
+        for name in serves:
+            progress(f"measuring {name}: tfbert serve, {args.serve_requests} REST requests")
+            export, mixed = SERVES[name]
+            measured = probe_serve(
+                paths[export], texts, args.threads, args.serve_requests,
+                scratch_dir / f"{name}.log", mixed,
+            )  # fmt: skip
+            rows[name] = {"export": export, "size_mb": exports[export]["size_mb"], **measured}
+            if import_rss is not None and "error" not in measured:
+                last = measured[f"rss_after_{args.serve_requests}_requests_mb"]
+                rows[name]["rss_over_import_mb"] = round(last - import_rss, 1)
         try:
             converted = convert_all(scratch_dir / "onnx", peers) if peers else {}
         except ImportError as error:  # the runtimes or reference extra is missing
@@ -348,20 +504,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             rows[name] = {"runtime": RUNTIMES[name][0], **row, **measured}
             if any("No module named" in line for line in measured.get("error", [])):
                 rows[name]["status"] = f"not installed: {RUNTIMES[name][0]}"
+    machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     record = {
         "what": "footprint of a served MiniLM-L6 classifier export, each in a fresh process",
         "date": datetime.date.today().isoformat(),
         "commit": git_commit(ROOT),
-        "machine": machine_info(),
+        "machine": machine,
         "machine_shared": "yes: other jobs ran on the same cores; timings are medians",
+        "notes": [
+            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores, shared with other jobs; "
+            f"load average (1/5/15 min) {machine.get('load_average')} at the start, "
+            f"{machine['load_average_end']} at the end"
+        ],
         "settings": {
             "threads": args.threads,
             "repeats": args.repeats,
             "texts": args.texts,
             "call_batches": list(CALL_BATCHES),
             "speed_batches": list(SPEED_BATCHES),
+            "serve_requests": args.serve_requests,
             "dataset": "imdb test split, seeded sample (mixed lengths)",
         },  # fmt: skip
+        "tensorflow_import_rss_mb": import_rss if serves else None,
         "exports": rows,
     }
     print(json.dumps(rows, indent=1))

@@ -305,6 +305,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Stops a server process as an operator would (SIGTERM), killing it after `timeout` s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def start_server(
     version_dir: Path,
     *,
@@ -347,13 +358,7 @@ def start_server(
     process = subprocess.Popen(command, stdout=log_file, stderr=log_file, env=env, cwd=REPO)
 
     def stop() -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
         log_file.close()
 
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

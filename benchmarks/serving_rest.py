@@ -51,6 +51,7 @@ from benchmarks.serving import (  # noqa: E402
     load_texts,
     machine_info,
     run_cell,
+    stop_process,
 )
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -138,12 +139,7 @@ class RestTarget:
         return call, connection.close
 
     def close(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process)
         self._log.close()
 
 
@@ -159,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ["git", "-C", str(REPO), "rev-parse", "--short", args.old],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+    load_start = [round(value, 2) for value in os.getloadavg()]
     texts = load_texts("imdb", args.num_texts, args.seed)
     with tempfile.TemporaryDirectory(prefix="serving-rest-") as tmp:
         work = Path(tmp)
@@ -176,24 +173,35 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 new_ids, new_probs = targets[name].open_client()[0](sample)
                 if not (np.array_equal(old_ids, new_ids) and np.allclose(old_probs, new_probs)):
                     raise BenchmarkError(f"the old server and {name} answer differently")
-            cells = []
+            cells, failures = [], []
             for round_index in range(args.rounds):
                 order = list(targets) if round_index % 2 == 0 else list(targets)[::-1]
                 for concurrency in args.concurrency:
                     for name in order:
-                        cell = run_cell(
-                            targets[name],
-                            texts,
-                            concurrency=concurrency,
-                            per_client=max(1, args.requests // concurrency),
-                            texts_per_request=1,
-                            time_cap=args.time_cap,
-                            label=f"round {round_index + 1} {name} c={concurrency}",
-                        )
+                        label = f"round {round_index + 1} {name} c={concurrency}"
+                        try:
+                            cell = run_cell(
+                                targets[name],
+                                texts,
+                                concurrency=concurrency,
+                                per_client=max(1, args.requests // concurrency),
+                                texts_per_request=1,
+                                time_cap=args.time_cap,
+                                label=label,
+                            )
+                        except BenchmarkError as error:  # a failed cell, kept as a finding
+                            progress_done()
+                            progress(f"{label}: {error}")
+                            failed = {"server": name, "concurrency": concurrency}
+                            failures.append(
+                                {**failed, "round": round_index + 1, "error": str(error)}
+                            )
+                            continue
                         progress_done()
                         progress(
                             f"round {round_index + 1} {name:>3} c={concurrency:<3} "
-                            f"{cell['throughput_rps']:7.1f} req/s p50 {cell['p50_ms']:.1f} ms"
+                            f"{cell['throughput_rps']:7.1f} req/s p50 {cell['p50_ms']:.1f} ms "
+                            f"p99 {cell['p99_ms']:.1f} ms"
                         )
                         cells.append({"server": name, "concurrency": concurrency, **cell})
         finally:
@@ -203,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for concurrency in args.concurrency:
         for name in ("old", "new", *variants):
             runs = [c for c in cells if c["server"] == name and c["concurrency"] == concurrency]
+            if not runs:
+                continue
             rows.append(
                 {
                     "server": name,
@@ -212,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "p50_ms": float(np.median([c["p50_ms"] for c in runs])),
                     "p99_ms": float(np.median([c["p99_ms"] for c in runs])),
                     "throughput_rps_rounds": [round(c["throughput_rps"], 2) for c in runs],
+                    "p99_ms_rounds": [round(c["p99_ms"], 1) for c in runs],
                 }
             )
     names = {"old": f"old ({old_commit}, http.server)", "new": "new (aiohttp)"}
@@ -224,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{row['throughput_rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
         )
     commit = git_commit(REPO)
+    machine = {**machine_info(), "load_average_start": load_start}
+    machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     record = {
         "benchmark": "serving_rest",
         "date": datetime.date.today().isoformat(),
@@ -231,8 +244,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "old_commit": old_commit,
         "servers": names,
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
-        "machine": machine_info(),
+        "machine": machine,
+        "notes": [
+            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores, shared with other jobs; "
+            f"load average (1/5/15 min) {load_start} at the start, "
+            f"{machine['load_average_end']} at the end"
+        ],
         "rows": rows,
+        "failed_cells": failures,
     }
     if args.json:
         write_results(result_path(RESULTS, "serving_rest", datetime.date.today(), commit), record)

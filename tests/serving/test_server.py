@@ -241,6 +241,14 @@ def serve_error(capsys, *flags: str) -> tuple[int, str]:
     return code, capsys.readouterr().err.strip()
 
 
+def test_rest_worker_pool_defaults_to_two_threads_per_usable_core(monkeypatch) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    options = ServerOptions()
+    assert options.rest_api_num_threads == 6 and options.rest_limits().threads == 6
+    options.check()
+    assert ServerOptions(rest_api_num_threads=3).rest_limits().threads == 3
+
+
 def test_operator_mistakes_get_one_line_before_any_port_is_bound(exports, tmp_path, capsys) -> None:
     base = str(exports[0])
     with socket.socket() as taken:

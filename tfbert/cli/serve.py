@@ -70,8 +70,8 @@ def add_parser(commands: Any) -> None:
     flag(
         "rest_api_num_threads",
         type=int,
-        default=16,
-        help="concurrent REST requests (worker threads running the models; default: 16)",
+        help="concurrent REST requests (worker threads running the models; default: two per "
+        "CPU core)",
     )
     flag(
         "rest_api_timeout_in_ms",

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -399,6 +400,24 @@ def _route(manager: ModelManager, method: str, match: re.Match, body: bytes) -> 
     return HTTPStatus.OK, {"results": results}
 
 
+# REST worker threads per usable CPU core, the default of --rest_api_num_threads. TF Serving sizes
+# its REST pool from the cores too (4 per schedulable CPU in tensorflow_model_server's main.cc),
+# but its C++ workers share no interpreter lock; here a worker holds the GIL for JSON and
+# pre/post-processing, so more workers than cores queue on it and on TensorFlow's intra-op pool
+# and lengthen the latency tail (benchmarks/serving_rest.py compares pool sizes).
+REST_THREADS_PER_CPU = 2
+
+
+def default_rest_threads() -> int:
+    """The default REST worker pool: `REST_THREADS_PER_CPU` per CPU core this process may use
+    (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform
+        cpus = os.cpu_count() or 1
+    return REST_THREADS_PER_CPU * cpus
+
+
 @dataclasses.dataclass
 class RestLimits:
     """What the REST server allows one connection (`tfbert serve` flags in brackets).
@@ -409,11 +428,12 @@ class RestLimits:
     body_timeout: seconds a request may take to send its body (--rest_api_timeout_in_ms).
     max_connections: connections open at once; a request on any connection beyond them is
     answered 503 (--rest_api_max_connections). threads: requests run at once (model calls,
-    JSON) on worker threads off the event loop (--rest_api_num_threads).
+    JSON) on worker threads off the event loop (--rest_api_num_threads; default: two per CPU
+    core, `default_rest_threads()`).
     """
 
     max_body_bytes: int = 16 * 1024 * 1024
     idle_timeout: float = 30.0
     body_timeout: float = 30.0
     max_connections: int = 1024
-    threads: int = 16
+    threads: int = dataclasses.field(default_factory=default_rest_threads)

@@ -52,7 +52,7 @@ from tfbert.serving.protocol import (
     predict_response,
     signature_def_map,
 )
-from tfbert.serving.rest import RestLimits
+from tfbert.serving.rest import RestLimits, default_rest_threads
 
 log = logging.getLogger("tfbert.serving")
 
@@ -61,7 +61,8 @@ log = logging.getLogger("tfbert.serving")
 class ServerOptions:
     """Network, limits and timeouts. `port=0` picks a free port; `rest_api_port=None` disables
     REST. Each field is the `tfbert serve` flag of the same name; `check()` names the flag of a
-    value that cannot work."""
+    value that cannot work. `rest_api_num_threads=None` (the default) sizes the REST worker
+    pool from the CPU cores (`tfbert.serving.rest.default_rest_threads`)."""
 
     host: str = "127.0.0.1"
     port: int = 8500
@@ -70,11 +71,15 @@ class ServerOptions:
     max_request_mb: int = 16
     file_system_poll_wait_seconds: float = 1.0
     monitoring_path: str | None = None  # Prometheus metrics on the REST port when set
-    rest_api_num_threads: int = 16
+    rest_api_num_threads: int | None = None
     rest_api_timeout_in_ms: int = 30_000
     rest_api_idle_timeout_seconds: float = 30.0
     rest_api_max_connections: int = 1024
     shutdown_grace_seconds: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.rest_api_num_threads is None:
+            self.rest_api_num_threads = default_rest_threads()
 
     def check(self) -> None:
         """A one-line TfbertError naming the flag of the first value that cannot work."""
