@@ -60,7 +60,12 @@ EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
     "float32": ("float32", {}),
     "bfloat16": ("bfloat16", {}),
     "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
+    "bfloat16-unrounded": ("bfloat16", {}),
 }
+# Exports traced with another micro-batch length step than tfbert.tasks.inference's
+# `MICRO_BATCH_LENGTH_STEP`: "bfloat16-unrounded" cuts each micro-batch to its exact longest
+# row (the loop before widths were rounded), for the before/after comparison in the same run.
+LENGTH_STEPS: dict[str, int] = {"bfloat16-unrounded": 1}
 # `tfbert serve` rows: row name -> (the export of `EXPORTS` it serves, whether its requests cut
 # the reviews to mixed lengths). "serve-bfloat16-whole" sends whole reviews (most fill the
 # export's 128 tokens, so few padded shapes): the control that shows what mixed lengths cost.
@@ -68,6 +73,13 @@ SERVES: dict[str, tuple[str, bool]] = {
     "serve-bfloat16": ("bfloat16", True),
     "serve-float32": ("float32", True),
     "serve-bfloat16-whole": ("bfloat16", False),
+    "serve-bfloat16-unrounded": ("bfloat16-unrounded", True),
+    "serve-bfloat16-onednn-cache-64": ("bfloat16", True),
+}
+# Extra environment of a `SERVES` row's server process: oneDNN's primitive cache capacity
+# (its documented variable, default 1024), read when TensorFlow loads oneDNN.
+SERVE_ENVS: dict[str, dict[str, str]] = {
+    "serve-bfloat16-onednn-cache-64": {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64"},
 }
 SERVE_MODEL = "footprint"
 
@@ -235,6 +247,7 @@ def probe_serve(
     requests: int,
     log_path: Path,
     mixed: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Starts `tfbert serve` on `version_dir`'s base directory in a process of its own and
     measures that process over REST (see the module docstring); stops it."""
@@ -246,10 +259,12 @@ def probe_serve(
         str(version_dir.parent), "--model_name", SERVE_MODEL, "--port", str(_free_port()),
         "--rest_api_port", str(rest_port), "--file_system_poll_wait_seconds", "0",
     ]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), **(extra_env or {})}
     if threads:  # TensorFlow's own thread-pool sizes, read when the server starts its runtime
         env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
     record: dict[str, Any] = {"requests": requests, "lengths": "mixed" if mixed else "whole"}
+    if extra_env:
+        record["environment"] = extra_env
     with open(log_path, "w", encoding="utf-8") as log:
         started = time.perf_counter()
         server = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=ROOT)
@@ -344,20 +359,30 @@ def export_all(directory: Path, names: Sequence[str]) -> dict[str, dict[str, Any
     from benchmarks.harness import progress
     from tfbert import BertClassifier
     from tfbert.export import directory_size
+    from tfbert.tasks import inference
 
     model = BertClassifier.from_pretrained("minilm-l6", labels=list(LABELS))
     parameters = int(sum(weight.size for weight in model.get_weights()))
     copies = {"float32": model}
     exports = {}
+    step_default = inference.MICRO_BATCH_LENGTH_STEP
     for name in names:
         precision, options = EXPORTS[name]
         if precision not in copies:
             copies[precision] = model.for_inference(precision)
         progress(f"exporting {name}")
         started = time.perf_counter()
-        path = copies[precision].export(directory / name, warmup_texts=(), **options)
+        step, inference.MICRO_BATCH_LENGTH_STEP = (
+            inference.MICRO_BATCH_LENGTH_STEP,
+            LENGTH_STEPS.get(name, step_default),
+        )
+        try:
+            path = copies[precision].export(directory / name, warmup_texts=(), **options)
+        finally:
+            inference.MICRO_BATCH_LENGTH_STEP = step
         exports[name] = {
             "export_s": round(time.perf_counter() - started, 1),
+            "length_step": LENGTH_STEPS.get(name, step_default),
             "size_mb": round(directory_size(path) / 1e6, 2),
             "bytes_per_parameter": round(directory_size(path) / parameters, 3),
             "parameters": parameters,
@@ -482,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             export, mixed = SERVES[name]
             measured = probe_serve(
                 paths[export], texts, args.threads, args.serve_requests,
-                scratch_dir / f"{name}.log", mixed,
+                scratch_dir / f"{name}.log", mixed, SERVE_ENVS.get(name),
             )  # fmt: skip
             rows[name] = {"export": export, "size_mb": exports[export]["size_mb"], **measured}
             if import_rss is not None and "error" not in measured:

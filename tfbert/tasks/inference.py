@@ -3,7 +3,8 @@
 - `numeric_function`: a task's numeric part (features -> float32 outputs) traced once for any
   batch and length, optionally with its weights frozen in as constants (`weights_as_constants`).
 - `length_sorted_rows`: runs a padded batch in micro-batches of similar length, so a request
-  mixing short and long texts does not pay for its longest text in every row.
+  mixing short and long texts does not pay for its longest text in every row; each micro-batch
+  is cut to a multiple of `MICRO_BATCH_LENGTH_STEP` tokens, so a server runs few distinct shapes.
 - `predict_in_length_order`: the Python side of `predict_texts`: batches of strings in order of
   length, each padded to its longest, results put back in the caller's order.
 
@@ -21,6 +22,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfbert.contract import FEATURE_NAMES
+
+# Micro-batch widths are rounded up to a multiple of this many tokens (never beyond the batch's
+# padded width). Every distinct shape a served graph runs leaves oneDNN state (primitives,
+# scratch memory) behind, so requests of any length 1..max_length would grow a server's memory
+# with the number of lengths seen; rounded, at most max_length / step widths occur.
+MICRO_BATCH_LENGTH_STEP = 16
 
 
 def numeric_function(
@@ -41,7 +48,7 @@ def numeric_function(
         features = dict(zip(FEATURE_NAMES, columns, strict=True))  # take positional tensors
         if micro_batch is None:
             return tf.cast(model(features, training=False), tf.float32)
-        return length_sorted_rows(model, features, micro_batch, width)
+        return length_sorted_rows(model, features, micro_batch, width, MICRO_BATCH_LENGTH_STEP)
 
     feature = tf.TensorSpec([None, None], tf.int32)
     concrete = tf.function(rows, autograph=False).get_concrete_function(
@@ -77,27 +84,36 @@ def weights_as_constants(function: Any) -> Any:
 
 
 def length_sorted_rows(
-    model: keras.Model, features: dict[str, tf.Tensor], micro_batch: int, width: int | None
+    model: keras.Model,
+    features: dict[str, tf.Tensor],
+    micro_batch: int,
+    width: int | None,
+    length_step: int = 1,
 ) -> tf.Tensor:
     """`model`'s float32 output rows for a padded batch, computed `micro_batch` rows at a time
-    in order of length, each micro-batch cut to its own longest row, then put back in order.
+    in order of length, each micro-batch cut to its own longest row rounded up to a multiple
+    of `length_step` tokens (at most the batch's padded width), then put back in order.
 
     A micro-batch also takes in every following row exactly as long as its longest (no padding
     added), so a request of equally long texts (long texts truncated to the maximum length)
     runs as one batch: small micro-batches cost matmul efficiency. Exact: outputs at real
-    tokens do not depend on padding.
+    tokens do not depend on padding, so `length_step` only bounds the shapes that run.
     """
+    if length_step < 1:
+        raise ValueError(f"length_step must be at least 1, got {length_step}.")
     width = int(width if width is not None else model.outputs[0].shape[-1])
     lengths = tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)
     order = tf.argsort(lengths, stable=True)
     ordered = {name: tf.gather(value, order) for name, value in features.items()}
     ordered_lengths = tf.gather(lengths, order)
     batch = tf.shape(lengths)[0]
+    padded = tf.shape(features["padding_mask"])[1]
 
     def step(start: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
         longest = ordered_lengths[tf.minimum(start + micro_batch, batch) - 1]  # ascending order
         end = tf.searchsorted(ordered_lengths, longest[None], side="right")[0]
-        chunk = {name: value[start:end, :longest] for name, value in ordered.items()}
+        cut = tf.minimum((longest + length_step - 1) // length_step * length_step, padded)
+        chunk = {name: value[start:end, :cut] for name, value in ordered.items()}
         rows = tf.cast(model(chunk, training=False), tf.float32)
         return end, results.write(results.size(), rows)
 
