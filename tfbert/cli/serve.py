@@ -8,6 +8,7 @@ command imports the server when it runs.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -18,6 +19,12 @@ from tfbert.contract import ASSETS_EXTRA, WARMUP_FILE
 from tfbert.errors import TfbertError
 
 log = logging.getLogger("tfbert.serving")
+
+# oneDNN's own primitive cache (default 1,024 entries) keeps compiled kernels for every shape a
+# served model has run; a server sees many (batch sizes times lengths), each one kept until
+# evicted. 64 holds what a BERT model needs for its recent shapes at the same speed and bounds
+# the memory; set ONEDNN_PRIMITIVE_CACHE_CAPACITY yourself to choose another size.
+ONEDNN_PRIMITIVE_CACHE = 64
 
 
 def add_parser(commands: Any) -> None:
@@ -110,6 +117,8 @@ def add_parser(commands: Any) -> None:
 
 
 def cmd_serve(args: Any) -> int:
+    # Read by oneDNN when it first builds a kernel, so before any model loads.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_PRIMITIVE_CACHE))
     common.need_tensorflow()
     from tfbert.serving.models import read_model_config_file
     from tfbert.serving.server import (
