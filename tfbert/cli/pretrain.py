@@ -13,6 +13,7 @@ from typing import Any
 from tfbert.cli import common
 from tfbert.cli.common import dropout_rate, fraction, positive_float, positive_int, sequence_length
 from tfbert.config import PRESETS, PRETRAINING_OBJECTIVES, WHOLE_WORD_MASKING
+from tfbert.errors import TfbertError
 
 
 def add_parser(commands: Any) -> None:
@@ -130,6 +131,14 @@ def add_parser(commands: Any) -> None:
         default="float32",
         help="compute precision (default: float32)",
     )
+    pre.add_argument(
+        "--save-every",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="also save the model every STEPS updates (a multiple of --steps-per-epoch) to "
+        "OUTPUT_DIR/step-N, to fine-tune from while pretraining goes on (default: only at the end)",
+    )
     pre.add_argument("--seed", type=int, default=13, help="(default: 13)")
     pre.add_argument("--output-dir", type=Path, required=True, help="where the model goes")
     pre.add_argument(
@@ -167,6 +176,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     )
 
     started = time.time()
+    if args.save_every is not None and args.save_every % args.steps_per_epoch:
+        nearest = max(1, round(args.save_every / args.steps_per_epoch)) * args.steps_per_epoch
+        raise TfbertError(
+            f"--save-every {args.save_every} is not a multiple of --steps-per-epoch "
+            f"{args.steps_per_epoch}: snapshots are taken at epoch ends; pass e.g. "
+            f"--save-every {nearest}."
+        )
     if args.vocab is not None and not is_builtin_vocabulary(args.vocab):
         common.input_file(Path(args.vocab), "--vocab")
     # none/pieces as the booleans of the flag's earlier form, so earlier runs still resume.
@@ -207,7 +223,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     else:
         _check_corpus_files(args.text_files)  # before anything is written
         source, texts = list(args.text_files), None
-    ignored = {"handler", "output_dir", "overwrite", "steps_per_epoch"}
+    # Settings that do not change the trained model may differ when a run resumes.
+    ignored = {"handler", "output_dir", "overwrite", "steps_per_epoch", "save_every"}
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 if k not in ignored}  # fmt: skip
     if resume:
@@ -264,6 +281,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         verbose=keras_verbosity(),
         keep_backup=True,  # until the model is saved
+        save_every_epochs=args.save_every and args.save_every // args.steps_per_epoch,
     )
     model.save_pretrained(args.output_dir)
     shutil.rmtree(args.output_dir / "backup", ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,17 @@ log = logging.getLogger("tfbert.serving")
 # evicted. 64 holds what a BERT model needs for its recent shapes at the same speed and bounds
 # the memory; set ONEDNN_PRIMITIVE_CACHE_CAPACITY yourself to choose another size.
 ONEDNN_PRIMITIVE_CACHE = 64
+# A served model's weights never change, so TensorFlow's oneDNN matmuls may keep each weight in
+# the layout they compute with instead of reordering it on every call (TensorFlow reads this
+# once, when it builds its first matmul kernel; it must never be set in a process that trains).
+# Exports keep their weights as variables, stored once; with this they run as fast as an export
+# with the weights frozen in as constants (benchmarks/footprint.py measures both).
+FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+# What a `tfbert serve` process sets in its environment unless the user already did.
+SERVING_ENVIRONMENT = {
+    "ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(ONEDNN_PRIMITIVE_CACHE),
+    FROZEN_WEIGHTS_VARIABLE: "1",
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -117,8 +129,12 @@ def add_parser(commands: Any) -> None:
 
 
 def cmd_serve(args: Any) -> int:
-    # Read by oneDNN when it first builds a kernel, so before any model loads.
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_PRIMITIVE_CACHE))
+    # Read when TensorFlow and oneDNN first build a kernel, so before any model loads. A
+    # process that loaded TensorFlow before (`main(["serve", ...])` called from Python) may
+    # train in it too: there the weights are not assumed frozen.
+    for name, value in SERVING_ENVIRONMENT.items():
+        if name != FROZEN_WEIGHTS_VARIABLE or "tensorflow" not in sys.modules:
+            os.environ.setdefault(name, value)
     common.need_tensorflow()
     from tfbert.serving.models import read_model_config_file
     from tfbert.serving.server import (

@@ -10,6 +10,9 @@ next_sentence_prediction=False)`) and "electra" (replaced-token detection,
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,11 +22,15 @@ import keras
 import numpy as np
 
 from tfbert.config import PRETRAINING_OBJECTIVES
+from tfbert.files import fsync_directory, make_public
 from tfbert.tasks.electra import ElectraPretrainer
 from tfbert.tasks.pretrainer import BertPretrainer
 from tfbert.training.callbacks import PeriodicProgress
+from tfbert.training.distribute import is_chief
 from tfbert.training.optimization import create_optimizer
 from tfbert.training.resume import TrainingBackup, atomic_write, resumable_fit
+
+SNAPSHOT_PREFIX = "step-"  # `<output_dir>/step-<N>`: the model after N updates (`--save-every`)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -143,6 +150,39 @@ def mean_tokens_per_example(dataset: Any, batches: int = 10) -> float:
     return float(np.concatenate(counts).mean()) if counts else 0.0
 
 
+class Snapshots(keras.callbacks.Callback):
+    """Saves the model being pretrained every `every_epochs` epochs to `directory/step-<N>` (N
+    = updates so far), each a directory that `tfbert train --init-from` and
+    `from_pretrained` read, so a long run can be fine-tuned and scored while it goes on.
+
+    Each snapshot is written to a hidden temporary directory and renamed into place: a kill
+    leaves whole snapshots only. Under multi-worker training only the chief writes.
+    """
+
+    def __init__(self, directory: str | Path, every_epochs: int) -> None:
+        super().__init__()
+        if every_epochs < 1:
+            raise ValueError(f"every_epochs must be at least 1, got {every_epochs}.")
+        self.directory = Path(directory)
+        self.every_epochs = every_epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if (epoch + 1) % self.every_epochs or not is_chief(self.model.distribute_strategy):
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        target = self.directory / f"{SNAPSHOT_PREFIX}{step}"
+        if target.exists():
+            return  # a resumed run passing a snapshot it already wrote
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=self.directory))
+        try:
+            self.model.save_pretrained(staging)
+            make_public(staging)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        fsync_directory(self.directory)
+
+
 def pretrain(
     pretrainer: BertPretrainer | ElectraPretrainer,
     source: Any,
@@ -161,6 +201,7 @@ def pretrain(
     backup_every_steps: int | None = 200,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     keep_backup: bool = False,
+    save_every_epochs: int | None = None,
 ) -> keras.callbacks.History:
     """Pretrains `pretrainer` (any objective) for `steps` updates, in epochs of
     `steps_per_epoch` updates.
@@ -175,6 +216,8 @@ def pretrain(
     built for every `fit`); a resumed run skips the batches already trained on, which costs
     the time to generate them again but no training. The backup is removed at the end unless
     `keep_backup` (a caller that writes more files afterwards removes it once they exist).
+    `save_every_epochs` K (with `output_dir`) also saves the model every K epochs to
+    `output_dir/step-<N>` (`Snapshots`), to fine-tune from while training goes on.
     """
     if gradient_accumulation_steps < 1:
         raise ValueError(
@@ -212,6 +255,8 @@ def pretrain(
     backup = None
     if output_dir is not None:
         output_dir = Path(output_dir)
+        if save_every_epochs:
+            callbacks.append(Snapshots(output_dir, save_every_epochs))
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
         backup = TrainingBackup(
             output_dir / "backup",
