@@ -81,6 +81,7 @@ def prune(args: argparse.Namespace, teacher: Path, directory: Path) -> None:
             learning_rate=args.learning_rate,
             batch_size=args.batch_size,
             seed=args.seed,
+            **({} if args.ffn_multiple is None else {"ffn_multiple": args.ffn_multiple}),
         ),
         say=say,
         verbose=2,
@@ -140,6 +141,13 @@ def main() -> None:
     parser.add_argument("--heads", type=float, default=0.5)
     parser.add_argument("--ffn", type=float, default=0.5)
     parser.add_argument("--layers", type=int, default=0)
+    parser.add_argument(
+        "--ffn-multiple",
+        type=int,
+        default=None,
+        help="each layer keeps a multiple of this many feed-forward neurons (1: any number; "
+        "default: tfbert prune's)",
+    )
     parser.add_argument("--timed-texts", type=int, default=256)
     parser.add_argument("--timed-texts-batch1", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
