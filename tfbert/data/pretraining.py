@@ -277,6 +277,7 @@ def documents_dataset(
     source: str | Path | Sequence[str | Path] | Sequence[Sequence[str]],
     *,
     shuffle_files: bool = True,
+    shuffle_documents: bool = False,
     seed: int | None = None,
     cycle_length: int = 4,
 ) -> tf.data.Dataset:
@@ -285,7 +286,9 @@ def documents_dataset(
     `source` is a file, a directory, a glob or a list of them (streamed with
     `tf.data.TextLineDataset`, `cycle_length` files interleaved document by document, the file
     order shuffled every pass with `shuffle_files`), or documents in memory (a list of lists of
-    sentences, e.g. from `documents_from_texts`).
+    sentences, e.g. from `documents_from_texts`), in their order or, with `shuffle_documents`,
+    in a new order of all of them every pass (a corpus built source by source otherwise trains
+    on one source at a time, however the later shuffle buffers mix it).
     """
     if isinstance(source, (str, Path)) or (
         source and all(isinstance(item, (str, Path)) for item in source)
@@ -308,7 +311,12 @@ def documents_dataset(
         tf.constant([s for document in documents for s in document], tf.string),
         tf.constant([len(document) for document in documents], tf.int64),
     )
-    return tf.data.Dataset.from_tensor_slices(sentences)
+    if not shuffle_documents or len(documents) < 2:
+        return tf.data.Dataset.from_tensor_slices(sentences)
+    order = tf.data.Dataset.range(len(documents)).shuffle(
+        len(documents), seed=seed, reshuffle_each_iteration=True
+    )
+    return order.map(lambda index: sentences[index])
 
 
 # --------------------------------------------------------------------------------------------
@@ -915,7 +923,9 @@ def pretraining_dataset(
         if jieba_words and not is_files:
             _jieba()  # a missing jieba fails here, in one line
             source = segment_documents(source)
-        documents = documents_dataset(source, seed=seed, shuffle_files=resample_pairs)
+        documents = documents_dataset(
+            source, seed=seed, shuffle_files=resample_pairs, shuffle_documents=resample_pairs
+        )
         if jieba_words and is_files:
             documents = _segment_on_the_fly(documents)
     if next_sentence:
