@@ -89,14 +89,12 @@ SERVES: dict[str, tuple[str, bool]] = {
     "serve-bfloat16-whole": ("bfloat16", False),
     "serve-bfloat16-unrounded": ("bfloat16-unrounded", True),
     "serve-bfloat16-onednn-cache-1024": ("bfloat16", True),
-    "serve-bfloat16-arena-2": ("bfloat16", True),
 }
 # Extra environment of a `SERVES` row's server process: "serve-bfloat16-onednn-cache-1024"
 # gives oneDNN's primitive cache its own default size (1,024) instead of `tfbert serve`'s
 # (tfbert.cli.serve.ONEDNN_PRIMITIVE_CACHE), the comparison behind that default.
 SERVE_ENVS: dict[str, dict[str, str]] = {
     "serve-bfloat16-onednn-cache-1024": {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"},
-    "serve-bfloat16-arena-2": {"MALLOC_ARENA_MAX": "2"},
 }
 SERVE_MODEL = "footprint"
 
