@@ -32,7 +32,8 @@ def add_parser(commands: Any) -> None:
         choices=PACKAGE_DTYPES,
         default="float16",
         help="how the weights are stored: float16 (10 mantissa bits, read by every framework) or "
-        "bfloat16 (float32's range, 7 mantissa bits) (default: float16)",
+        "bfloat16 (float32's range, 7 mantissa bits; compresses better in a git repository or "
+        "a wheel) (default: float16)",
     )
     package.add_argument(
         "--no-mlm-head",
@@ -49,7 +50,7 @@ def add_parser(commands: Any) -> None:
         "--card-section",
         nargs=2,
         action="append",
-        default=[],
+        default=None,
         metavar=("TITLE", "FILE"),
         help="add a section to the model card: its title and a Markdown file with its text "
         "(the corpus and its sources, scores, ...); repeatable",
@@ -65,7 +66,7 @@ def add_parser(commands: Any) -> None:
 
 def cmd_package(args: argparse.Namespace) -> int:
     sections = {}
-    for title, file in args.card_section:
+    for title, file in args.card_section or []:
         path = common.input_file(Path(file), "--card-section")
         try:
             sections[title] = path.read_text(encoding="utf-8")

@@ -19,7 +19,10 @@ float32, so a packaged checkpoint fine-tunes like its source, within half-precis
 
 float16 (the default) keeps 10 mantissa bits and is read by numpy and every framework; values
 beyond its range (65,504) are refused rather than turned into infinities. bfloat16 keeps float32's
-range with 7 mantissa bits; numpy reads it through `ml_dtypes` (TensorFlow's dependency).
+range with 7 mantissa bits; numpy reads it through `ml_dtypes` (TensorFlow's dependency). Both
+take two bytes a parameter on disk, but bfloat16 compresses better wherever files are stored
+compressed (git objects, wheels): its high byte is the sign and most of the exponent, which vary
+little across a tensor.
 """
 
 from __future__ import annotations
@@ -361,8 +364,8 @@ def model_card(
         (
             "Architecture",
             f"BERT encoder: {config.num_layers} layers, hidden size {config.hidden_size}, "
-            f"{config.num_heads} attention heads, feed-forward size {config.intermediate_size}, "
-            f"up to {config.max_position_embeddings} positions",
+            f"{config.num_heads} attention heads, feed-forward size {config.intermediate_size:,}, "
+            f"up to {config.max_position_embeddings:,} positions",
         ),
         ("Parameters", _parameter_text(parameters, head_parameters)),
         ("Vocabulary", _vocabulary_text(pretrained, run)),
@@ -419,7 +422,7 @@ def _vocabulary_text(pretrained: PretrainedBert, run: PretrainingRun) -> str:
     text += "lowercased"
     vocab = run.setting("vocab")
     if vocab:
-        text += f"; `{Path(str(vocab)).name}`"
+        text += f"; from `{Path(str(vocab)).name}`"
     elif run.settings is not None and not run.setting("init_from"):
         text += "; learned from the corpus"
     return text
@@ -454,11 +457,10 @@ def _run_facts(run: PretrainingRun) -> list[tuple[str, str]]:
         facts.append(("Steps", f"{run.steps:,} updates{batch}"))
         if sequences and run.tokens_per_example:
             tokens = run.steps * sequences * run.tokens_per_example
-            facts.append(("Tokens seen", f"{tokens / 1e6:,.1f}M"))
+            facts.append(("Tokens seen", _count(tokens)))
         elif sequences and length:
-            tokens = run.steps * sequences * length
-            facts.append(("Tokens seen", f"at most {tokens / 1e6:,.1f}M (updates x sequences x "
-                                         "length; the mean was not recorded)"))  # fmt: skip
+            bound = _count(run.steps * sequences * length)
+            facts.append(("Tokens seen", f"at most {bound} (the mean was not recorded)"))
     timing = run.training_seconds()
     if timing is not None:
         seconds, measured = timing
@@ -496,6 +498,13 @@ def _corpus_text(settings: dict[str, Any]) -> str:
         return f"the training texts of {names}"
     files = [Path(str(f)).name for f in settings.get("text_files") or []]
     return f"text files {', '.join(files)}" if files else "not recorded"
+
+
+def _count(number: float) -> str:
+    """A large count the way a card says it: 1.23B, 45.6M, or in full below a million."""
+    if number >= 1e9:
+        return f"{number / 1e9:.2f}B"
+    return f"{number / 1e6:.1f}M" if number >= 1e6 else f"{number:,.0f}"
 
 
 def _sha256(path: Path) -> str:
