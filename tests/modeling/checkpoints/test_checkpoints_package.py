@@ -156,10 +156,10 @@ def test_bad_input_gives_one_line_errors_and_keeps_the_users_files(run, tmp_path
     refused(TfbertError, "already exists; pass overwrite=True", run, notes)
     refused(TfbertError, r"\(todo.txt\), so it may be yours", run, notes, overwrite=True)
     assert (notes / "todo.txt").read_text(encoding="utf-8") == "mine\n"
-    refused(TfbertError, "is the checkpoint being packaged", run, run, overwrite=True)
+    refused(TfbertError, r"is \(or holds\) the checkpoint", run, run, overwrite=True)
+    refused(TfbertError, r"is \(or holds\) the checkpoint", run / "step-10", run, overwrite=True)
     refused(TfbertError, "one non-empty line", run, tmp_path / "out", description="two\nlines")
-    with pytest.raises(ValueError, match="dtype must be one of float16, bfloat16"):
-        package_checkpoint(run, tmp_path / "out", dtype="int8")
+    refused(TfbertError, "dtype must be one of float16, bf", run, tmp_path / "out", dtype="i8")
 
     # A tfbert model directory is not a Hugging Face one: named, not half-copied.
     classifier = BertClassifier.from_pretrained(run, labels=["negative", "positive"])

@@ -167,10 +167,11 @@ def package_checkpoint(
 
     The directory is staged beside `destination` and renamed into place, so a crash leaves
     either the old directory or the new one; files get the usual permissions. Returns
-    `destination`. Raises a `TfbertError` naming the problem and the fix.
+    `destination`. Raises a `TfbertError` naming the problem and the fix (a
+    `ModelFileError` for a source that is no usable checkpoint).
     """
     if dtype not in PACKAGE_DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(PACKAGE_DTYPES)}, got {dtype!r}.")
+        raise TfbertError(f"dtype must be one of {', '.join(PACKAGE_DTYPES)}, got {dtype!r}.")
     sections = _checked_card(card, description)
     source = resolve_checkpoint(source)
     destination = Path(destination).expanduser()
@@ -185,8 +186,7 @@ def package_checkpoint(
     values["torch_dtype"] = dtype
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
-    try:
-        _write_json(staging / CONFIG_FILE, values)
+    try:  # config.json last: a staging directory left by a crash is no checkpoint to list
         save_vocabulary(pretrained.vocabulary, staging / VOCAB_FILE)
         write_tokenizer_config(
             staging,
@@ -209,6 +209,7 @@ def package_checkpoint(
             description=description,
         )
         (staging / MODEL_CARD).write_text(text, encoding="utf-8")
+        _write_json(staging / CONFIG_FILE, values)
         make_public(staging)
         _move_into_place(staging, destination)
     finally:
@@ -235,11 +236,12 @@ def _checked_card(card: Mapping[str, str] | None, description: str | None) -> di
 
 
 def _check_destination(source: Path, destination: Path, overwrite: bool) -> None:
-    """Refuses, before any work, a destination that is the source, lies inside it, is a file,
-    or exists without `overwrite` or holds entries a package does not have."""
-    if destination.resolve() == source.resolve():
+    """Refuses, before any work, a destination that is the source or holds it, is a file, or
+    exists without `overwrite` or holds entries a package does not have."""
+    if source.resolve().is_relative_to(destination.resolve()):
         raise TfbertError(
-            f"{destination} is the checkpoint being packaged; write the package elsewhere."
+            f"{destination} is (or holds) the checkpoint being packaged; write the package "
+            "elsewhere."
         )
     if destination.is_file():
         raise TfbertError(f"{destination} is a file; give a directory (new or a package).")
