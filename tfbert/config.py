@@ -193,6 +193,10 @@ WHOLE_WORD_MASKING = ("none", "pieces", "jieba")
 # sentence prediction, masked LM alone, ELECTRA's replaced-token detection.
 PRETRAINING_OBJECTIVES = ("mlm-nsp", "mlm", "electra")
 
+# The types a packaged checkpoint stores its weights in (tfbert.modeling.checkpoints.package,
+# `tfbert package --dtype`); readers widen them back to float32.
+PACKAGE_DTYPES = ("float16", "bfloat16")
+
 # Classifier heads over the last layers' [CLS] vectors: "last<N>_<mode>", e.g. "last4_mean"
 # (tfbert.modeling.heads.LastLayersPooling). Here so the command line checks it without Keras.
 LAYER_POOLING_MODES = ("mean", "concat")

@@ -104,3 +104,11 @@ MODEL_INFO_FILE = "tfbert_model.json"
 # A model directory (tfbert's `save_pretrained`, a Hugging Face checkpoint, a shipped model):
 # its configuration, its weights (safetensors) and its WordPiece vocabulary.
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
+
+# A `tfbert train` / `tfbert pretrain` output directory: the marker that says tfbert created it
+# (with the command's settings), the pretraining record (steps, batch, tokens per example,
+# training time, each epoch's metrics) and the prefix of the snapshots taken on the way
+# (`step-<N>`: the model after N updates).
+RUN_MARKER = ".tfbert-run.json"
+PRETRAIN_HISTORY_FILE = "pretrain_history.json"
+SNAPSHOT_PREFIX = "step-"

@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "tfbert.cli.export",
     "vocab": "tfbert.cli.vocab",
     "pretrain": "tfbert.cli.pretrain",
+    "package": "tfbert.cli.package",
     "baseline": "tfbert.cli.baseline",
     "ensemble": "tfbert.cli.ensemble",
     "prune": "tfbert.cli.prune",

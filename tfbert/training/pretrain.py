@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from tfbert.config import PRETRAINING_OBJECTIVES
+from tfbert.contract import PRETRAIN_HISTORY_FILE, SNAPSHOT_PREFIX
 from tfbert.files import fsync_directory, make_public
 from tfbert.tasks.electra import ElectraPretrainer
 from tfbert.tasks.pretrainer import BertPretrainer
@@ -29,8 +30,6 @@ from tfbert.training.callbacks import PeriodicProgress
 from tfbert.training.distribute import is_chief
 from tfbert.training.optimization import create_optimizer
 from tfbert.training.resume import TrainingBackup, atomic_write, resumable_fit
-
-SNAPSHOT_PREFIX = "step-"  # `<output_dir>/step-<N>`: the model after N updates (`--save-every`)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -298,7 +297,7 @@ def pretrain(
             "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         }
         atomic_write(
-            output_dir / "pretrain_history.json",
+            output_dir / PRETRAIN_HISTORY_FILE,
             lambda path: path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"),
         )
     return history

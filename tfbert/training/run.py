@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.config import PRESETS, parse_layer_pooling
+from tfbert.contract import PRETRAIN_HISTORY_FILE, RUN_MARKER
 from tfbert.errors import DataError, TfbertError
 from tfbert.evaluation.baseline import BASELINE_DIR
 
@@ -101,7 +102,7 @@ PRETRAINED_EPOCHS = {"small": 10, "medium": 3, "large": 2}
 AUTO_NUMBERS = ("max_length", "epochs")  # numeric options that also take "auto"
 PRECISIONS = ("float32", "bfloat16", "float16")  # tfbert.training.precision's names
 STRATEGIES = ("default", "mirrored", "multi-worker")
-MARKER = ".tfbert-run.json"
+MARKER = RUN_MARKER
 # What a training or pretraining run writes into its output directory: all that `overwrite`
 # may remove.
 OUTPUT_NAMES = frozenset(
@@ -111,7 +112,7 @@ OUTPUT_NAMES = frozenset(
         "vocab.txt",
         "model.safetensors",
         "history.json",
-        "pretrain_history.json",
+        PRETRAIN_HISTORY_FILE,
         "training_curves.png",
         "validation_report.json",
         "validation_confusion_matrix.png",

@@ -12,6 +12,8 @@ One module per format, each with its reader and writer, plus the shared pieces:
 - `google`: `write_google_checkpoint` (the original TF variable names and `bert_config.json`).
 - `keras_hub`: `export_keras_hub` (loadable by `keras_hub.models.BertBackbone.from_preset`).
 - `native`: tfbert's own `save_pretrained` directories (`TFBERT_FORMAT`).
+- `package`: `package_checkpoint(source, destination)`, a half-precision copy of a checkpoint
+  with its model card: what tfbert ships in `tfbert/pretrained/<name>/`.
 
 This package never imports a task: building a classifier from a checkpoint is
 `tfbert.tasks.classifier.classifier_from_pretrained` (or `BertClassifier.from_pretrained`).
@@ -33,6 +35,7 @@ from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
 from tfbert.modeling.checkpoints.loader import load_pretrained, resolve_checkpoint
 from tfbert.modeling.checkpoints.names import encoder_weight_shapes, huggingface_config
 from tfbert.modeling.checkpoints.native import TFBERT_FORMAT
+from tfbert.modeling.checkpoints.package import PACKAGE_DTYPES, package_checkpoint
 from tfbert.modeling.checkpoints.pretrained import PretrainedBert
 from tfbert.pretrained import (
     KNOWN_CHECKPOINTS,
@@ -43,6 +46,7 @@ from tfbert.pretrained import (
 
 __all__ = [
     "KNOWN_CHECKPOINTS",
+    "PACKAGE_DTYPES",
     "checkpoint_names",
     "describe_checkpoints",
     "shipped_checkpoints",
@@ -54,6 +58,7 @@ __all__ = [
     "huggingface_config",
     "load_encoder_weights",
     "load_pretrained",
+    "package_checkpoint",
     "resolve_checkpoint",
     "write_google_checkpoint",
 ]

@@ -302,14 +302,26 @@ def export_huggingface(
         },
     )
     save_vocabulary(vocabulary, directory / VOCAB_FILE)
+    write_tokenizer_config(directory, lowercase, strip_accents, config.max_position_embeddings)
+    weights = directory / HF_WEIGHTS
+    save_tensors(tensors, weights, metadata={"format": "pt"})  # transformers requires "pt"
+    return directory
+
+
+def write_tokenizer_config(
+    directory: Path, lowercase: bool, strip_accents: bool | None, max_length: int
+) -> Path:
+    """Writes `directory/tokenizer_config.json`: the tokenizer settings (do_lower_case,
+    strip_accents) that Hugging Face tokenizers and tfbert's reader take from it."""
+    path = directory / HF_TOKENIZER_CONFIG
     _write_json(
-        directory / HF_TOKENIZER_CONFIG,
+        path,
         {
             "tokenizer_class": "BertTokenizer",
             "do_lower_case": bool(lowercase),
             "strip_accents": strip_accents,
             "tokenize_chinese_chars": True,
-            "model_max_length": config.max_position_embeddings,
+            "model_max_length": max_length,
             "unk_token": "[UNK]",
             "sep_token": "[SEP]",
             "pad_token": "[PAD]",
@@ -317,6 +329,4 @@ def export_huggingface(
             "mask_token": "[MASK]",
         },
     )
-    weights = directory / HF_WEIGHTS
-    save_tensors(tensors, weights, metadata={"format": "pt"})  # transformers requires "pt"
-    return directory
+    return path
