@@ -112,3 +112,9 @@ CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "voc
 RUN_MARKER = ".tfbert-run.json"
 PRETRAIN_HISTORY_FILE = "pretrain_history.json"
 SNAPSHOT_PREFIX = "step-"
+
+
+def snapshot_step(name: str) -> int | None:
+    """N for a snapshot directory's name (`step-<N>`), None for any other name."""
+    digits = name[len(SNAPSHOT_PREFIX) :] if name.startswith(SNAPSHOT_PREFIX) else ""
+    return int(digits) if digits.isascii() and digits.isdigit() else None

@@ -293,3 +293,21 @@ def test_an_auto_run_records_its_choices_and_keeps_the_best_epoch(tmp_path) -> N
     loss = loss[0] if isinstance(loss, list) else loss
     assert loss == pytest.approx(min(losses), abs=1e-5)
     assert abs(loss - losses[-1]) > 1e-3
+
+
+def test_overwrite_clears_what_tfbert_wrote_and_keeps_the_rest(tmp_path) -> None:
+    from tfbert.contract import snapshot_step
+
+    assert [snapshot_step(n) for n in ("step-3000", "step-", "step-3k", "steps-1", "step-٣")] == [
+        3000, None, None, None, None,
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    run.create_output_dir(out, False, command="pretrain", settings={}, data=None)
+    for name in ("step-1000", "logs"):
+        (out / name).mkdir()
+        (out / name / "x").write_text("old", encoding="utf-8")
+    (out / "model.safetensors").write_bytes(b"old")
+    (out / "my-notes.txt").write_text("mine", encoding="utf-8")
+    assert run.check_output_dir(out, overwrite=True) is False
+    run.create_output_dir(out, False, command="pretrain", settings={"a": 1}, data=None)
+    assert sorted(p.name for p in out.iterdir()) == [run.MARKER, "my-notes.txt"]

@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.config import PRESETS, parse_layer_pooling
-from tfbert.contract import PRETRAIN_HISTORY_FILE, RUN_MARKER
+from tfbert.contract import PRETRAIN_HISTORY_FILE, RUN_MARKER, snapshot_step
 from tfbert.errors import DataError, TfbertError
 from tfbert.evaluation.baseline import BASELINE_DIR
 
@@ -545,7 +545,8 @@ def create_output_dir(
 ) -> None:
     """Creates (or, for a marked directory with `overwrite`, clears) the run's output directory.
 
-    Removes only the entries tfbert writes (`OUTPUT_NAMES`); anything else stays.
+    Removes only the entries tfbert writes (`OUTPUT_NAMES`, and pretraining's `step-<N>`
+    snapshots); anything else stays.
     """
     if resume:
         _say(f"Resuming the interrupted run in {path} from its last backup.")
@@ -553,7 +554,7 @@ def create_output_dir(
     if path.is_dir():
         kept = []
         for entry in sorted(path.iterdir()):
-            if entry.name not in OUTPUT_NAMES:
+            if entry.name not in OUTPUT_NAMES and snapshot_step(entry.name) is None:
                 kept.append(entry.name)
             elif entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

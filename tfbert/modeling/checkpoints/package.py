@@ -31,7 +31,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -45,9 +44,9 @@ from tfbert.contract import (
     CONFIG_FILE,
     PRETRAIN_HISTORY_FILE,
     RUN_MARKER,
-    SNAPSHOT_PREFIX,
     VOCAB_FILE,
     WEIGHTS_FILE,
+    snapshot_step,
 )
 from tfbert.errors import MissingDependencyError, ModelFileError, TfbertError
 from tfbert.files import fsync_directory, make_public
@@ -99,11 +98,11 @@ class PretrainingRun:
         """The run behind `directory`: the directory itself, or a `step-N` snapshot inside it."""
         run = cls(record=_optional_json(directory / PRETRAIN_HISTORY_FILE))
         marker = _optional_json(directory / RUN_MARKER)
-        snapshot = re.fullmatch(re.escape(SNAPSHOT_PREFIX) + r"(\d+)", directory.name)
+        snapshot = snapshot_step(directory.name)
         if marker is None and snapshot is not None:
             marker = _optional_json(directory.parent / RUN_MARKER)
             whole_run = _optional_json(directory.parent / PRETRAIN_HISTORY_FILE) or {}
-            run.steps = int(snapshot.group(1))
+            run.steps = snapshot
             run.tokens_per_example = _number(whole_run.get("tokens_per_example"))
         if marker is not None and marker.get("command") == "pretrain":
             run.settings = (
