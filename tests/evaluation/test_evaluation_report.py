@@ -203,7 +203,8 @@ def test_table_shows_the_baseline_beside_the_model_and_warns_when_below(
     assert warning == (
         "Warning: the model's accuracy (62.5%) and macro-F1 (63.5%) are below the TF-IDF "
         "baseline's (87.5%, 80.0%) on these 8 examples: try a pretrained starting point "
-        "(--init-from), more epochs, or use the baseline itself (`tfbert baseline`)."
+        "(--init-from) if it started from scratch, more epochs, or use the baseline itself "
+        "(`tfbert baseline`)."
     )
     assert warning in table.splitlines()
 

@@ -45,8 +45,8 @@ _DEFAULT_KIND = "classification"
 TFIDF_BASELINE = "TF-IDF baseline"
 # Shown when the model is below its baseline: what usually closes the gap.
 _BELOW_BASELINE_ADVICE = (
-    "try a pretrained starting point (--init-from), more epochs, or use the baseline itself "
-    "(`tfbert baseline`)"
+    "try a pretrained starting point (--init-from) if it started from scratch, more epochs, "
+    "or use the baseline itself (`tfbert baseline`)"
 )
 # Per-label rows of the baseline comparison are shown up to this many labels.
 _BASELINE_ROWS_UP_TO = 25
@@ -317,7 +317,7 @@ class EvaluationReport(Report, kind=_DEFAULT_KIND):
         """One plain line saying that the model is below its baseline and what to try, or None.
 
         E.g. "Warning: the model's accuracy (81.0%) is below the TF-IDF baseline's (85.9%) on
-        these 872 examples: try a pretrained starting point (--init-from), ...".
+        these 872 examples: try a pretrained starting point (--init-from) if ...".
         """
         below = self.below_baseline()
         if not below or self.baseline is None:
