@@ -29,8 +29,8 @@ ONEDNN_PRIMITIVE_CACHE = 64
 # A served model's weights never change, so TensorFlow's oneDNN matmuls may keep each weight in
 # the layout they compute with instead of reordering it on every call (TensorFlow reads this
 # once, when it builds its first matmul kernel; it must never be set in a process that trains).
-# Exports keep their weights as variables, stored once; with this they run as fast as an export
-# with the weights frozen in as constants (benchmarks/footprint.py measures both).
+# Exports keep their weights as variables, stored once; with this their matmuls cost what an
+# export with the weights frozen in as constants costs (benchmarks/footprint.py measures both).
 FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 # What a `tfbert serve` process sets in its environment unless the user already did.
 SERVING_ENVIRONMENT = {
