@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import stat
 import tempfile
@@ -121,3 +122,13 @@ def fsync_directory(directory: str | Path) -> None:
     with contextlib.suppress(OSError):
         os.fsync(descriptor)
     os.close(descriptor)
+
+
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """The JSON object stored at `path`; None when the file is missing, unreadable, not JSON or
+    not an object (for optional records a run may or may not have left)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

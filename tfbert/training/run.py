@@ -74,6 +74,7 @@ from tfbert.config import PRESETS, parse_layer_pooling
 from tfbert.contract import PRETRAIN_HISTORY_FILE, RUN_MARKER, snapshot_step
 from tfbert.errors import DataError, TfbertError
 from tfbert.evaluation.baseline import BASELINE_DIR
+from tfbert.files import read_json_object
 
 PRETRAINED_LEARNING_RATE = 5e-5  # equal to TrainingConfig.learning_rate (a test checks)
 LARGE_DATA_LEARNING_RATE = 2e-5  # pretrained start on more than LARGE_DATA examples
@@ -515,11 +516,7 @@ def check_output_dir(path: Path, overwrite: bool) -> bool:
 
 def read_marker(path: Path) -> dict[str, Any] | None:
     """The record a run left in its output directory (None if there is none or it is unreadable)."""
-    try:
-        record = json.loads((path / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_json_object(path / MARKER)
 
 
 def check_resume(path: Path, command: str, settings: dict, data: str | None) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -49,7 +48,7 @@ from tfbert.contract import (
     snapshot_step,
 )
 from tfbert.errors import MissingDependencyError, ModelFileError, TfbertError
-from tfbert.files import fsync_directory, make_public
+from tfbert.files import fsync_directory, make_public, read_json_object
 from tfbert.modeling.checkpoints.huggingface import (
     HF_INDEX,
     HF_TOKENIZER_CONFIG,
@@ -96,12 +95,12 @@ class PretrainingRun:
     @classmethod
     def read(cls, directory: Path) -> PretrainingRun:
         """The run behind `directory`: the directory itself, or a `step-N` snapshot inside it."""
-        run = cls(record=_optional_json(directory / PRETRAIN_HISTORY_FILE))
-        marker = _optional_json(directory / RUN_MARKER)
+        run = cls(record=read_json_object(directory / PRETRAIN_HISTORY_FILE))
+        marker = read_json_object(directory / RUN_MARKER)
         snapshot = snapshot_step(directory.name)
         if marker is None and snapshot is not None:
-            marker = _optional_json(directory.parent / RUN_MARKER)
-            whole_run = _optional_json(directory.parent / PRETRAIN_HISTORY_FILE) or {}
+            marker = read_json_object(directory.parent / RUN_MARKER)
+            whole_run = read_json_object(directory.parent / PRETRAIN_HISTORY_FILE) or {}
             run.steps = snapshot
             run.tokens_per_example = _number(whole_run.get("tokens_per_example"))
         if marker is not None and marker.get("command") == "pretrain":
@@ -514,14 +513,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _optional_json(path: Path) -> dict[str, Any] | None:
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return values if isinstance(values, dict) else None
 
 
 def _number(value: Any) -> float | None:
