@@ -56,3 +56,35 @@ def test_rounded_micro_batch_widths_give_the_unrounded_outputs(
     np.testing.assert_allclose(outputs[MICRO_BATCH_LENGTH_STEP], plain, atol=1e-5)
     with pytest.raises(ValueError, match="length_step must be at least 1"):
         length_sorted_rows(recording, dict(features), 4, width, 0)
+
+
+def test_a_batch_padded_to_its_longest_text_runs_at_a_rounded_width(
+    classifier: BertClassifier, imdb_reviews
+) -> None:
+    # One review per request (as a server sees them): the tokenizer pads to that review's own
+    # length, which the loop pads further to a multiple of 16, never beyond max_length (40).
+    tokenizer = classifier.preprocessor.with_padding("longest")
+    width = classifier.head.num_outputs
+    seen: list[tuple[int, int]] = []
+    widths = set()
+
+    def recording(chunk: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        seen.append((int(chunk["token_ids"].shape[1]), int(tf.reduce_sum(chunk["padding_mask"]))))
+        return classifier(chunk, training=training)
+
+    review = imdb_reviews[5][0].split()
+    cuts = [tokenizer(tf.constant([" ".join(review[:words])])) for words in range(1, 40)]
+    for low, high in ((1, 16), (17, 32), (33, 40)):  # one text in each rounded width
+        features = next(f for f in cuts if low <= f["padding_mask"].shape[1] <= high)
+        length = int(features["padding_mask"].shape[1])
+        assert length % MICRO_BATCH_LENGTH_STEP
+        seen.clear()
+        rows = length_sorted_rows(
+            recording, dict(features), 4, width, MICRO_BATCH_LENGTH_STEP, max_length=40
+        ).numpy()
+        assert seen == [(min(-(-length // MICRO_BATCH_LENGTH_STEP) * MICRO_BATCH_LENGTH_STEP, 40),
+                         length)]  # fmt: skip
+        plain = tf.cast(classifier(features, training=False), tf.float32).numpy()
+        np.testing.assert_allclose(rows, plain, atol=1e-5)
+        widths.update(width for width, _ in seen)
+    assert widths == {16, 32, 40}

@@ -244,7 +244,13 @@ class TextClassifier(Task):
         """features -> float32 logits, traced once for any batch and length (see
         tfbert.tasks.inference.numeric_function); `constant_weights` freezes the weights in
         (None: no, the function reads the variables, which every caller shares)."""
-        return numeric_function(self, micro_batch, bool(constant_weights), self.head.num_outputs)
+        return numeric_function(
+            self,
+            micro_batch,
+            bool(constant_weights),
+            self.head.num_outputs,
+            self.preprocessor.max_length,
+        )
 
     def _logits_function(self, pair: bool) -> Any:
         """A cached tf.function from a batch of strings (and pairs) to float32 logits, padded

@@ -4,7 +4,8 @@
   batch and length, optionally with its weights frozen in as constants (`weights_as_constants`).
 - `length_sorted_rows`: runs a padded batch in micro-batches of similar length, so a request
   mixing short and long texts does not pay for its longest text in every row; each micro-batch
-  is cut to a multiple of `MICRO_BATCH_LENGTH_STEP` tokens, so a server runs few distinct shapes.
+  runs at a multiple of `MICRO_BATCH_LENGTH_STEP` tokens (or the maximum length), so a server
+  runs few distinct shapes whatever the requests' lengths.
 - `predict_in_length_order`: the Python side of `predict_texts`: batches of strings in order of
   length, each padded to its longest, results put back in the caller's order.
 
@@ -23,10 +24,10 @@ import tensorflow as tf
 
 from tfbert.contract import FEATURE_NAMES
 
-# Micro-batch widths are rounded up to a multiple of this many tokens (never beyond the batch's
-# padded width). Every distinct shape a served graph runs leaves oneDNN state (primitives,
-# scratch memory) behind, so requests of any length 1..max_length would grow a server's memory
-# with the number of lengths seen; rounded, at most max_length / step widths occur.
+# Micro-batch widths are rounded up to a multiple of this many tokens (never beyond the maximum
+# length). Every distinct shape a served graph runs leaves oneDNN state (primitives, scratch
+# memory) behind, so requests of any length 1..max_length would grow a server's memory with the
+# number of lengths seen; rounded, at most max_length / step widths occur.
 MICRO_BATCH_LENGTH_STEP = 16
 
 
@@ -35,11 +36,13 @@ def numeric_function(
     micro_batch: int | None = None,
     constant_weights: bool = False,
     width: int | None = None,
+    max_length: int | None = None,
 ) -> Callable[[dict[str, tf.Tensor]], tf.Tensor]:
     """`model` (features -> one output row per text) as a traced function returning float32.
 
     With `micro_batch` (rows) the batch runs in length-sorted micro-batches
-    (`length_sorted_rows`; `width` is the output row's size); with `constant_weights` the
+    (`length_sorted_rows`; `width` is the output row's size, `max_length` the tokenizer's, up
+    to which micro-batches may be padded to a rounded width); with `constant_weights` the
     weights are frozen into the graph (`weights_as_constants`). The same function serves a
     task's `predict_texts` and its export, so both run one graph.
     """
@@ -48,7 +51,9 @@ def numeric_function(
         features = dict(zip(FEATURE_NAMES, columns, strict=True))  # take positional tensors
         if micro_batch is None:
             return tf.cast(model(features, training=False), tf.float32)
-        return length_sorted_rows(model, features, micro_batch, width, MICRO_BATCH_LENGTH_STEP)
+        return length_sorted_rows(
+            model, features, micro_batch, width, MICRO_BATCH_LENGTH_STEP, max_length
+        )
 
     feature = tf.TensorSpec([None, None], tf.int32)
     concrete = tf.function(rows, autograph=False).get_concrete_function(
@@ -89,10 +94,16 @@ def length_sorted_rows(
     micro_batch: int,
     width: int | None,
     length_step: int = 1,
+    max_length: int | None = None,
 ) -> tf.Tensor:
     """`model`'s float32 output rows for a padded batch, computed `micro_batch` rows at a time
     in order of length, each micro-batch cut to its own longest row rounded up to a multiple
-    of `length_step` tokens (at most the batch's padded width), then put back in order.
+    of `length_step` tokens, then put back in order.
+
+    The rounded width never exceeds the batch's padded width, or `max_length` when given: a
+    batch padded to its longest text (one text, say) is first padded further, up to its width
+    rounded up but at most `max_length`, so that every micro-batch runs at a multiple of
+    `length_step` or at `max_length`, however long the texts are.
 
     A micro-batch also takes in every following row exactly as long as its longest (no padding
     added), so a request of equally long texts (long texts truncated to the maximum length)
@@ -108,6 +119,11 @@ def length_sorted_rows(
     ordered_lengths = tf.gather(lengths, order)
     batch = tf.shape(lengths)[0]
     padded = tf.shape(features["padding_mask"])[1]
+    if max_length is not None:  # pad (masked columns) up to the rounded width
+        rounded = (padded + length_step - 1) // length_step * length_step
+        extra = tf.maximum(tf.minimum(rounded, max_length) - padded, 0)
+        ordered = {name: tf.pad(value, [[0, 0], [0, extra]]) for name, value in ordered.items()}
+        padded += extra
 
     def step(start: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
         longest = ordered_lengths[tf.minimum(start + micro_batch, batch) - 1]  # ascending order
