@@ -25,7 +25,7 @@ request per batch size, then after `--serve-requests` (default 1,000) requests o
 32 IMDB reviews cut to mixed lengths, and after half of them, which shows whether RSS stays flat
 after warm-up; `serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for
 comparison; `serve-bfloat16-unrounded` serves an export whose micro-batches are cut to their exact
-longest row (no rounding to a multiple of 16 tokens) and `serve-bfloat16-onednn-cache-1024` gives
+longest row (no rounding of its width) and `serve-bfloat16-onednn-cache-1024` gives
 oneDNN's primitive cache its own default size instead of `tfbert serve`'s. Each is compared with
 TensorFlow's import RSS (`tensorflow_import_rss_mb`).
 """

@@ -50,7 +50,7 @@ def test_rounded_micro_batch_widths_give_the_unrounded_outputs(
         {min(-(-width // MICRO_BATCH_LENGTH_STEP) * MICRO_BATCH_LENGTH_STEP, padded)
          for width in outputs["widths 1"]}
     )  # fmt: skip
-    assert len(outputs["widths 1"]) > len(outputs[f"widths {MICRO_BATCH_LENGTH_STEP}"])
+    assert outputs["widths 1"] != outputs[f"widths {MICRO_BATCH_LENGTH_STEP}"]  # rounding acted
     plain = tf.cast(classifier(features, training=False), tf.float32).numpy()
     np.testing.assert_allclose(outputs[MICRO_BATCH_LENGTH_STEP], outputs[1], atol=1e-5)
     np.testing.assert_allclose(outputs[MICRO_BATCH_LENGTH_STEP], plain, atol=1e-5)
@@ -62,7 +62,9 @@ def test_a_batch_padded_to_its_longest_text_runs_at_a_rounded_width(
     classifier: BertClassifier, imdb_reviews
 ) -> None:
     # One review per request (as a server sees them): the tokenizer pads to that review's own
-    # length, which the loop pads further to a multiple of 16, never beyond max_length (40).
+    # length, which the loop pads further to a multiple of the step (16 here), never beyond
+    # max_length (40, not a multiple of 16).
+    step = 16
     tokenizer = classifier.preprocessor.with_padding("longest")
     width = classifier.head.num_outputs
     seen: list[tuple[int, int]] = []
@@ -77,14 +79,11 @@ def test_a_batch_padded_to_its_longest_text_runs_at_a_rounded_width(
     for low, high in ((1, 16), (17, 32), (33, 40)):  # one text in each rounded width
         features = next(f for f in cuts if low <= f["padding_mask"].shape[1] <= high)
         length = int(features["padding_mask"].shape[1])
-        assert length % MICRO_BATCH_LENGTH_STEP
+        assert length % step
         seen.clear()
-        rows = length_sorted_rows(
-            recording, dict(features), 4, width, MICRO_BATCH_LENGTH_STEP, max_length=40
-        ).numpy()
-        assert seen == [(min(-(-length // MICRO_BATCH_LENGTH_STEP) * MICRO_BATCH_LENGTH_STEP, 40),
-                         length)]  # fmt: skip
+        rows = length_sorted_rows(recording, dict(features), 4, width, step, max_length=40).numpy()
+        assert seen == [(min(-(-length // step) * step, 40), length)]
         plain = tf.cast(classifier(features, training=False), tf.float32).numpy()
         np.testing.assert_allclose(rows, plain, atol=1e-5)
-        widths.update(width for width, _ in seen)
+        widths.update(cut for cut, _ in seen)
     assert widths == {16, 32, 40}
