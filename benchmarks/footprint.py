@@ -20,13 +20,15 @@ Rust tokenizer (`tokenizers`); without the extras those rows say "not installed"
 
 The `serve-*` rows start `tfbert serve` on an export (bfloat16 first, then float32) in its own
 process, one TensorFlow thread as the other rows, and measure the server process: RSS once it
-answers its first REST `:predict` (and the wall time to that answer), after a warm-up of one
-request per batch size, then after `--serve-requests` (default 1,000) requests of 1, 7, 19 and
-32 IMDB reviews cut to mixed lengths, and after half of them, which shows whether RSS stays flat
-after warm-up; `serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for
+answers its first REST `:predict` (and the wall time to that answer, which includes replaying
+the export's warm-up requests), after a client warm-up of one request per batch size, then
+after `--serve-requests` (default 1,000) requests of 1, 7, 19 and 32 IMDB reviews cut to mixed
+lengths, and after half of them, which shows whether RSS stays flat after warm-up; `serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for
 comparison; `serve-bfloat16-unrounded` serves an export whose micro-batches are cut to their exact
 longest row (no rounding of its width) and `serve-bfloat16-onednn-cache-1024` gives
-oneDNN's primitive cache its own default size instead of `tfbert serve`'s. Each is compared with
+oneDNN's primitive cache its own default size instead of `tfbert serve`'s;
+`serve-bfloat16-no-warmup` serves an export written without warm-up requests (exports carry
+sample texts and one request per micro-batch shape by default). Each is compared with
 TensorFlow's import RSS (`tensorflow_import_rss_mb`).
 """
 
@@ -70,6 +72,7 @@ EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
     "bfloat16-unrounded": ("bfloat16", {}),
     "bfloat16-unfrozen": ("bfloat16", {}),
+    "bfloat16-no-warmup": ("bfloat16", {"warmup_texts": ()}),
 }
 # Each export row's process gets the environment `tfbert serve` sets (SERVING_ENVIRONMENT: its
 # oneDNN cache size, and the weights assumed frozen so that matmuls keep their weight layout),
@@ -89,6 +92,7 @@ SERVES: dict[str, tuple[str, bool]] = {
     "serve-bfloat16-whole": ("bfloat16", False),
     "serve-bfloat16-unrounded": ("bfloat16-unrounded", True),
     "serve-bfloat16-onednn-cache-1024": ("bfloat16", True),
+    "serve-bfloat16-no-warmup": ("bfloat16-no-warmup", True),
 }
 # Extra environment of a `SERVES` row's server process: "serve-bfloat16-onednn-cache-1024"
 # gives oneDNN's primitive cache its own default size (1,024) instead of `tfbert serve`'s
@@ -392,7 +396,7 @@ def export_all(directory: Path, names: Sequence[str]) -> dict[str, dict[str, Any
             LENGTH_STEPS.get(name, step_default),
         )
         try:
-            path = copies[precision].export(directory / name, warmup_texts=(), **options)
+            path = copies[precision].export(directory / name, **options)
         finally:
             inference.MICRO_BATCH_LENGTH_STEP = step
         exports[name] = {

@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import tensorflow as tf
+
 from tfbert.cli import main
 from tfbert.cli.serve import FROZEN_WEIGHTS_VARIABLE, ONEDNN_PRIMITIVE_CACHE
 
@@ -58,14 +61,20 @@ def test_serve_assumes_frozen_weights_only_in_a_process_without_tensorflow(monke
 
 
 def test_a_bfloat16_export_answers_the_same_with_weights_assumed_frozen(
-    english_vocab, imdb_texts, tmp_path
+    imdb_texts, tmp_path
 ) -> None:
     from tfbert import BertClassifier
 
-    model = BertClassifier.from_preset(
-        "tiny", vocabulary=english_vocab, labels=["neg", "pos"], max_length=64
-    ).for_inference("bfloat16")
-    export = model.export(tmp_path / "export", warmup_texts=())
+    # MiniLM's encoder (reviews get distinct representations) under a head rescaled so that
+    # the 19 reviews' logits are centred and spread: probabilities across (0, 1).
+    model = BertClassifier.from_pretrained("minilm-l6", labels=["neg", "pos"], max_length=64)
+    tokenizer = model.preprocessor.with_padding("longest")
+    logits = model(tokenizer(tf.constant(imdb_texts[:19])), training=False).numpy()[:, 0]
+    kernel, bias = model.head.weights
+    scale = 2.0 / logits.std()
+    kernel.assign(kernel * scale)
+    bias.assign((bias - logits.mean()) * scale)
+    export = model.for_inference("bfloat16").export(tmp_path / "export", warmup_texts=())
     texts = json.dumps(imdb_texts[:19])
     answers = {}
     for frozen in ("0", "1"):
@@ -76,6 +85,10 @@ def test_a_bfloat16_export_answers_the_same_with_weights_assumed_frozen(
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-2000:]
         answers[frozen] = json.loads(result.stdout.strip().splitlines()[-1])
-    # Calls after the first reuse the cached weight layout: they must agree to the bit.
-    assert answers["0"] == answers["1"]
+    # Calls after the first reuse the cached weight layout: the same answers up to the order
+    # in which a kernel sums bfloat16 products (stale or misread weights would move them far).
+    for cached, reordered in zip(answers["1"], answers["0"], strict=True):
+        np.testing.assert_allclose(cached, reordered, atol=5e-3)
+    spread = np.ptp(np.asarray(answers["1"][2])[:, 1])
+    assert spread > 0.3, spread  # so that the tolerance above tells answers apart
     assert len(answers["1"][2]) == 19
