@@ -12,13 +12,10 @@ from tfbert.export.warmup import (
     DEFAULT_WARMUP_TEXTS,
     build_warmup_logs,
     read_warmup_requests,
-    shape_covering_batches,
     warmup_path,
     write_warmup_requests,
 )
 from tfbert.tasks.classifier import BertClassifier
-from tfbert.tasks.inference import MICRO_BATCH_LENGTH_STEP
-from tfbert.text.tokenizer import BertTokenizer
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -65,10 +62,7 @@ def test_export_writes_replayable_warmup_requests(classifier, tmp_path) -> None:
     assert not list((tmp_path / "exports").glob(".*"))  # written in staging, then renamed
 
     logs = read_warmup_requests(warmup_path(version_dir))
-    # The samples through both signatures, then one Predict per micro-batch shape: widths 8
-    # and 16 (max_length 16) with 1-8 rows.
-    shapes = (16 // MICRO_BATCH_LENGTH_STEP) * 8
-    assert _replay(version_dir, logs) == ["predict_log", "classify_log"] + ["predict_log"] * shapes
+    assert _replay(version_dir, logs) == ["predict_log", "classify_log"]
 
     predict = logs[0].predict_log.request
     assert predict.model_spec.signature_name == "serving_default"
@@ -88,10 +82,7 @@ def test_pair_export_with_custom_texts(english_vocab, tmp_path) -> None:
     texts = ["Is it raining?", "电影非常精彩"]
     version_dir = export_saved_model(model, tmp_path / "pairs", pair=True, warmup_texts=texts)
     logs = read_warmup_requests(version_dir)  # a version directory works too
-    assert _replay(version_dir, logs)[:2] == ["predict_log", "classify_log"]
-    assert set(logs[2].predict_log.request.inputs) == {"text", "text_pair"}
-    plain = export_saved_model(model, tmp_path / "loop-free", micro_batch=None)
-    assert len(read_warmup_requests(plain)) == 2  # no micro-batches, no shapes to cover
+    assert _replay(version_dir, logs) == ["predict_log", "classify_log"]
     inputs = logs[0].predict_log.request.inputs
     assert set(inputs) == {"text", "text_pair"}
     assert [s.decode() for s in tf.make_ndarray(inputs["text_pair"])] == texts[::-1]
@@ -115,22 +106,3 @@ def test_write_and_read_without_a_model(tmp_path) -> None:
         build_warmup_logs(["a"], text_pairs=["b"])
     with pytest.raises(FileNotFoundError):
         read_warmup_requests(tmp_path / "missing")
-
-
-@pytest.mark.parametrize("pair", [False, True])
-def test_shape_covering_batches_take_each_width_and_row_count(
-    english_vocab, chinese_bert_vocab, pair
-) -> None:
-    batches = shape_covering_batches(max_length=36, step=8, rows=3, pair=pair)
-    expected = [(rows, width) for width in (8, 16, 24, 32, 36) for rows in (1, 2, 3)]
-    for vocabulary in (english_vocab, chinese_bert_vocab):
-        tokenizer = BertTokenizer(vocabulary, max_length=36, pad_to="longest")
-        shapes = []
-        for texts, pairs in batches:
-            features = tokenizer((texts, pairs) if pair else texts)
-            mask = features["padding_mask"].numpy()
-            assert mask.all()  # equally long rows: the loop runs them as one micro-batch
-            shapes.append(mask.shape)
-        assert shapes == expected
-    with pytest.raises(ValueError, match="rows >= 1"):
-        shape_covering_batches(max_length=36, step=8, rows=0)

@@ -33,11 +33,7 @@ from tfbert.contract import (
     TEXT_PAIR_INPUT,
 )
 from tfbert.export.saved_model import write_labels, write_model_info, write_saved_model
-from tfbert.export.warmup import (
-    DEFAULT_WARMUP_TEXTS,
-    shape_covering_batches,
-    write_warmup_requests,
-)
+from tfbert.export.warmup import DEFAULT_WARMUP_TEXTS, write_warmup_requests
 
 
 class ClassifierServingModule(tf.Module):
@@ -114,18 +110,14 @@ def write_classifier(
     overwrite: bool = False,
     warmup_texts: Sequence[str] | None = None,
     settings: dict[str, Any] | None = None,
-    warmup_shapes: tuple[int, int, int] | None = None,
 ) -> Path:
     """Writes a classifier's serving module as `<export_base>/<version>/` (see the module doc).
 
     `warmup_texts` (default: a few fixed English and Chinese samples; an empty sequence writes
     none) become TF Serving warm-up requests, so a server's first real request is not the one
-    paying for tracing. `warmup_shapes` (max_length, length step, micro-batch rows) adds the
-    requests of `shape_covering_batches` to them. `settings` (problem type, threshold) are
-    recorded beside the labels.
+    paying for tracing. `settings` (problem type, threshold) are recorded beside the labels.
     """
     texts = DEFAULT_WARMUP_TEXTS if warmup_texts is None else warmup_texts
-    shapes = shape_covering_batches(*warmup_shapes, pair=pair) if warmup_shapes and texts else []
 
     def extra(directory: Path) -> None:
         write_labels(directory, list(labels))
@@ -133,7 +125,7 @@ def write_classifier(
             directory, {"task": "classifier", "labels": list(labels), **(settings or {})}
         )
         if len(texts):
-            write_warmup_requests(directory, texts, pair=pair, shape_batches=shapes)
+            write_warmup_requests(directory, texts, pair=pair)
 
     return write_saved_model(
         module,

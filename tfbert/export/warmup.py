@@ -7,10 +7,7 @@ cost from the first user to load time. The file is a TFRecord file of serialized
 `tensorflow_serving.apis.prediction_log_pb2.PredictionLog`s; only their requests matter.
 
 tfbert writes one Predict request (signature `serving_default`) and one Classify request
-(signature `classify`) so that both entry points are warm, then, for a classifier that runs
-length-sorted micro-batches, one Predict request per shape those micro-batches take
-(`shape_covering_batches`): every distinct shape leaves oneDNN state behind on its first run,
-so a server warmed this way keeps a flat memory from its first user request on.
+(signature `classify`) so that both entry points are warm.
 """
 
 from __future__ import annotations
@@ -39,33 +36,6 @@ DEFAULT_WARMUP_TEXTS: tuple[str, ...] = (
     "很好",
     "物流很快，包装也很结实，但是说明书写得不太清楚，安装花了我差不多一个小时。",
 )
-
-
-# One token in every WordPiece vocabulary (a digit, or [UNK] where the vocabulary lacks it):
-# synthetic warm-up texts of N tokens are N copies of it.
-_ONE_TOKEN = "1"
-
-
-def shape_covering_batches(
-    max_length: int, step: int, rows: int, pair: bool = False
-) -> list[tuple[list[str], list[str] | None]]:
-    """(texts, text pairs) batches that together run every micro-batch shape a length-sorted
-    export takes for up to `rows` rows: each width (a multiple of `step` up to `max_length`)
-    with 1 to `rows` equally long synthetic texts, which the loop runs as one micro-batch.
-    """
-    if max_length < 4 or step < 1 or rows < 1:
-        raise ValueError(
-            f"need max_length >= 4, step >= 1, rows >= 1; got {max_length, step, rows}."
-        )
-    widths = sorted({min(width, max_length) for width in range(step, max_length + step, step)})
-    batches: list[tuple[list[str], list[str] | None]] = []
-    for width in widths:
-        specials = 3 if pair else 2  # [CLS] a [SEP] (b [SEP]): a pair's b is one token
-        count = max(width - specials - (1 if pair else 0), 1)
-        text = " ".join([_ONE_TOKEN] * count)
-        for size in range(1, rows + 1):
-            batches.append(([text] * size, [_ONE_TOKEN] * size if pair else None))
-    return batches
 
 
 def warmup_path(version_dir: str | Path) -> Path:
@@ -149,22 +119,15 @@ def write_warmup_requests(
     pair: bool = False,
     text_pairs: Sequence[str] | None = None,
     classify: bool = True,
-    shape_batches: Sequence[tuple[Sequence[str], Sequence[str] | None]] = (),
 ) -> Path:
     """Writes `<version_dir>/assets.extra/tf_serving_warmup_requests` and returns its path.
 
-    `shape_batches` ((texts, text pairs) from `shape_covering_batches`) add one Predict
-    request each after the requests of `texts`. `model_name` only fills the requests'
-    model_spec; TF Serving replays them against the version being loaded whatever name it is
-    served under.
+    `model_name` only fills the requests' model_spec; TF Serving replays them against the
+    version being loaded whatever name it is served under.
     """
     logs = build_warmup_logs(
         texts, model_name=model_name, pair=pair, text_pairs=text_pairs, classify=classify
     )
-    for batch, pairs in shape_batches:
-        logs += build_warmup_logs(
-            batch, model_name=model_name, pair=pair, text_pairs=pairs, classify=False
-        )
     path = warmup_path(version_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

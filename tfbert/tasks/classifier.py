@@ -41,12 +41,7 @@ from tfbert.modeling.checkpoints import (
     load_pretrained,
 )
 from tfbert.modeling.heads import ClassificationHead, LastLayersPooling
-from tfbert.tasks.inference import (
-    MICRO_BATCH_LENGTH_STEP,
-    check_texts,
-    numeric_function,
-    predict_in_length_order,
-)
+from tfbert.tasks.inference import check_texts, numeric_function, predict_in_length_order
 from tfbert.tasks.task import (
     Task,
     default_optimizer,
@@ -324,9 +319,6 @@ class TextClassifier(Task):
             overwrite=overwrite,
             warmup_texts=warmup_texts,
             settings={"problem_type": self.problem_type, "threshold": self.threshold},
-            warmup_shapes=None
-            if micro_batch is None
-            else (self.preprocessor.max_length, MICRO_BATCH_LENGTH_STEP, micro_batch),
         )
 
     # ----- saving ------------------------------------------------------------------------------
