@@ -28,7 +28,7 @@ comparison; `serve-bfloat16-unrounded` serves an export whose micro-batches are 
 longest row (no rounding of its width) and `serve-bfloat16-onednn-cache-1024` gives
 oneDNN's primitive cache its own default size instead of `tfbert serve`'s;
 `serve-bfloat16-no-warmup` serves an export written without warm-up requests (exports carry
-sample texts and one request per micro-batch shape by default). Each is compared with
+a few sample texts by default). Each is compared with
 TensorFlow's import RSS (`tensorflow_import_rss_mb`).
 """
 
