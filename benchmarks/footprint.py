@@ -23,13 +23,13 @@ process, one TensorFlow thread as the other rows, and measure the server process
 answers its first REST `:predict` (and the wall time to that answer, which includes replaying
 the export's warm-up requests), after a client warm-up of one request per batch size, then
 after `--serve-requests` (default 1,000) requests of 1, 7, 19 and 32 IMDB reviews cut to mixed
-lengths, and after half of them, which shows whether RSS stays flat after warm-up; `serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for
-comparison; `serve-bfloat16-unrounded` serves an export whose micro-batches are cut to their exact
-longest row (no rounding of its width) and `serve-bfloat16-onednn-cache-1024` gives
-oneDNN's primitive cache its own default size instead of `tfbert serve`'s;
-`serve-bfloat16-no-warmup` serves an export written without warm-up requests (exports carry
-a few sample texts by default). Each is compared with
-TensorFlow's import RSS (`tensorflow_import_rss_mb`).
+lengths, and after half of them, which shows whether RSS stays flat after warm-up.
+`serve-bfloat16-whole` sends whole reviews instead (few padded shapes), for comparison;
+`serve-bfloat16-unrounded` serves an export whose micro-batches are cut to their exact longest
+row (no rounding of its width); `serve-bfloat16-onednn-cache-1024` gives oneDNN's primitive
+cache its own default size instead of `tfbert serve`'s; `serve-bfloat16-no-warmup` serves an
+export written without warm-up requests (exports carry a few sample texts by default). Each is
+compared with TensorFlow's import RSS (`tensorflow_import_rss_mb`).
 """
 
 from __future__ import annotations
