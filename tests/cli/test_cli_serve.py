@@ -53,9 +53,8 @@ def test_serve_assumes_frozen_weights_only_in_a_process_without_tensorflow(monke
         [sys.executable, "-c", fresh], capture_output=True, text=True, timeout=120
     )
     assert result.stdout.strip().splitlines()[-1] == "1", result.stderr
-    # Here TensorFlow is loaded (and trains in other tests): the weights are not assumed frozen.
-    import tensorflow  # noqa: F401
-
+    # Here TensorFlow is loaded (imported above; it trains in other tests): the weights are not
+    # assumed frozen.
     assert main(["serve", "--port", "0", "--rest_api_port", "0"]) != 0
     assert FROZEN_WEIGHTS_VARIABLE not in os.environ
 

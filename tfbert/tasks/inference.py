@@ -121,15 +121,14 @@ def length_sorted_rows(
     batch = tf.shape(lengths)[0]
     padded = tf.shape(features["padding_mask"])[1]
     if max_length is not None:  # pad (masked columns) up to the rounded width
-        rounded = (padded + length_step - 1) // length_step * length_step
-        extra = tf.maximum(tf.minimum(rounded, max_length) - padded, 0)
+        extra = tf.maximum(tf.minimum(_round_up(padded, length_step), max_length) - padded, 0)
         ordered = {name: tf.pad(value, [[0, 0], [0, extra]]) for name, value in ordered.items()}
         padded += extra
 
     def step(start: tf.Tensor, results: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
         longest = ordered_lengths[tf.minimum(start + micro_batch, batch) - 1]  # ascending order
         end = tf.searchsorted(ordered_lengths, longest[None], side="right")[0]
-        cut = tf.minimum((longest + length_step - 1) // length_step * length_step, padded)
+        cut = tf.minimum(_round_up(longest, length_step), padded)
         chunk = {name: value[start:end, :cut] for name, value in ordered.items()}
         rows = tf.cast(model(chunk, training=False), tf.float32)
         return end, results.write(results.size(), rows)
@@ -143,6 +142,11 @@ def length_sorted_rows(
     )
     sorted_rows = tf.reshape(results.concat(), [batch, width])
     return tf.scatter_nd(order[:, None], sorted_rows, [batch, width])
+
+
+def _round_up(value: tf.Tensor, step: int) -> tf.Tensor:
+    """`value` rounded up to a multiple of `step`."""
+    return (value + step - 1) // step * step
 
 
 def check_texts(texts: Any, text_pairs: Any = None) -> tuple[list[str], list[str] | None]:
