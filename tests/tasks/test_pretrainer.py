@@ -274,8 +274,9 @@ def test_masked_lm_without_next_sentence_prediction(reviews, vocab, batch, tmp_p
 
 def test_a_new_vocabulary_keeps_the_checkpoints_layers_under_fresh_word_embeddings() -> None:
     """MiniLM's transformer layers under bert-base-chinese's WordPieces: every layer and the
-    position embeddings come from the checkpoint, the word embeddings are new, and masked-LM
-    training on real Chinese text lowers the loss."""
+    position embeddings come from the checkpoint, a token both vocabularies spell the same way
+    keeps its embedding, the other word embeddings are new, and masked-LM training on real
+    Chinese text lowers the loss."""
     checkpoint = load_pretrained("minilm-l6")
     chinese = builtin_vocabulary("bert-base-chinese")
     keras.utils.set_random_seed(8)
@@ -287,7 +288,16 @@ def test_a_new_vocabulary_keeps_the_checkpoints_layers_under_fresh_word_embeddin
     weights = {w.path[len("encoder/") :]: w.numpy() for w in model.encoder.weights}
     words = "embeddings/token_embedding/embeddings"
     assert weights[words].shape == (21128, checkpoint.config.hidden_size)
-    assert 0 < weights[words].std() < 0.05  # freshly initialised (BERT's N(0, 0.02))
+    old_rows = {token: row for row, token in enumerate(checkpoint.vocabulary)}
+    shared = [row for row, token in enumerate(chinese) if token in old_rows]
+    assert model.carried_tokens == len(shared) > 1000  # specials, digits, Latin pieces, CJK
+    for token in ("[MASK]", "的", "2", "##s"):
+        row = chinese.index(token)
+        np.testing.assert_array_equal(
+            weights[words][row], checkpoint.encoder_weights[words][old_rows[token]], err_msg=token
+        )
+    fresh = np.delete(weights[words], shared, axis=0)
+    assert 0 < fresh.std() < 0.05  # freshly initialised (BERT's N(0, 0.02))
     for name, value in checkpoint.encoder_weights.items():
         if name != words:
             np.testing.assert_array_equal(weights[name], value, err_msg=name)

@@ -261,6 +261,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         dropout=args.dropout,
         seed=args.seed,
     )
+    if args.init_from and vocabulary is not None:
+        common.say(
+            f"{model.carried_tokens:,} of the {len(vocabulary):,} word embeddings come from "
+            f"{args.init_from} (tokens both vocabularies share); the others start fresh."
+        )
     budget = "" if args.time_budget is None else f" or {args.time_budget:g} minutes"
     common.say(
         f"Pretraining {model.count_params():,} parameters ({args.objective}) for "

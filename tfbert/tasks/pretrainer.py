@@ -60,7 +60,12 @@ from tfbert.contract import CONFIG_FILE, FEATURE_NAMES, WEIGHTS_FILE
 from tfbert.data.pretraining import MODEL_INPUTS, pretraining_dataset
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.checkpoints import export_huggingface, load_encoder_weights, load_pretrained
+from tfbert.modeling.checkpoints import (
+    export_huggingface,
+    load_encoder_weights,
+    load_pretrained,
+    shared_token_rows,
+)
 from tfbert.modeling.checkpoints.names import TFBERT_TOKENIZER_KEY
 from tfbert.modeling.heads import MaskedLMHead
 from tfbert.modeling.kernels import sparse_cross_entropy
@@ -171,6 +176,7 @@ class BertPretrainer(Task):
         self.mlm_head = mlm_head
         self.nsp_head = nsp_head
         self.fresh_heads = sorted(self.head_variables())  # heads not loaded from a checkpoint
+        self.carried_tokens = 0  # word-embedding rows a new vocabulary took from a checkpoint
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -227,17 +233,19 @@ class BertPretrainer(Task):
             pretrained, path_or_name, max_length, dropout, tokenizer_options, vocabulary
         )
         model = cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
-        new_vocabulary = vocabulary is not None
-        load_encoder_weights(
-            model.encoder,
-            pretrained,
-            allow_missing=allow_missing,
-            new_word_embeddings=new_vocabulary,
+        new_vocabulary = model.tokenizer.vocabulary if vocabulary is not None else None
+        model.carried_tokens = load_encoder_weights(
+            model.encoder, pretrained, allow_missing=allow_missing, new_vocabulary=new_vocabulary
         )
         heads = dict(pretrained.mlm_weights or {})
-        if new_vocabulary:  # the output bias is per token of the old vocabulary
-            heads.pop("output_bias", None)
+        old_bias = heads.pop("output_bias", None) if new_vocabulary is not None else None
         loaded = model.load_head_weights(heads, source=pretrained.source)
+        if old_bias is not None:  # per token: carried over for the shared tokens only
+            rows, old_rows = shared_token_rows(pretrained.vocabulary, new_vocabulary)
+            bias = model.mlm_head.output_bias
+            values = keras.ops.convert_to_numpy(bias).copy()
+            values[rows] = old_bias[old_rows]
+            bias.assign(values)
         model.fresh_heads = sorted(set(model.head_variables()) - set(loaded))
         return model
 

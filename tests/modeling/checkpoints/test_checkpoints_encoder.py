@@ -7,9 +7,7 @@ import pytest
 
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.checkpoints import (
-    load_encoder_weights,
-)
+from tfbert.modeling.checkpoints import load_encoder_weights, shared_token_rows
 
 
 def test_loading_into_a_differently_configured_encoder_fails(minilm) -> None:
@@ -40,3 +38,12 @@ def test_missing_tensors_are_reported_unless_allowed(minilm) -> None:
         layer.blocks[5].output_layer_norm.gamma.numpy(),
         minilm.encoder_weights["layer_5/output_layer_norm/gamma"],
     )
+
+
+def test_shared_token_rows_pair_the_tokens_both_vocabularies_spell_alike() -> None:
+    old = ["[PAD]", "[UNK]", "the", "##s", "的"]
+    new = ["[PAD]", "[UNK]", "的", "是", "##s", "The"]
+    rows, old_rows = shared_token_rows(old, new)
+    assert rows.tolist() == [0, 1, 2, 4] and old_rows.tolist() == [0, 1, 4, 3]
+    none, _ = shared_token_rows(old, ["是"])
+    assert none.dtype == np.int64 and none.size == 0

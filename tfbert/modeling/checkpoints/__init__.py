@@ -28,7 +28,7 @@ This package never imports a task: building a classifier from a checkpoint is
 
 from __future__ import annotations
 
-from tfbert.modeling.checkpoints.encoder import load_encoder_weights
+from tfbert.modeling.checkpoints.encoder import load_encoder_weights, shared_token_rows
 from tfbert.modeling.checkpoints.google import write_google_checkpoint
 from tfbert.modeling.checkpoints.huggingface import export_huggingface
 from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
@@ -60,6 +60,7 @@ __all__ = [
     "load_pretrained",
     "package_checkpoint",
     "resolve_checkpoint",
+    "shared_token_rows",
     "write_google_checkpoint",
 ]
 

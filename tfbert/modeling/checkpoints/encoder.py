@@ -41,17 +41,20 @@ def load_encoder_weights(
     pretrained: PretrainedBert,
     *,
     allow_missing: bool = False,
-    new_word_embeddings: bool = False,
-) -> None:
+    new_vocabulary: Sequence[str] | None = None,
+) -> int:
     """Assigns the checkpoint's encoder weights, strictly (see `tfbert.weights.assign_weights`).
 
     Raises ModelFileError listing every missing, unexpected and mis-shaped tensor. With
     `allow_missing=True`, variables the checkpoint lacks (e.g. a pooler) keep their
-    initialisation. With `new_word_embeddings=True` the encoder's word embeddings keep their
-    initialisation (an encoder built for another vocabulary, e.g. another language, that reuses
-    the checkpoint's transformer layers and position embeddings). The encoder must be configured
-    like the checkpoint: sizes are checked via the shapes, and head count, activation and
-    LayerNorm epsilon (which shapes do not reveal) are compared explicitly.
+    initialisation. `new_vocabulary` is the encoder's own vocabulary when it differs from the
+    checkpoint's (another language reusing the checkpoint's transformer layers and position
+    embeddings): a token both vocabularies spell the same way (special tokens, digits,
+    punctuation, Latin pieces, the CJK characters an English vocabulary holds) takes the
+    checkpoint's embedding row, every other row keeps its initialisation. Returns how many rows
+    were carried over (0 without a new vocabulary). The encoder must be configured like the
+    checkpoint: sizes are checked via the shapes, and head count, activation and LayerNorm
+    epsilon (which shapes do not reveal) are compared explicitly.
     """
     mine, theirs = encoder.config, pretrained.config
     differences = [
@@ -65,19 +68,39 @@ def load_encoder_weights(
             f"({'; '.join(differences)}): its outputs would be wrong. Build the encoder with "
             "the checkpoint's config (PretrainedBert.config)."
         )
-    prefix, _ = _encoder_variables(encoder)
+    prefix, variables = _encoder_variables(encoder)
+    new_words = new_vocabulary is not None
     kept = {
         prefix + name: value
         for name, value in pretrained.encoder_weights.items()
-        if not (new_word_embeddings and name == _TOKEN_EMBEDDINGS)
+        if not (new_words and name == _TOKEN_EMBEDDINGS)
     }
     assign_weights(
         encoder,
         kept,
         source=pretrained.source,
         allow_missing=allow_missing,
-        skip=[prefix + _TOKEN_EMBEDDINGS] if new_word_embeddings else (),
+        skip=[prefix + _TOKEN_EMBEDDINGS] if new_words else (),
     )
+    if not new_words:
+        return 0
+    rows, old_rows = shared_token_rows(pretrained.vocabulary, new_vocabulary)
+    embeddings = variables[_TOKEN_EMBEDDINGS]
+    table = keras.ops.convert_to_numpy(embeddings).copy()
+    table[rows] = pretrained.encoder_weights[_TOKEN_EMBEDDINGS][old_rows]
+    embeddings.assign(table)
+    return len(rows)
+
+
+def shared_token_rows(
+    old_vocabulary: Sequence[str], new_vocabulary: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows in the new vocabulary, rows in the old one) of the tokens both spell the same way,
+    for carrying per-token weights (embeddings, output biases) over to a new vocabulary."""
+    old_index = {token: row for row, token in enumerate(old_vocabulary)}
+    new_rows = [row for row, token in enumerate(new_vocabulary) if token in old_index]
+    old_rows = [old_index[new_vocabulary[row]] for row in new_rows]
+    return np.asarray(new_rows, dtype=np.int64), np.asarray(old_rows, dtype=np.int64)
 
 
 def _encoder_arrays(encoder: BertEncoder) -> dict[str, np.ndarray]:
