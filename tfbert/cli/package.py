@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbert.cli import common
+from tfbert.cli.common import dropout_rate
 from tfbert.config import PACKAGE_DTYPES
 from tfbert.contract import WEIGHTS_FILE
 from tfbert.errors import DataError
@@ -40,6 +41,14 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="leave out the pretraining heads: fine-tuning does not use them, continued "
         "pretraining does (default: keep them)",
+    )
+    package.add_argument(
+        "--dropout",
+        type=dropout_rate,
+        default=None,
+        help="the hidden and attention dropout the copy's config states, which fine-tuning "
+        "uses by default: a model pretrained without dropout is best handed on with 0.1 "
+        "(default: the checkpoint's)",
     )
     package.add_argument(
         "--description",
@@ -80,6 +89,7 @@ def cmd_package(args: argparse.Namespace) -> int:
         args.output_dir,
         dtype=args.dtype,
         keep_mlm_head=not args.no_mlm_head,
+        dropout=args.dropout,
         card=sections,
         description=args.description,
         overwrite=args.overwrite,

@@ -109,9 +109,12 @@ def test_float16_package_loads_by_path_and_by_shipped_name(run, tmp_path, monkey
     assert not np.allclose(moved, packaged.encoder_weights["layer_0/attention/query/kernel"])
 
 
-def test_bfloat16_without_the_mlm_head(run, tmp_path) -> None:
+def test_bfloat16_without_the_mlm_head_and_with_fine_tuning_dropout(run, tmp_path) -> None:
     source = load_pretrained(run)
-    destination = package_checkpoint(run, tmp_path / "small", dtype="bfloat16", keep_mlm_head=False)
+    assert source.config.hidden_dropout == 0.1
+    destination = package_checkpoint(
+        run, tmp_path / "small", dtype="bfloat16", keep_mlm_head=False, dropout=0.05
+    )
     tensors = load_file(str(destination / "model.safetensors"))  # numpy reads it (ml_dtypes)
     assert {value.dtype for value in tensors.values()} == {np.dtype(ml_dtypes.bfloat16)}
     assert not any(name.startswith(("cls.", "bert.")) for name in tensors)  # a plain BertModel
@@ -119,11 +122,16 @@ def test_bfloat16_without_the_mlm_head(run, tmp_path) -> None:
     assert config["architectures"] == ["BertModel"] and config["torch_dtype"] == "bfloat16"
     packaged = load_pretrained(destination)
     assert packaged.mlm_weights is None
+    # The stated dropout is what a classifier built from the copy trains with.
+    assert packaged.config.hidden_dropout == packaged.config.attention_dropout == 0.05
+    classifier = BertClassifier.from_pretrained(destination, labels=["neg", "pos"], max_length=32)
+    assert classifier.encoder.config.hidden_dropout == 0.05
     _assert_same(packaged.encoder_weights, _rounded(source.encoder_weights, ml_dtypes.bfloat16))
     encoder = sum(v.size for v in source.encoder_weights.values())
     assert 2 * encoder < (destination / "model.safetensors").stat().st_size < 2 * encoder + 20_000
     card = (destination / "README.md").read_text(encoding="utf-8")
     assert "bfloat16" in card and "more in the pretraining heads" not in card
+    assert "| Fine-tuning dropout | 0.05 (config.json;" in card
 
 
 def test_a_snapshot_and_continued_pretraining_from_the_package(run, tmp_path) -> None:

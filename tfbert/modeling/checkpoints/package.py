@@ -148,6 +148,7 @@ def package_checkpoint(
     *,
     dtype: str = "float16",
     keep_mlm_head: bool = True,
+    dropout: float | None = None,
     card: Mapping[str, str] | None = None,
     description: str | None = None,
     overwrite: bool = False,
@@ -158,10 +159,13 @@ def package_checkpoint(
     Hugging Face-layout BERT directory (or built-in name) tfbert reads. `dtype`: "float16" or
     "bfloat16", the type every floating-point tensor is stored in. `keep_mlm_head=False` drops
     the pretraining heads (`cls.*`): a classifier does not use them, continued pretraining
-    does. `card`: extra sections of the model card, title -> Markdown text (the corpus and its
-    sources, scores, licence, ...). `description`: the card's first line (default: one made
-    from the facts). `overwrite`: replace an earlier package at `destination`; a directory
-    holding anything `package_checkpoint` does not write is never replaced.
+    does. `dropout`: the hidden and attention dropout the copy's config states, which is what
+    fine-tuning uses unless told otherwise (a run pretrained without dropout hands on BERT's
+    0.1 this way); default: the source's. `card`: extra sections of the model card, title ->
+    Markdown text (the corpus and its sources, scores, licence, ...). `description`: the
+    card's first line (default: one made from the facts). `overwrite`: replace an earlier
+    package at `destination`; a directory holding anything `package_checkpoint` does not write
+    is never replaced.
 
     The directory is staged beside `destination` and renamed into place, so a crash leaves
     either the old directory or the new one; files get the usual permissions. Returns
@@ -182,6 +186,10 @@ def package_checkpoint(
     if not keep_mlm_head and values.get("architectures") != ["BertModel"]:
         values["architectures"] = ["BertModel"]
     values["torch_dtype"] = dtype
+    if dropout is not None:
+        if not 0 <= dropout < 1:
+            raise TfbertError(f"dropout must be in [0, 1), got {dropout!r}.")
+        values["hidden_dropout_prob"] = values["attention_probs_dropout_prob"] = float(dropout)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
     try:  # config.json last: a staging directory left by a crash is no checkpoint to list
@@ -203,6 +211,7 @@ def package_checkpoint(
             dtype=dtype,
             name=destination.name,
             head_parameters=_head_parameters(pretrained) if keep_mlm_head else 0,
+            dropout=values.get("hidden_dropout_prob"),
             sections=sections,
             description=description,
         )
@@ -351,11 +360,13 @@ def model_card(
     dtype: str,
     name: str,
     head_parameters: int = 0,
+    dropout: float | None = None,
     sections: Mapping[str, str] | None = None,
     description: str | None = None,
 ) -> str:
     """The Markdown model card of a packaged checkpoint: `description` (or one made from the
-    facts) as its first line, the table of facts, how to use it, then `sections`."""
+    facts) as its first line, the table of facts, how to use it, then `sections`. `dropout`:
+    the dropout the copy's config states, which fine-tuning starts with."""
     config = pretrained.config
     parameters = sum(int(v.size) for v in pretrained.encoder_weights.values())
     objective = run.setting("objective")
@@ -376,6 +387,8 @@ def model_card(
         ),
     ]
     facts += _run_facts(run)
+    if dropout is not None:
+        facts.append(("Fine-tuning dropout", f"{dropout:g} (config.json; `--dropout` changes it)"))
     lines = [first, "", "## Facts", "", "| | |", "| --- | --- |"]
     lines += [f"| {key} | {value} |" for key, value in facts]
     lines += [
