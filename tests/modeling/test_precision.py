@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import tensorflow as tf
 
 from tfbert.data.pipeline import classification_dataset
 from tfbert.data.readers import TextClassificationData
+from tfbert.modeling import precision
 from tfbert.tasks.classifier import BertClassifier
 from tfbert.training.optimization import create_optimizer
 from tfbert.training.precision import set_precision
@@ -64,3 +67,24 @@ def test_bfloat16_training_matches_float32_accuracy(
 def test_unknown_precision_is_refused(restore_policy) -> None:
     with pytest.raises(ValueError, match="Unknown precision 'int4'"):
         set_precision("int4")
+
+
+def test_bfloat16_warns_where_the_cpu_would_emulate_it(restore_policy, monkeypatch) -> None:
+    """The warning follows the CPU's flags: this machine's real ones, then a CPU without and one
+    with native bfloat16; float32 never warns."""
+    flags = precision.cpu_flags()
+    if flags is not None:  # Linux: the real flags of this CPU
+        assert {"sse2", "avx2", "asimd", "fp"} & flags
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"sse2", "avx2", "avx512f"}))
+    gpu = bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    assert precision.emulated_bfloat16() is not gpu
+    if not gpu:
+        with pytest.warns(UserWarning, match="no native bfloat16.*--precision float32"):
+            set_precision("bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        set_precision("float32")
+        monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+        set_precision("bfloat16")
+        monkeypatch.setattr(precision, "cpu_flags", lambda: None)  # cannot tell: no warning
+        set_precision("bfloat16")

@@ -13,14 +13,23 @@ model: layers read the global policy when created.
     from tfbert.modeling.precision import set_precision
     set_precision("bfloat16")          # then build and train the model
     model.for_inference("bfloat16")    # a copy that also stores its Dense weights in bfloat16
+
+bfloat16 is only fast where the CPU multiplies it natively (x86 AVX-512 BF16 or AMX, Arm's BF16
+extension); elsewhere oneDNN emulates it, several times slower than float32, and choosing it
+warns (`emulated_bfloat16`).
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 # Inference copies (a task's for_inference) store the Dense weights in the low precision
@@ -28,12 +37,49 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mi
 INFERENCE_POLICIES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
+# CPU flags (Linux /proc/cpuinfo) of native bfloat16 matmuls: x86 AVX-512 BF16 and AMX, Arm BF16.
+BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def set_precision(name: str) -> str:
-    """Sets Keras's global dtype policy; returns the policy name."""
+    """Sets Keras's global dtype policy; returns the policy name. Warns when bfloat16 would be
+    emulated (`emulated_bfloat16`)."""
     if name not in PRECISIONS:
         raise ValueError(f"Unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}.")
+    warn_if_emulated(name)
     keras.mixed_precision.set_global_policy(PRECISIONS[name])
     return PRECISIONS[name]
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo; None where it cannot tell."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = re.findall(r"^(?:flags|Features)\s*:(.*)$", text, flags=re.MULTILINE)
+    return frozenset(" ".join(lines).split()) if lines else None
+
+
+def emulated_bfloat16() -> bool:
+    """True when bfloat16 matmuls would run emulated: no GPU or TPU, and a CPU known to lack
+    native bfloat16 (none of `BFLOAT16_CPU_FLAGS`). False where that cannot be told."""
+    flags = cpu_flags()
+    if flags is None or flags & BFLOAT16_CPU_FLAGS:
+        return False
+    return not any(tf.config.list_physical_devices(kind) for kind in ("GPU", "TPU"))
+
+
+def warn_if_emulated(precision: str) -> None:
+    """Warns that `precision` "bfloat16" will be slow here, when it will (`emulated_bfloat16`)."""
+    if precision == "bfloat16" and emulated_bfloat16():
+        warnings.warn(
+            "This CPU has no native bfloat16 (AVX-512 BF16, AMX or Arm BF16), so bfloat16 "
+            "matmuls are emulated and run several times slower than float32: use --precision "
+            "float32 (precision='float32') on this machine.",
+            stacklevel=3,
+        )
 
 
 @contextmanager

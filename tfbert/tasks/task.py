@@ -32,7 +32,7 @@ from tfbert.contract import CONFIG_FILE, FEATURE_NAMES, VOCAB_FILE, WEIGHTS_FILE
 from tfbert.errors import ModelFileError
 from tfbert.modeling.backbone import Backbone
 from tfbert.modeling.bert import BertEncoder
-from tfbert.modeling.precision import INFERENCE_POLICIES, dtype_policy
+from tfbert.modeling.precision import INFERENCE_POLICIES, dtype_policy, warn_if_emulated
 from tfbert.text.tokenizer import BertTokenizer, legacy_defaults, saved_settings
 from tfbert.text.vocab import load_vocabulary, save_vocabulary
 from tfbert.weights import assign_weights, read_safetensors, save_safetensors
@@ -194,6 +194,7 @@ class Task(keras.Model):
             raise ValueError(
                 f"Unknown precision {precision!r}; choose one of {', '.join(INFERENCE_POLICIES)}."
             )
+        warn_if_emulated(precision)
         with dtype_policy(INFERENCE_POLICIES[precision]):
             twin = self._rebuilt()
         twin.set_weights(self.get_weights())
