@@ -72,6 +72,7 @@ from tfbert.modeling.kernels import sparse_cross_entropy
 from tfbert.modeling.layers import weight_initializer
 from tfbert.tasks.task import Task, default_optimizer
 from tfbert.text.tokenizer import SAVED_SETTINGS, BertTokenizer, legacy_defaults, saved_settings
+from tfbert.text.vocab import CLS, MASK, SEP
 from tfbert.weights import read_safetensors, save_tensors
 
 INPUT_NAMES = MODEL_INPUTS
@@ -341,6 +342,65 @@ class BertPretrainer(Task):
         if self.next_sentence_prediction:
             return pretraining_dataset(source, self.tokenizer, **options)
         return unpaired_dataset(source, self.tokenizer, masked_lm_format, **options)
+
+    # ----- what it has learned -----------------------------------------------------------------
+    def fill_mask(
+        self, texts: Sequence[str], top_k: int = 5
+    ) -> list[list[list[tuple[str, float]]]]:
+        """The likeliest tokens for each "[MASK]" in each text: per text, one list per mask of
+        (token, probability) pairs, best first. A quick look at what pretraining has taught the
+        model, e.g. `fill_mask(["中华人民共[MASK]国"])` or `fill_mask(["paris is the [MASK] of
+        france"])`. A text must hold at least one "[MASK]" and fit in `max_length` pieces.
+        """
+        if not texts:
+            return []
+        tokenizer = self.tokenizer
+        specials = [tokenizer.token_to_id(t) for t in (CLS, SEP, MASK)]
+        rows, positions = [], []
+        for text in texts:
+            parts = str(text).split(MASK)
+            if len(parts) < 2:
+                raise ValueError(f"{text!r} holds no {MASK} to fill.")
+            pieces = tokenizer.wordpiece_ids(tf.constant(parts)).to_list()
+            ids, where = [specials[0]], []
+            for index, part in enumerate(pieces):
+                if index:
+                    where.append(len(ids))
+                    ids.append(specials[2])
+                ids += part
+            ids.append(specials[1])
+            if len(ids) > tokenizer.max_length:
+                raise ValueError(
+                    f"{text[:40]!r}... is {len(ids)} pieces long with [CLS] and [SEP]; the model "
+                    f"takes {tokenizer.max_length}."
+                )
+            rows.append(ids)
+            positions.append(where)
+        token_ids = np.zeros((len(rows), max(map(len, rows))), np.int32)
+        mask_positions = np.zeros((len(rows), max(map(len, positions))), np.int32)
+        for index, (ids, where) in enumerate(zip(rows, positions, strict=True)):
+            token_ids[index, : len(ids)] = ids
+            mask_positions[index, : len(where)] = where
+        inputs = {
+            "token_ids": token_ids,
+            "segment_ids": np.zeros_like(token_ids),
+            "padding_mask": (
+                np.arange(token_ids.shape[1]) < np.array([[len(r)] for r in rows])
+            ).astype(np.int32),
+            "mask_positions": mask_positions,
+        }
+        probabilities = ops.convert_to_numpy(ops.softmax(self(inputs)["mlm_logits"], axis=-1))
+        results = []
+        for row, where in zip(probabilities, positions, strict=True):
+            row = row[: len(where)]
+            best = np.argsort(-row, axis=-1)[:, :top_k]
+            results.append(
+                [
+                    [(tokenizer.id_to_token(int(i)), float(p[i])) for i in order]
+                    for p, order in zip(row, best, strict=True)
+                ]
+            )
+        return results
 
     # ----- saving ------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
