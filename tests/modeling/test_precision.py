@@ -79,7 +79,7 @@ def test_bfloat16_warns_where_the_cpu_would_emulate_it(restore_policy, monkeypat
     gpu = bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
     assert precision.emulated_bfloat16() is not gpu
     if not gpu:
-        with pytest.warns(UserWarning, match="no native bfloat16.*--precision float32"):
+        with pytest.warns(UserWarning, match="no native bfloat16.*no faster.*--precision float32"):
             set_precision("bfloat16")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -14,9 +14,9 @@ model: layers read the global policy when created.
     set_precision("bfloat16")          # then build and train the model
     model.for_inference("bfloat16")    # a copy that also stores its Dense weights in bfloat16
 
-bfloat16 is only fast where the CPU multiplies it natively (x86 AVX-512 BF16 or AMX, Arm's BF16
-extension); elsewhere oneDNN emulates it, several times slower than float32, and choosing it
-warns (`emulated_bfloat16`).
+bfloat16 is only faster where the CPU multiplies it natively (x86 AVX-512 BF16 or AMX, Arm's
+BF16 extension); elsewhere oneDNN converts it and it runs no faster than float32 while its
+results still move, so choosing it there warns (`emulated_bfloat16`).
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def warn_if_emulated(precision: str) -> None:
     """Warns that `precision` "bfloat16" will be slow here, when it will (`emulated_bfloat16`)."""
     if precision == "bfloat16" and emulated_bfloat16():
         warnings.warn(
-            "This CPU has no native bfloat16 (AVX-512 BF16, AMX or Arm BF16), so bfloat16 "
-            "matmuls are emulated and run several times slower than float32: use --precision "
-            "float32 (precision='float32') on this machine.",
+            "This CPU has no native bfloat16 (AVX-512 BF16, AMX or Arm BF16): bfloat16 runs no "
+            "faster than float32 here and its results move slightly; use --precision float32 "
+            "(precision='float32') on this machine.",
             stacklevel=3,
         )
 
