@@ -19,10 +19,10 @@
 #   bash benchmarks/recipes/zh_transfer.sh            # pretrain (resumes when rerun)
 #   STEP=500 bash benchmarks/recipes/zh_transfer.sh   # fine-tune the step-500 snapshot
 #
-# Results: benchmarks/results/zh_transfer_*.json (curves and probes). The shipped `zh-minilm`
-# is the default 1,000 updates in float32 (about 80 minutes on a quiet 2-core AVX2 AMD EPYC;
-# about 1 update/s in bfloat16 on an AVX-512 BF16 one). The run resumes from its last backup
-# when rerun, and the snapshots are usable at any point.
+# Results: benchmarks/results/zh_transfer_*.json (curves and probes). Speed: about 1 update/s in
+# bfloat16 on a 2-core AVX-512 BF16 AMD EPYC, 0.21 update/s in float32 on an AVX2-only one (1,000
+# updates in 80 minutes). The run resumes from its last backup when rerun, and the snapshots
+# are usable at any point.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/zh-transfer}
@@ -32,5 +32,5 @@ if [[ -n "${STEP:-}" ]]; then
 fi
 exec tfbert pretrain --corpus zh --objective mlm --init-from minilm-l6 \
   --vocab bert-base-chinese --whole-word-masking jieba --max-length 128 --batch-size 32 \
-  --steps "${STEPS:-1000}" --steps-per-epoch 250 --save-every 500 --learning-rate 2e-4 \
+  --steps "${STEPS:-5500}" --steps-per-epoch 250 --save-every 500 --learning-rate 2e-4 \
   --warmup-fraction 0.05 --precision "${PRECISION:-float32}" --dropout 0 --output-dir "$OUT"

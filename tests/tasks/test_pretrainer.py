@@ -315,3 +315,42 @@ def test_a_new_vocabulary_keeps_the_checkpoints_layers_under_fresh_word_embeddin
         for _ in range(3)
     ]
     assert np.isfinite(mlm).all() and mlm[2] < mlm[0]
+
+
+def test_fill_mask_reads_the_masked_positions_of_each_text(vocab) -> None:
+    """fill_mask against the model run by hand on the same token ids: the right positions of
+    texts of different lengths and mask counts, probabilities sorted and summing to one."""
+    keras.utils.set_random_seed(12)
+    model = BertPretrainer.from_preset("tiny", vocabulary=vocab, max_length=48, **TINY)
+    texts = ["the [MASK] was great", "a [MASK] film with a [MASK] ending and good acting"]
+    filled = model.fill_mask(texts, top_k=4)
+    assert [len(masks) for masks in filled] == [1, 2]
+    tokenizer = model.tokenizer
+    special = {t: tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[MASK]")}
+    for text, masks in zip(texts, filled, strict=True):
+        ids = [special["[CLS]"]]
+        for index, part in enumerate(text.split("[MASK]")):
+            if index:
+                ids.append(special["[MASK]"])
+            ids += tokenizer.wordpiece_ids(tf.constant([part])).to_list()[0]
+        ids.append(special["[SEP]"])
+        positions = [i for i, t in enumerate(ids) if t == special["[MASK]"]]
+        inputs = {
+            "token_ids": np.array([ids], np.int32),
+            "segment_ids": np.zeros((1, len(ids)), np.int32),
+            "padding_mask": np.ones((1, len(ids)), np.int32),
+            "mask_positions": np.array([positions], np.int32),
+        }
+        logits = np.asarray(model(inputs)["mlm_logits"])[0].astype(np.float64)
+        expected = np.exp(_log_softmax(logits))
+        for slot, candidates in enumerate(masks):
+            best = np.argsort(-expected[slot])[:4]
+            assert [t for t, _ in candidates] == [tokenizer.id_to_token(int(i)) for i in best]
+            np.testing.assert_allclose(
+                [p for _, p in candidates], expected[slot][best], rtol=1e-4, atol=1e-6
+            )
+    assert model.fill_mask([]) == []
+    with pytest.raises(ValueError, match="no \\[MASK\\]"):
+        model.fill_mask(["nothing to fill"])
+    with pytest.raises(ValueError, match="the model takes 48"):
+        model.fill_mask(["word " * 60 + "[MASK]"])
