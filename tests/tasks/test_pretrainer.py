@@ -271,6 +271,19 @@ def test_masked_lm_without_next_sentence_prediction(reviews, vocab, batch, tmp_p
         np.asarray(resumed(inputs)["mlm_logits"]), np.asarray(model(inputs)["mlm_logits"])
     )
 
+    # Under another vocabulary (the same tokens reordered, and new ones), each shared token keeps
+    # its embedding row and its masked-LM output bias; the new tokens start fresh.
+    other = vocab[:5] + vocab[5:300][::-1] + ["newtokena", "newtokenb"]
+    moved = BertPretrainer.from_pretrained(directory, vocabulary=other)
+    assert moved.carried_tokens == 300
+    old_rows = [vocab.index(token) for token in other[:300]]
+    embeddings = moved.encoder.embeddings.token_embedding.embeddings.numpy()
+    old_embeddings = model.encoder.embeddings.token_embedding.embeddings.numpy()
+    np.testing.assert_array_equal(embeddings[:300], old_embeddings[old_rows])
+    bias, old_bias = moved.mlm_head.output_bias.numpy(), model.mlm_head.output_bias.numpy()
+    np.testing.assert_array_equal(bias[:300], old_bias[old_rows])
+    assert np.abs(old_bias[old_rows]).max() > 0 and not bias[300:].any()
+
 
 def test_a_new_vocabulary_keeps_the_checkpoints_layers_under_fresh_word_embeddings() -> None:
     """MiniLM's transformer layers under bert-base-chinese's WordPieces: every layer and the
