@@ -61,10 +61,10 @@ from tfbert.data.pretraining import MODEL_INPUTS, pretraining_dataset
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import (
+    carry_shared_rows,
     export_huggingface,
     load_encoder_weights,
     load_pretrained,
-    shared_token_rows,
 )
 from tfbert.modeling.checkpoints.names import TFBERT_TOKENIZER_KEY
 from tfbert.modeling.heads import MaskedLMHead
@@ -242,11 +242,9 @@ class BertPretrainer(Task):
         old_bias = heads.pop("output_bias", None) if new_vocabulary is not None else None
         loaded = model.load_head_weights(heads, source=pretrained.source)
         if old_bias is not None:  # per token: carried over for the shared tokens only
-            rows, old_rows = shared_token_rows(pretrained.vocabulary, new_vocabulary)
-            bias = model.mlm_head.output_bias
-            values = keras.ops.convert_to_numpy(bias).copy()
-            values[rows] = old_bias[old_rows]
-            bias.assign(values)
+            carry_shared_rows(
+                model.mlm_head.output_bias, old_bias, pretrained.vocabulary, new_vocabulary
+            )
         model.fresh_heads = sorted(set(model.head_variables()) - set(loaded))
         return model
 

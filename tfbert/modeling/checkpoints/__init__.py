@@ -28,7 +28,11 @@ This package never imports a task: building a classifier from a checkpoint is
 
 from __future__ import annotations
 
-from tfbert.modeling.checkpoints.encoder import load_encoder_weights, shared_token_rows
+from tfbert.modeling.checkpoints.encoder import (
+    carry_shared_rows,
+    load_encoder_weights,
+    shared_token_rows,
+)
 from tfbert.modeling.checkpoints.google import write_google_checkpoint
 from tfbert.modeling.checkpoints.huggingface import export_huggingface
 from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
@@ -51,6 +55,7 @@ __all__ = [
     "describe_checkpoints",
     "shipped_checkpoints",
     "TFBERT_FORMAT",
+    "carry_shared_rows",
     "PretrainedBert",
     "encoder_weight_shapes",
     "export_huggingface",

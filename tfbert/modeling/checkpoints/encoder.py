@@ -84,12 +84,12 @@ def load_encoder_weights(
     )
     if not new_words:
         return 0
-    rows, old_rows = shared_token_rows(pretrained.vocabulary, new_vocabulary)
-    embeddings = variables[_TOKEN_EMBEDDINGS]
-    table = keras.ops.convert_to_numpy(embeddings).copy()
-    table[rows] = pretrained.encoder_weights[_TOKEN_EMBEDDINGS][old_rows]
-    embeddings.assign(table)
-    return len(rows)
+    return carry_shared_rows(
+        variables[_TOKEN_EMBEDDINGS],
+        pretrained.encoder_weights[_TOKEN_EMBEDDINGS],
+        pretrained.vocabulary,
+        new_vocabulary,
+    )
 
 
 def shared_token_rows(
@@ -101,6 +101,22 @@ def shared_token_rows(
     new_rows = [row for row, token in enumerate(new_vocabulary) if token in old_index]
     old_rows = [old_index[new_vocabulary[row]] for row in new_rows]
     return np.asarray(new_rows, dtype=np.int64), np.asarray(old_rows, dtype=np.int64)
+
+
+def carry_shared_rows(
+    variable: keras.Variable,
+    old_values: np.ndarray,
+    old_vocabulary: Sequence[str],
+    new_vocabulary: Sequence[str],
+) -> int:
+    """Assigns to `variable` (one row per token of `new_vocabulary`) the rows of `old_values`
+    (one per token of `old_vocabulary`) for the tokens both share; other rows keep their
+    values. Returns how many rows were carried over."""
+    rows, old_rows = shared_token_rows(old_vocabulary, new_vocabulary)
+    values = keras.ops.convert_to_numpy(variable).copy()
+    values[rows] = old_values[old_rows]
+    variable.assign(values)
+    return len(rows)
 
 
 def _encoder_arrays(encoder: BertEncoder) -> dict[str, np.ndarray]:
