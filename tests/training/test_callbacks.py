@@ -50,6 +50,19 @@ def test_periodic_progress_counts_from_the_resumed_step() -> None:
     assert progress.stream.getvalue().startswith("epoch 2 step 5/10: loss 0.5000")
 
 
+def test_rate_and_time_left_leave_out_the_first_step(monkeypatch) -> None:
+    """A first step of 300 s (tracing) then steps of 60 s: 8 examples per 60 s, not per 140 s."""
+    clock = iter([0.0, 300.0, 360.0, 420.0])  # epoch begins; steps 1, 2 and 3 end
+    monkeypatch.setattr("tfbert.training.callbacks.time.monotonic", lambda: next(clock))
+    progress = PeriodicProgress(10, 8, every_seconds=0.0, stream=io.StringIO())
+    progress.on_epoch_begin(0)
+    for batch in range(3):
+        progress.on_train_batch_end(batch, {"loss": 1.0})
+    lines = progress.stream.getvalue().splitlines()
+    assert lines[0].endswith("0.0 examples/s, epoch ends in 45 min")  # only the first step known
+    assert lines[2].endswith("step 3/10: loss 1.0000, 0.1 examples/s, epoch ends in 7 min")
+
+
 def test_best_weights_keeps_the_best_epoch_and_its_state(tmp_path) -> None:
     from tfbert.training.callbacks import BestWeights
 

@@ -17,6 +17,10 @@ class PeriodicProgress(keras.callbacks.Callback):
 
     Keras's `verbose=2` prints only at the end of each epoch, which leaves long epochs (an hour
     on a CPU is common) silent; `verbose=1` redraws a bar that log files render badly.
+
+    The rate and the time left come from the steps after the epoch's first one: the first step
+    of a run also traces the training step and fills the input pipeline (seconds to minutes),
+    and counting it would understate the rate for most of the epoch.
     """
 
     def __init__(
@@ -35,20 +39,27 @@ class PeriodicProgress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
         self.started = self.last = time.monotonic()
+        self.first_step_ended: float | None = None
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
+        if self.first_step_ended is None:
+            self.first_step_ended = now
         if now - self.last < self.every_seconds:
             return
         self.last = now
         steps = batch + 1  # in this call of fit
         # A resumed epoch starts after the batches trained before the interruption.
         step = steps + int((getattr(self, "params", None) or {}).get("initial_step", 0))
-        rate = steps * self.batch_size / (now - self.started)
+        if steps > 1 and now > self.first_step_ended:  # the steady rate, after the first step
+            seconds_per_step = (now - self.first_step_ended) / (steps - 1)
+        else:
+            seconds_per_step = (now - self.started) / steps
+        rate = self.batch_size / seconds_per_step if seconds_per_step > 0 else math.inf
         total = f"/{self.steps_per_epoch}" if self.steps_per_epoch else ""
         eta = ""
         if self.steps_per_epoch:
-            remaining = (self.steps_per_epoch - step) * (now - self.started) / steps
+            remaining = (self.steps_per_epoch - step) * seconds_per_step
             eta = f", epoch ends in {remaining / 60:.0f} min"
         metrics = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
         print(
