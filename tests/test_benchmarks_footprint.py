@@ -26,6 +26,24 @@ def test_serve_requests_cycle_batch_sizes_with_real_reviews_of_mixed_length() ->
     assert whole == [texts[:1], texts[1:8], texts[8:27]]
 
 
+def test_calls_time_each_stage_and_one_short_text_per_call(monkeypatch) -> None:
+    """`calls` drives any predict function: the first call, the batch stages, the timed batch
+    sizes, then single short texts, each timed group lasting `CALL_COST_SECONDS`."""
+    monkeypatch.setattr(footprint, "CALL_COST_SECONDS", 0.01)
+    seen: list[list[str]] = []
+    texts = load_texts("imdb", 96, seed=3)
+    record: dict = {}
+    footprint.calls(record, seen.append, texts, repeats=3)
+    assert seen[0] == texts[:1] and [len(b) for b in seen[1:5]] == list(footprint.CALL_BATCHES)
+    for name, text in footprint.CALL_COST_TEXTS.items():
+        assert len(record[f"ms_per_call_{name}_all"]) == 3
+        median = round(record[f"ms_per_call_{name}"], 3)  # the list is kept rounded
+        assert median == sorted(record[f"ms_per_call_{name}_all"])[1]
+        assert 0 < record[f"ms_per_call_{name}"] < 10, record  # appending a list: microseconds
+        assert seen.count([text]) > 3  # one text per call, many calls per timed group
+    assert all(record[f"examples_per_s_batch_{batch}"] > 0 for batch in footprint.SPEED_BATCHES)
+
+
 @pytest.mark.slow  # starts `tfbert serve` in a process of its own (TensorFlow's import and load)
 def test_serve_row_measures_the_server_process(tmp_path) -> None:
     version_dir = build_export("tiny", 32, tmp_path / "export")
