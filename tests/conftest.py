@@ -154,9 +154,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Runs an `isolated` test as `python -m pytest <its id>` in a child process."""
     if item.get_closest_marker("isolated") is None or os.environ.get(ISOLATED_CHILD):
         return None
-    if item.get_closest_marker("skip") is not None:  # skipped here: no process to start
-        return None
     from _pytest.reports import TestReport
+    from _pytest.skipping import evaluate_skip_marks
+
+    if evaluate_skip_marks(item) is not None:  # skipped here (skip, skipif): no process to start
+        return None
 
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     command = [sys.executable, "-m", "pytest", item.nodeid, "-q", "-rs", "-p", "no:xdist",
