@@ -58,6 +58,14 @@ def add_parser(commands: Any) -> None:
         "(default: learn one from the corpus)",
     )
     pre.add_argument(
+        "--new-embeddings",
+        choices=("similar", "random"),
+        default="similar",
+        help="with --init-from and --vocab, where the word embeddings of the tokens the "
+        "checkpoint lacks start: similar (mixes of the shared tokens' embeddings, by how alike "
+        "the corpus uses the tokens) or random (default: similar)",
+    )
+    pre.add_argument(
         "--vocab-size",
         type=positive_int,
         default=8000,
@@ -165,6 +173,13 @@ def _check_corpus_files(patterns: list[str]) -> None:
         )
 
 
+def _corpus_texts(files: list[str]) -> list[str]:
+    """The documents of corpus files (BERT's text format), one text each."""
+    from tfbert.data.pretraining import documents_dataset
+
+    return [" ".join(s.decode("utf-8") for s in doc.numpy()) for doc in documents_dataset(files)]
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from tfbert.data.vocabularies import is_builtin_vocabulary
     from tfbert.training.run import (
@@ -224,7 +239,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         _check_corpus_files(args.text_files)  # before anything is written
         source, texts = list(args.text_files), None
     # Settings that do not change the trained model may differ when a run resumes.
-    ignored = {"handler", "output_dir", "overwrite", "steps_per_epoch", "save_every"}
+    # (A resumed run restores every weight from its backup, so where they started is moot.)
+    ignored = {"handler", "output_dir", "overwrite", "steps_per_epoch", "save_every",
+               "new_embeddings"}  # fmt: skip
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 if k not in ignored}  # fmt: skip
     if resume:
@@ -239,18 +256,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         elif resume and vocab_path.is_file():
             vocabulary = load_vocabulary(vocab_path)
         else:
-            if texts is None:
-                from tfbert.data.pretraining import documents_dataset
-
-                texts = [
-                    " ".join(s.decode("utf-8") for s in doc.numpy())
-                    for doc in documents_dataset(source)
-                ]
+            texts = texts if texts is not None else _corpus_texts(source)
             vocabulary = learn_vocabulary(
                 texts, args.vocab_size, lowercase=not args.cased, show_progress=True
             )
             explain_vocabulary_size(len(vocabulary), args.vocab_size, common.say)
             save_vocabulary(vocabulary, vocab_path)
+    similar = args.init_from and vocabulary is not None and args.new_embeddings == "similar"
+    if similar and not resume and texts is None:
+        texts = _corpus_texts(source)
     model = create_pretrainer(
         args.objective,
         preset=args.preset,
@@ -260,11 +274,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         lowercase=not args.cased,
         dropout=args.dropout,
         seed=args.seed,
+        new_token_texts=texts if similar and not resume else None,
     )
     if args.init_from and vocabulary is not None:
+        others = (
+            f"{model.similar_tokens:,} others start as mixes of those, by how alike the corpus "
+            "uses them (--new-embeddings random: at random), and the rest at random"
+            if model.similar_tokens
+            else "the others start at random"
+        )
         common.say(
             f"{model.carried_tokens:,} of the {len(vocabulary):,} word embeddings come from "
-            f"{args.init_from} (tokens both vocabularies share); the others start fresh."
+            f"{args.init_from} (tokens both vocabularies share); {others}."
         )
     budget = "" if args.time_budget is None else f" or {args.time_budget:g} minutes"
     common.say(

@@ -62,9 +62,12 @@ from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import (
     carry_shared_rows,
+    cooccurrence_vectors,
     export_huggingface,
     load_encoder_weights,
     load_pretrained,
+    shared_token_rows,
+    similar_token_embeddings,
 )
 from tfbert.modeling.checkpoints.names import TFBERT_TOKENIZER_KEY
 from tfbert.modeling.heads import MaskedLMHead
@@ -178,6 +181,9 @@ class BertPretrainer(Task):
         self.nsp_head = nsp_head
         self.fresh_heads = sorted(self.head_variables())  # heads not loaded from a checkpoint
         self.carried_tokens = 0  # word-embedding rows a new vocabulary took from a checkpoint
+        # Those rows, when from_pretrained gave the checkpoint a new vocabulary (else None).
+        self.carried_rows: np.ndarray | None = None
+        self.similar_tokens = 0  # rows embed_new_tokens started from the carried ones
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -238,6 +244,8 @@ class BertPretrainer(Task):
         model.carried_tokens = load_encoder_weights(
             model.encoder, pretrained, allow_missing=allow_missing, new_vocabulary=new_vocabulary
         )
+        if new_vocabulary is not None:
+            model.carried_rows = shared_token_rows(pretrained.vocabulary, new_vocabulary)[0]
         heads = dict(pretrained.mlm_weights or {})
         old_bias = heads.pop("output_bias", None) if new_vocabulary is not None else None
         loaded = model.load_head_weights(heads, source=pretrained.source)
@@ -247,6 +255,45 @@ class BertPretrainer(Task):
             )
         model.fresh_heads = sorted(set(model.head_variables()) - set(loaded))
         return model
+
+    def embed_new_tokens(
+        self,
+        texts: Sequence[str],
+        *,
+        max_characters: int = 5_000_000,
+        temperature: float = 0.1,
+        seed: int = 13,
+    ) -> int:
+        """Starts the word embeddings of the tokens a new vocabulary added (`from_pretrained`
+        with `vocabulary`) at mixes of the carried tokens' embeddings, weighted by how alike
+        `texts` (a corpus of the new language) uses them, instead of at random
+        (`tfbert.modeling.checkpoints.new_tokens`). Reads a random sample of the texts of about
+        `max_characters` in all. Returns how many rows it set; call it before training.
+        """
+        if self.carried_rows is None:
+            raise ValueError(
+                "embed_new_tokens applies to a checkpoint moved to a new vocabulary: "
+                "BertPretrainer.from_pretrained(..., vocabulary=...)."
+            )
+        order = np.random.default_rng(seed).permutation(len(texts))
+        sample, characters = [], 0
+        for index in order:
+            if characters >= max_characters:
+                break
+            sample.append(str(texts[index]))
+            characters += len(sample[-1])
+        token_ids: list[list[int]] = []
+        for start in range(0, len(sample), 1024):
+            chunk = tf.constant(sample[start : start + 1024])
+            token_ids.extend(self.tokenizer.wordpiece_ids(chunk).to_list())
+        table = self.encoder.embeddings.token_embedding.embeddings
+        vectors, counts = cooccurrence_vectors(token_ids, int(table.shape[0]), seed=seed)
+        values, rows = similar_token_embeddings(
+            ops.convert_to_numpy(table), self.carried_rows, vectors, counts, temperature=temperature
+        )
+        table.assign(values)
+        self.similar_tokens = len(rows)
+        return self.similar_tokens
 
     # ----- heads -------------------------------------------------------------------------------
     def head_variables(self) -> dict[str, keras.Variable]:

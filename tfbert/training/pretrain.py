@@ -65,11 +65,15 @@ def create_pretrainer(
     lowercase: bool = True,
     dropout: float | None = None,
     seed: int | None = None,
+    new_token_texts: Sequence[str] | None = None,
 ) -> BertPretrainer | ElectraPretrainer:
     """The pretraining model of `objective` (one of `OBJECTIVES`): from scratch (`preset`,
     default "mini", and `vocabulary`) or continuing a checkpoint (`init_from`); both
     `init_from` and `vocabulary` keep the checkpoint's transformer layers under new word
-    embeddings for that vocabulary (another language). For ELECTRA
+    embeddings for that vocabulary (another language): the tokens both vocabularies share keep
+    theirs, and with `new_token_texts` (texts of the new language, e.g. the pretraining
+    corpus) the others start from the shared ones by how alike the texts use them
+    (`BertPretrainer.embed_new_tokens`), else at random. For ELECTRA
     the preset (or checkpoint) is the discriminator's size; `seed` seeds its sampling.
     `dropout` sets the hidden and attention dropout (default: the preset's or checkpoint's)."""
     if objective not in OBJECTIVES:
@@ -86,7 +90,10 @@ def create_pretrainer(
                     "mlm or mlm-nsp objective."
                 )
             options["vocabulary"] = vocabulary
-        return kind.from_pretrained(init_from, max_length=max_length, dropout=dropout, **options)
+        model = kind.from_pretrained(init_from, max_length=max_length, dropout=dropout, **options)
+        if vocabulary is not None and new_token_texts is not None:
+            model.embed_new_tokens(new_token_texts, seed=13 if seed is None else seed)
+        return model
     if vocabulary is None:
         raise ValueError("Pass a vocabulary to pretrain from scratch (or init_from).")
     overrides = {} if dropout is None else {"hidden_dropout": dropout, "attention_dropout": dropout}
@@ -139,6 +146,18 @@ class TimeBudget(keras.callbacks.Callback):
     def set_resume_state(self, meta: dict[str, Any], arrays: list[np.ndarray]) -> None:
         self.earlier, self.exhausted = float(meta["elapsed"]), bool(meta["exhausted"])
         self.started = self.clock()
+
+
+class StepLimit(keras.callbacks.Callback):
+    """Ends training once the optimizer has made `steps` updates (the last epoch ends there)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
+            self.model.stop_training = True
 
 
 def mean_tokens_per_example(dataset: Any, batches: int = 10) -> float:
@@ -223,6 +242,7 @@ def pretrain(
             f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}."
         )
     keras.utils.set_random_seed(seed)
+    steps_per_epoch = min(steps_per_epoch, steps)  # a short run is one short epoch
     batches_per_epoch = steps_per_epoch * gradient_accumulation_steps
 
     def stream():
@@ -240,13 +260,15 @@ def pretrain(
         pretrainer.compile(
             optimizer=create_optimizer(
                 learning_rate,
-                total_steps=epochs * steps_per_epoch,
+                total_steps=steps,
                 warmup_fraction=warmup_fraction,
                 gradient_accumulation_steps=gradient_accumulation_steps,
             )
         )
     callbacks: list[keras.callbacks.Callback] = list(extra_callbacks or [])
     callbacks.append(Throughput(batch_size, tokens_per_example))
+    if steps % steps_per_epoch:  # the last epoch ends early, at `steps`
+        callbacks.append(StepLimit(steps))
     if time_budget_minutes is not None:
         callbacks.append(TimeBudget(time_budget_minutes))
     if verbose == 2:

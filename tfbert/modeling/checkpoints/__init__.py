@@ -7,6 +7,8 @@ One module per format, each with its reader and writer, plus the shared pieces:
 - `pretrained`: the `PretrainedBert` record (config, encoder weights, vocabulary, lowercasing,
   pooling, pretraining-head weights) and the checks every reader applies.
 - `encoder`: `load_encoder_weights(encoder, pretrained)` assigns a checkpoint to a `BertEncoder`.
+- `new_tokens`: `similar_token_embeddings`, starting values for the word embeddings of the
+  tokens a new vocabulary adds, from the shared tokens' embeddings and a corpus.
 - `names`: tensor-name and config-field tables; `encoder_weight_shapes(config)`.
 - `huggingface`: `export_huggingface` (loadable by `transformers.BertModel.from_pretrained`).
 - `google`: `write_google_checkpoint` (the original TF variable names and `bert_config.json`).
@@ -39,6 +41,7 @@ from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
 from tfbert.modeling.checkpoints.loader import load_pretrained, resolve_checkpoint
 from tfbert.modeling.checkpoints.names import encoder_weight_shapes, huggingface_config
 from tfbert.modeling.checkpoints.native import TFBERT_FORMAT
+from tfbert.modeling.checkpoints.new_tokens import cooccurrence_vectors, similar_token_embeddings
 from tfbert.modeling.checkpoints.package import PACKAGE_DTYPES, package_checkpoint
 from tfbert.modeling.checkpoints.pretrained import PretrainedBert
 from tfbert.pretrained import (
@@ -56,6 +59,7 @@ __all__ = [
     "shipped_checkpoints",
     "TFBERT_FORMAT",
     "carry_shared_rows",
+    "cooccurrence_vectors",
     "PretrainedBert",
     "encoder_weight_shapes",
     "export_huggingface",
@@ -66,6 +70,7 @@ __all__ = [
     "package_checkpoint",
     "resolve_checkpoint",
     "shared_token_rows",
+    "similar_token_embeddings",
     "write_google_checkpoint",
 ]
 
