@@ -40,21 +40,24 @@ def cooccurrence_vectors(
     """(vectors, counts): a `dimensions`-wide vector per token id from the co-occurrence of
     tokens at most `window` positions apart in the sequences `token_ids`, and how often each
     token occurs. Tokens that never occur get zero vectors."""
-    rows, columns = [], []
+    shape = (vocabulary_size, vocabulary_size)
     counts = np.zeros(vocabulary_size, dtype=np.float64)
-    for sequence in token_ids:
-        ids = np.asarray(sequence, dtype=np.int64)
+    pairs = scipy.sparse.csr_matrix(shape, dtype=np.float64)
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
+    for number, sequence in enumerate(token_ids, start=1):
+        ids = np.asarray(sequence, dtype=np.int32)
         counts += np.bincount(ids, minlength=vocabulary_size)
         for distance in range(1, min(window, len(ids) - 1) + 1):
-            rows.append(ids[:-distance])
-            columns.append(ids[distance:])
-    if not rows:
+            left.append(ids[:-distance])
+            right.append(ids[distance:])
+        if left and (number % 10_000 == 0):  # into the sparse counts: bounded memory
+            pairs = pairs + _pair_counts(left, right, shape)
+            left, right = [], []
+    if left:
+        pairs = pairs + _pair_counts(left, right, shape)
+    if pairs.nnz == 0:
         raise ValueError("The corpus holds no pair of neighbouring tokens to learn from.")
-    left, right = np.concatenate(rows), np.concatenate(columns)
-    pairs = scipy.sparse.coo_matrix(
-        (np.ones(len(left), dtype=np.float64), (left, right)),
-        shape=(vocabulary_size, vocabulary_size),
-    ).tocsr()
     pairs = (pairs + pairs.T).tocoo()  # both orders: a symmetric window
     total = pairs.data.sum()
     marginal = np.asarray(pairs.sum(axis=1)).ravel()
@@ -71,6 +74,15 @@ def cooccurrence_vectors(
     vectors = left_vectors * np.sqrt(singular_values)
     vectors[counts == 0] = 0.0  # exactly: the SVD leaves rounding noise in their rows
     return vectors, counts
+
+
+def _pair_counts(
+    left: list[np.ndarray], right: list[np.ndarray], shape: tuple[int, int]
+) -> scipy.sparse.csr_matrix:
+    """How often each (left, right) token pair occurs, as a sparse matrix."""
+    rows, columns = np.concatenate(left), np.concatenate(right)
+    ones = np.ones(len(rows), dtype=np.float64)
+    return scipy.sparse.csr_matrix((ones, (rows, columns)), shape=shape)
 
 
 def sparsemax(scores: np.ndarray) -> np.ndarray:
