@@ -6,8 +6,9 @@
 #      WordPieces (Artetxe et al. 2020 keep a pretrained transformer and learn only new
 #      embeddings first; here everything trains at once). The 4,630 tokens both vocabularies
 #      share (special tokens, digits, punctuation, Latin pieces and 464 CJK characters) keep
-#      MiniLM's embeddings; the rest start fresh. Masked LM with jieba whole-word masking (Cui et
-#      al. 2019) on the built-in `zh` corpus (packed 128-token sequences, batch 32, peak learning
+#      MiniLM's embeddings; the others that the corpus shows start as mixes of those, by how
+#      alike the corpus uses them (`--new-embeddings similar`, the default), the rest at
+#      random. Masked LM with jieba whole-word masking (Cui et al. 2019) on the built-in `zh` corpus (packed 128-token sequences, batch 32, peak learning
 #      rate 2e-4 after 5% warm-up, decaying to zero at $STEPS, no dropout; $PRECISION float32,
 #      or bfloat16 on a CPU with native bfloat16, where it runs about twice as fast). A snapshot
 #      every 500 updates (`--save-every`) lands in $OUT/step-N so the run can be scored while it
