@@ -520,6 +520,13 @@ def create_nsp_instances(
     return features
 
 
+def _as_graph(function: Any) -> Any:
+    """`function` for `Dataset.map` as written: its control flow is Python's on Python values,
+    so AutoGraph's rewriting of it (and of tensorflow-text's code it calls) would only cost
+    seconds of tracing."""
+    return tf.autograph.experimental.do_not_convert(function)
+
+
 def _shuffled(documents: tf.data.Dataset, buffer: int, seed: int | None, reshuffle: bool):
     """`documents` shuffled in a buffer of `buffer` (0: as they are), anew each pass if
     `reshuffle`."""
@@ -583,7 +590,7 @@ def nsp_instances_dataset(
         )
 
     pairs = tf.data.Dataset.zip((windows, seeds)).map(
-        make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        _as_graph(make), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     if word_boundaries:
         pairs = pairs.map(_split_word_starts)
@@ -621,7 +628,7 @@ def packed_sequences_dataset(
         return tf.concat([per_document, tf.RaggedTensor.from_tensor(sep)], axis=1).flat_values
 
     stream = documents.ragged_batch(window_size).map(
-        tokens, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        _as_graph(tokens), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     chunks = stream.unbatch().batch(max_length - 2)
 
@@ -638,7 +645,7 @@ def packed_sequences_dataset(
             value.set_shape([max_length])
         return features
 
-    sequences = chunks.map(pack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    sequences = chunks.map(_as_graph(pack), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return sequences.map(_split_word_starts) if word_boundaries else sequences
 
 
@@ -968,7 +975,7 @@ def pretraining_dataset(
     mask_seed = None if seed is None else seed + 1
     seeds = tf.data.Dataset.random(seed=mask_seed, rerandomize_each_iteration=dynamic_masking)
     batches = tf.data.Dataset.zip((batches, seeds.batch(2))).map(
-        masker, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        _as_graph(masker), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     if keras_format:
         batches = batches.map(to_keras_format)
