@@ -74,7 +74,7 @@ import tensorflow_text as tf_text
 from tfbert.config import WHOLE_WORD_MASKING
 from tfbert.contract import FEATURE_NAMES
 from tfbert.errors import DataError, MissingDependencyError
-from tfbert.text.vocab import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
+from tfbert.text.vocab import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, is_reserved
 
 if TYPE_CHECKING:
     from tfbert.text.tokenizer import BertTokenizer
@@ -774,7 +774,7 @@ class MaskedLMMasker:
         self.mask_id = index[MASK]
         self.pad_id = index[PAD]
         self.special_ids = sorted(index[token] for token in SPECIAL_TOKENS)
-        reserved = [t.startswith("[") and t.endswith("]") and len(t) > 2 for t in vocabulary]
+        reserved = [is_reserved(t) for t in vocabulary]
         self.random_ids = tf.constant(
             [i for i, is_reserved in enumerate(reserved) if not is_reserved], tf.int32
         )

@@ -75,7 +75,7 @@ from tfbert.modeling.kernels import sparse_cross_entropy
 from tfbert.modeling.layers import weight_initializer
 from tfbert.tasks.task import Task, default_optimizer
 from tfbert.text.tokenizer import SAVED_SETTINGS, BertTokenizer, legacy_defaults, saved_settings
-from tfbert.text.vocab import CLS, MASK, SEP
+from tfbert.text.vocab import CLS, MASK, SEP, is_reserved
 from tfbert.weights import read_safetensors, save_tensors
 
 INPUT_NAMES = MODEL_INPUTS
@@ -288,8 +288,14 @@ class BertPretrainer(Task):
             token_ids.extend(self.tokenizer.wordpiece_ids(chunk).to_list())
         table = self.encoder.embeddings.token_embedding.embeddings
         vectors, counts = cooccurrence_vectors(token_ids, int(table.shape[0]), seed=seed)
+        vocabulary = self.tokenizer.vocabulary  # mix text tokens only, not [UNK] and the like
         values, rows = similar_token_embeddings(
-            ops.convert_to_numpy(table), self.carried_rows, vectors, counts, temperature=temperature
+            ops.convert_to_numpy(table),
+            self.carried_rows,
+            vectors,
+            counts,
+            mix_from=[row for row in self.carried_rows if not is_reserved(vocabulary[row])],
+            temperature=temperature,
         )
         table.assign(values)
         self.similar_tokens = len(rows)

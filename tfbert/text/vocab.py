@@ -23,6 +23,13 @@ from tfbert.text.cleaning import (
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
+
+
+def is_reserved(token: str) -> bool:
+    """True for bracketed tokens such as [CLS] or [unused7]: markers, not text."""
+    return token.startswith("[") and token.endswith("]") and len(token) > 2
+
+
 # Whitespace that cannot border a token. Unicode separators such as U+2028 are allowed: some
 # pretrained vocabularies hold them as tokens (the tokenizer never emits them).
 _ASCII_WHITESPACE = " \t\n\r\f\v"

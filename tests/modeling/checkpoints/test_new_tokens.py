@@ -79,6 +79,14 @@ def test_new_rows_mix_the_shared_rows_the_vectors_point_to() -> None:
     np.testing.assert_array_equal(mixed[[0, 1, 2, 5]], embeddings[[0, 1, 2, 5]])
     np.testing.assert_allclose(mixed[3], embeddings[1], rtol=1e-6)
     np.testing.assert_allclose(mixed[4], (embeddings[0] + embeddings[1]) / 2, rtol=1e-6)
+    # Mixing from tokens 0 and 2 only (token 1 kept, as [UNK] would be): row 3's cosine
+    # similarities are 0 and z = 0.1 / |(5, 0.1)|, scores 0 and z / 0.1, sparsemax (1 -+ 10z) / 2.
+    narrowed, rows = similar_token_embeddings(embeddings, shared, vectors, counts, mix_from=[0, 2])
+    assert rows.tolist() == [3, 4]
+    np.testing.assert_array_equal(narrowed[[0, 1, 2, 5]], embeddings[[0, 1, 2, 5]])
+    score = 1 / np.hypot(5.0, 0.1)
+    expected = (1 - score) / 2 * embeddings[0] + (1 + score) / 2 * embeddings[2]
+    np.testing.assert_allclose(narrowed[3], expected, rtol=1e-5)
     with pytest.raises(ValueError, match="temperature must be positive"):
         similar_token_embeddings(embeddings, shared, vectors, counts, temperature=0)
     with pytest.raises(ValueError, match="None of the shared tokens occurs"):

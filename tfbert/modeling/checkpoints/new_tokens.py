@@ -103,17 +103,20 @@ def similar_token_embeddings(
     vectors: np.ndarray,
     counts: np.ndarray,
     *,
+    mix_from: Sequence[int] | None = None,
     temperature: float = 0.1,
     batch: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(new embeddings, rows set): `embeddings` with every row that is not in `shared_rows`
     and occurs in the corpus (`counts` > 0) replaced by the sparsemax-weighted mix of the
     shared rows that occur, by the cosine similarity of `vectors` (see the module docstring).
+    `mix_from` narrows the rows to mix (default: all of `shared_rows`; e.g. leave out [UNK]).
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}.")
     shared = np.asarray(sorted(set(int(r) for r in shared_rows)), dtype=np.int64)
-    anchors = shared[counts[shared] > 0]
+    sources = shared if mix_from is None else np.asarray(sorted(set(map(int, mix_from))), np.int64)
+    anchors = sources[counts[sources] > 0]
     if len(anchors) == 0:
         raise ValueError("None of the shared tokens occurs in the corpus: nothing to mix from.")
     is_shared = np.zeros(len(embeddings), dtype=bool)

@@ -37,7 +37,7 @@ from tfbert.modeling.checkpoints.names import (
     _max_layer,
     encoder_weight_shapes,
 )
-from tfbert.text.vocab import load_vocabulary
+from tfbert.text.vocab import is_reserved, load_vocabulary
 
 
 @dataclasses.dataclass
@@ -155,11 +155,7 @@ def _vocabulary_is_uncased(vocabulary: Sequence[str]) -> bool:
 
     Characters without a lowercase form ('ℝ' is "uppercase" to Python) do not count.
     """
-    return not any(
-        token.lower() != token
-        for token in vocabulary
-        if not (token.startswith("[") and token.endswith("]"))
-    )
+    return not any(token.lower() != token for token in vocabulary if not is_reserved(token))
 
 
 def _read_vocabulary(path: Path) -> list[str]:
