@@ -14,8 +14,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 log=.venv/install.log
 pip_install() {
-  # pip's own progress, one short line per step; tee keeps everything in the log.
-  if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off "$@" 2>&1 \
+  # pip's own progress, one short line per step; tee keeps everything in the log. No byte-code
+  # compilation at install (minutes, one file after another, for TensorFlow, PyTorch and the
+  # runtimes): Python compiles what a program imports, once, on first import.
+  if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off --no-compile "$@" 2>&1 \
       | tee -a "$log" \
       | awk '
           /^Collecting / { print "  collecting " $2; fflush(); next }

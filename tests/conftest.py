@@ -41,7 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # longest tests below are skipped (they run in full on faster CPUs, and with TFBERT_ALL_TESTS=1).
 # On a quiet AVX2-only AMD EPYC, skipping the first group still left 22.5 minutes of tests (2,606
 # test-seconds, 4.8 minutes of install on top); the second group (the longest that remained, 20-60
-# s each there, whose code other tests also cover) takes about 13 minutes of test-seconds more.
+# s each there, whose code other tests also cover) takes about 13 minutes of test-seconds more;
+# the third group about 3 more (a fresh clone then ran 16.5 minutes of tests there).
 ALL_TESTS = "TFBERT_ALL_TESTS"
 LONGEST_TESTS = (
     "tests/tasks/test_token_classifier.py::test_a_tiny_bert_learns_real_chinese_entities[crf]",
@@ -97,6 +98,19 @@ LONGEST_TESTS = (
     "tests/cli/test_cli_train.py::test_chinese_text_trains_from_scratch_and_explains_a_small_vocabulary",
     "tests/training/test_fine_tune.py::test_no_training_step_runs_at_learning_rate_zero",
     "tests/tasks/test_pretrainer.py::test_keras_file_round_trip",
+    # the third group: 15-35 s each on an AVX2-only CPU, each beside a cheaper test of its code
+    # (new_tokens and test_pretrainer's new vocabulary)
+    "tests/cli/test_cli_pretrain.py::test_a_checkpoint_under_a_new_vocabulary_starts_new_tokens_from_similar_shared_ones",
+    # (the same file's test of an export's clean output)
+    "tests/cli/test_cli_predict.py::test_predict_from_model_dir_and_export_agree_for_args_file_and_stdin",
+    # (evaluation/test_evaluation_classification.py scores an export against its model)
+    "tests/cli/test_cli_evaluate.py::test_evaluate_scores_an_export_like_the_model_it_came_from",
+    # (a version whose files change is reloaded: the retry test of the same file)
+    "tests/serving/test_models.py::test_an_overwritten_version_is_reloaded_and_logged",
+    "tests/test_benchmarks_serving.py::test_tiny_benchmark_with_the_server_in_a_thread",
+    "tests/export/test_warmup.py::test_pair_export_with_custom_texts",
+    "tests/data/test_pretraining.py::test_jieba_masking_masks_whole_words_on_real_text[True]",
+    "tests/test_benchmarks_runtimes.py::test_binary_head_becomes_a_two_row_softmax_with_the_same_probabilities",
 )
 
 
