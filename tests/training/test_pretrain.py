@@ -40,6 +40,12 @@ def test_pretrain_lowers_the_mlm_loss_and_reports_throughput(tmp_path) -> None:
     assert (tmp_path / "logs").is_dir() and not (tmp_path / "backup").exists()
 
 
+def test_pretrain_refuses_fewer_than_one_step() -> None:
+    for steps, per_epoch in ((0, 500), (10, 0)):
+        with pytest.raises(ValueError, match="must be at least 1"):
+            pretrain(None, [], steps=steps, steps_per_epoch=per_epoch)
+
+
 def test_cli_pretrain_then_fine_tune_from_it(tmp_path, capsys) -> None:
     out = tmp_path / "pretrained"
     code = main(

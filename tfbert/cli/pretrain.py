@@ -173,11 +173,19 @@ def _check_corpus_files(patterns: list[str]) -> None:
         )
 
 
-def _corpus_texts(files: list[str]) -> list[str]:
-    """The documents of corpus files (BERT's text format), one text each."""
+def _corpus_texts(files: list[str], max_characters: int | None = None) -> list[str]:
+    """The documents of corpus files (BERT's text format), one text each; with
+    `max_characters`, only the first documents of about that many characters (a corpus read
+    as a stream may not fit in memory)."""
     from tfbert.data.pretraining import documents_dataset
 
-    return [" ".join(s.decode("utf-8") for s in doc.numpy()) for doc in documents_dataset(files)]
+    texts, characters = [], 0
+    for document in documents_dataset(files):
+        if max_characters is not None and characters >= max_characters:
+            break
+        texts.append(" ".join(s.decode("utf-8") for s in document.numpy()))
+        characters += len(texts[-1])
+    return texts
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -262,9 +270,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             )
             explain_vocabulary_size(len(vocabulary), args.vocab_size, common.say)
             save_vocabulary(vocabulary, vocab_path)
-    similar = args.init_from and vocabulary is not None and args.new_embeddings == "similar"
-    if similar and not resume and texts is None:
-        texts = _corpus_texts(source)
+    # (a resumed run restores every weight from its backup: nothing to start)
+    similar = bool(args.init_from) and vocabulary is not None and not resume
+    similar = similar and args.new_embeddings == "similar"
+    if similar and texts is None:
+        from tfbert.modeling.checkpoints import NEW_TOKEN_SAMPLE_CHARACTERS
+
+        texts = _corpus_texts(source, NEW_TOKEN_SAMPLE_CHARACTERS)
     model = create_pretrainer(
         args.objective,
         preset=args.preset,
@@ -274,7 +286,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         lowercase=not args.cased,
         dropout=args.dropout,
         seed=args.seed,
-        new_token_texts=texts if similar and not resume else None,
+        new_token_texts=texts if similar else None,
     )
     if args.init_from and vocabulary is not None:
         others = (

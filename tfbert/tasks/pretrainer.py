@@ -61,6 +61,7 @@ from tfbert.data.pretraining import MODEL_INPUTS, pretraining_dataset
 from tfbert.errors import ModelFileError
 from tfbert.modeling.bert import BertEncoder
 from tfbert.modeling.checkpoints import (
+    NEW_TOKEN_SAMPLE_CHARACTERS,
     carry_shared_rows,
     cooccurrence_vectors,
     export_huggingface,
@@ -180,10 +181,15 @@ class BertPretrainer(Task):
         self.mlm_head = mlm_head
         self.nsp_head = nsp_head
         self.fresh_heads = sorted(self.head_variables())  # heads not loaded from a checkpoint
-        self.carried_tokens = 0  # word-embedding rows a new vocabulary took from a checkpoint
-        # Those rows, when from_pretrained gave the checkpoint a new vocabulary (else None).
+        # The word-embedding rows a new vocabulary took from a checkpoint (from_pretrained with
+        # `vocabulary`; else None), and how many rows embed_new_tokens started from them.
         self.carried_rows: np.ndarray | None = None
-        self.similar_tokens = 0  # rows embed_new_tokens started from the carried ones
+        self.similar_tokens = 0
+
+    @property
+    def carried_tokens(self) -> int:
+        """How many word-embedding rows a new vocabulary took from the checkpoint."""
+        return 0 if self.carried_rows is None else len(self.carried_rows)
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -241,7 +247,7 @@ class BertPretrainer(Task):
         )
         model = cls(config, tokenizer=tokenizer, next_sentence_prediction=next_sentence_prediction)
         new_vocabulary = model.tokenizer.vocabulary if vocabulary is not None else None
-        model.carried_tokens = load_encoder_weights(
+        load_encoder_weights(
             model.encoder, pretrained, allow_missing=allow_missing, new_vocabulary=new_vocabulary
         )
         if new_vocabulary is not None:
@@ -260,7 +266,7 @@ class BertPretrainer(Task):
         self,
         texts: Sequence[str],
         *,
-        max_characters: int = 5_000_000,
+        max_characters: int = NEW_TOKEN_SAMPLE_CHARACTERS,
         temperature: float = 0.1,
         seed: int = 13,
     ) -> int:

@@ -92,7 +92,7 @@ def create_pretrainer(
             options["vocabulary"] = vocabulary
         model = kind.from_pretrained(init_from, max_length=max_length, dropout=dropout, **options)
         if vocabulary is not None and new_token_texts is not None:
-            model.embed_new_tokens(new_token_texts, seed=13 if seed is None else seed)
+            model.embed_new_tokens(new_token_texts, **({} if seed is None else {"seed": seed}))
         return model
     if vocabulary is None:
         raise ValueError("Pass a vocabulary to pretrain from scratch (or init_from).")
@@ -237,6 +237,10 @@ def pretrain(
     `save_every_epochs` K (with `output_dir`) also saves the model every K epochs to
     `output_dir/step-<N>` (`Snapshots`), to fine-tune from while training goes on.
     """
+    if min(steps, steps_per_epoch) < 1:
+        raise ValueError(
+            f"steps and steps_per_epoch must be at least 1, got {steps} and {steps_per_epoch}."
+        )
     if gradient_accumulation_steps < 1:
         raise ValueError(
             f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}."
@@ -255,7 +259,7 @@ def pretrain(
         )
 
     tokens_per_example = mean_tokens_per_example(stream())
-    epochs = max(1, -(-steps // steps_per_epoch))
+    epochs = -(-steps // steps_per_epoch)
     with pretrainer.distribute_strategy.scope():
         pretrainer.compile(
             optimizer=create_optimizer(

@@ -41,7 +41,11 @@ from tfbert.modeling.checkpoints.keras_hub import export_keras_hub
 from tfbert.modeling.checkpoints.loader import load_pretrained, resolve_checkpoint
 from tfbert.modeling.checkpoints.names import encoder_weight_shapes, huggingface_config
 from tfbert.modeling.checkpoints.native import TFBERT_FORMAT
-from tfbert.modeling.checkpoints.new_tokens import cooccurrence_vectors, similar_token_embeddings
+from tfbert.modeling.checkpoints.new_tokens import (
+    NEW_TOKEN_SAMPLE_CHARACTERS,
+    cooccurrence_vectors,
+    similar_token_embeddings,
+)
 from tfbert.modeling.checkpoints.package import PACKAGE_DTYPES, package_checkpoint
 from tfbert.modeling.checkpoints.pretrained import PretrainedBert
 from tfbert.pretrained import (
@@ -53,6 +57,7 @@ from tfbert.pretrained import (
 
 __all__ = [
     "KNOWN_CHECKPOINTS",
+    "NEW_TOKEN_SAMPLE_CHARACTERS",
     "PACKAGE_DTYPES",
     "checkpoint_names",
     "describe_checkpoints",

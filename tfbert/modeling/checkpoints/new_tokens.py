@@ -28,6 +28,9 @@ import numpy as np
 import scipy.sparse
 from sklearn.utils.extmath import randomized_svd
 
+# How much text (characters) the statistics read: enough for every common token of a language.
+NEW_TOKEN_SAMPLE_CHARACTERS = 5_000_000
+
 
 def cooccurrence_vectors(
     token_ids: Iterable[Sequence[int]],
